@@ -1,0 +1,70 @@
+/**
+ * Adam over a flat list of parameter arrays, with its whole state
+ * (moments and step) exportable so a search resumes exactly.
+ */
+export interface AdamOptions {
+  /** @default 0.00035 (NASNet controller learning rate, paper section 4) */
+  learningRate: number;
+  /** @default 0.9 */
+  beta1: number;
+  /** @default 0.999 */
+  beta2: number;
+  /** @default 1e-8 */
+  epsilon: number;
+}
+
+export interface AdamState {
+  step: number;
+  m: number[][];
+  v: number[][];
+}
+
+export function defaultAdamOptions(): AdamOptions {
+  return { learningRate: 0.00035, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+}
+
+export class Adam {
+  readonly options: AdamOptions;
+  private step = 0;
+  private m: Float64Array[];
+  private v: Float64Array[];
+
+  constructor(shapes: readonly number[], options: Partial<AdamOptions> = {}) {
+    this.options = { ...defaultAdamOptions(), ...options };
+    this.m = shapes.map((n) => new Float64Array(n));
+    this.v = shapes.map((n) => new Float64Array(n));
+  }
+
+  /** params[i] -= lr * mhat / (sqrt(vhat) + eps), in place. */
+  apply(params: Float64Array[], grads: Float64Array[]): void {
+    const { learningRate, beta1, beta2, epsilon } = this.options;
+    this.step += 1;
+    const c1 = 1 - beta1 ** this.step;
+    const c2 = 1 - beta2 ** this.step;
+    for (let k = 0; k < params.length; k++) {
+      const p = params[k]!, g = grads[k]!, m = this.m[k]!, v = this.v[k]!;
+      for (let i = 0; i < p.length; i++) {
+        const gi = g[i]!;
+        m[i] = beta1 * m[i]! + (1 - beta1) * gi;
+        v[i] = beta2 * v[i]! + (1 - beta2) * gi * gi;
+        p[i] = p[i]! - (learningRate * (m[i]! / c1)) / (Math.sqrt(v[i]! / c2) + epsilon);
+      }
+    }
+  }
+
+  getState(): AdamState {
+    return { step: this.step, m: this.m.map((a) => Array.from(a)), v: this.v.map((a) => Array.from(a)) };
+  }
+
+  setState(state: AdamState): void {
+    if (state.m.length !== this.m.length || state.v.length !== this.v.length) {
+      throw new RangeError(`adam state has ${state.m.length} moment arrays, expected ${this.m.length}`);
+    }
+    state.m.forEach((a, k) => {
+      if (a.length !== this.m[k]!.length) throw new RangeError(`adam state m[${k}] has ${a.length} entries, expected ${this.m[k]!.length}`);
+    });
+    this.step = state.step;
+    this.m = state.m.map((a) => Float64Array.from(a));
+    this.v = state.v.map((a) => Float64Array.from(a));
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * The search loop, free of any transport: a strategy proposes, an executor
+ * trains, rewards flow back in a reproducible order, and the whole state can
+ * be saved and resumed.
+ *
+ * ```ts
+ * const spec = normalizeSpec({ dataset: 'mnist', budget: { architectures: 40 } });
+ * const loop = new SearchLoop(spec, { searchId: 's1', executor, onEvent: console.log });
+ * const final = await loop.run();
+ * ```
+ */
+export { SearchLoop } from './loop.js';
+export type { SearchState, SearchEvent, SearchPhase, SearchOutcome, ChildEntry, SearchLoopOptions } from './loop.js';
+export { normalizeSpec, defaultRecipe, defaultControllerSettings, SearchSpecError } from './spec.js';
+export type {
+  SearchSpec, SearchSpecInput, ChildRecipe, SearchBudget, ControllerSettings, EarlyStoppingSettings, FinalPhaseSettings,
+} from './spec.js';
+export type { ChildTask, ChildResult, ChildProgress, ChildStatus, ChildExecutor } from './child.js';

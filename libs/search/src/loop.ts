@@ -1,0 +1,379 @@
+import { createStrategy, type Candidate, type PolicyUpdate, type SearchStrategy, type StrategyState } from '@nasnet/controller';
+import { deriveSeed } from '@nasnet/random';
+import { formatGenotype, genotypeFromJSON, genotypeHash, type Genotype } from '@nasnet/search-space';
+import type { ChildExecutor, ChildProgress, ChildResult, ChildTask } from './child.js';
+import type { SearchSpec } from './spec.js';
+
+/**
+ * The search loop: proposes children with a strategy, trains them through an
+ * executor, feeds rewards back, and keeps its whole state serialisable.
+ *
+ * Reproducibility with several children in flight: rewards are fed to the
+ * strategy in proposal order, and child k is proposed right after the reward
+ * of child k - concurrency has been observed (never earlier, never later).
+ * So the sequence of proposals and policy updates depends only on the seed
+ * and the rewards, not on which trainer finished first.
+ */
+export type SearchPhase = 'search' | 'final' | 'done';
+export type SearchOutcome = 'succeeded' | 'cancelled' | 'failed';
+
+export interface ChildEntry {
+  childId: number;
+  phase: 'search' | 'final';
+  genotype: Genotype;
+  hash: string;
+  decisions?: number[];
+  logProb?: number;
+  /** Child whose result this one reuses (same canonical hash). */
+  duplicateOf?: number;
+  earlyStop?: ChildTask['earlyStop'];
+  seed: number;
+  state: 'running' | 'done';
+  result?: ChildResult;
+}
+
+export interface SearchState {
+  version: 1;
+  searchId: string;
+  spec: SearchSpec;
+  phase: SearchPhase;
+  strategy: StrategyState;
+  entries: ChildEntry[];
+  /** Entries [0, observed) of the search phase have been fed to the strategy. */
+  observed: number;
+  updates: PolicyUpdate[];
+  bestChildId: number | null;
+  elapsedMs: number;
+  outcome?: SearchOutcome;
+  reason?: string;
+}
+
+export type SearchEvent =
+  | { type: 'child_queued'; childId: number; phase: 'search' | 'final'; hash: string; genotype: string; duplicateOf?: number }
+  | { type: 'child_progress'; progress: ChildProgress }
+  | { type: 'child_finished'; childId: number; phase: 'search' | 'final'; result: ChildResult; cached: boolean }
+  | { type: 'policy_updated'; update: PolicyUpdate }
+  | { type: 'best_improved'; childId: number; reward: number; hash: string; genotype: string }
+  | { type: 'phase'; phase: SearchPhase }
+  | { type: 'finished'; outcome: SearchOutcome; reason?: string };
+
+export interface SearchLoopOptions {
+  searchId: string;
+  executor: ChildExecutor;
+  /** Resume from this state instead of starting fresh. */
+  state?: SearchState;
+  onEvent?: (event: SearchEvent) => void;
+  /** Called with a consistent snapshot after every change worth persisting. */
+  onCheckpoint?: (state: SearchState) => void;
+}
+
+/** Proposals that hit the cache are free, but a converged policy could propose only those: stop after this many per budgeted child. */
+const MAX_DUPLICATES_PER_CHILD = 20;
+
+export class SearchLoop {
+  readonly searchId: string;
+  readonly spec: SearchSpec;
+  private readonly executor: ChildExecutor;
+  private readonly strategy: SearchStrategy;
+  private readonly onEvent: (e: SearchEvent) => void;
+  private readonly onCheckpoint: (s: SearchState) => void;
+  private readonly wantsCheckpoints: boolean;
+  private entries: ChildEntry[] = [];
+  private observed = 0;
+  private phase: SearchPhase = 'search';
+  private updates: PolicyUpdate[] = [];
+  private bestChildId: number | null = null;
+  private elapsedBefore = 0;
+  private startedAt = 0;
+  private outcome: SearchOutcome | undefined;
+  private reason: string | undefined;
+  private readonly abort = new AbortController();
+  private stopProposing = false;
+  private finish?: () => void;
+  private failure?: Error;
+
+  constructor(spec: SearchSpec, options: SearchLoopOptions) {
+    this.spec = spec;
+    this.searchId = options.searchId;
+    this.executor = options.executor;
+    this.onEvent = options.onEvent ?? (() => {});
+    this.onCheckpoint = options.onCheckpoint ?? (() => {});
+    this.wantsCheckpoints = options.onCheckpoint !== undefined;
+    this.strategy = createStrategy({
+      strategy: spec.strategy,
+      seed: spec.seed,
+      numBlocks: spec.numBlocks,
+      ppo: {
+        learningRate: spec.controller.learningRate, entropyWeight: spec.controller.entropyWeight,
+        baselineDecay: spec.controller.baselineDecay, batchSize: spec.controller.batchSize,
+        clipRange: spec.controller.clipRange, epochs: spec.controller.epochs,
+        policy: { hiddenUnits: spec.controller.lstmUnits },
+      },
+    });
+    if (options.state) this.restore(options.state);
+  }
+
+  private restore(state: SearchState): void {
+    if (state.version !== 1) throw new RangeError(`search state version ${String(state.version)} is not supported`);
+    this.strategy.importState(state.strategy);
+    this.entries = state.entries.map((e) => ({ ...e, genotype: genotypeFromJSON(e.genotype) }));
+    this.observed = state.observed;
+    this.phase = state.phase;
+    this.updates = state.updates.slice();
+    this.bestChildId = state.bestChildId;
+    this.elapsedBefore = state.elapsedMs;
+    this.outcome = state.outcome;
+    this.reason = state.reason;
+  }
+
+  /** A deep, JSON-safe snapshot. */
+  exportState(): SearchState {
+    const state: SearchState = {
+      version: 1,
+      searchId: this.searchId,
+      spec: this.spec,
+      phase: this.phase,
+      strategy: this.strategy.exportState(),
+      entries: this.entries,
+      observed: this.observed,
+      updates: this.updates,
+      bestChildId: this.bestChildId,
+      elapsedMs: this.elapsedMs(),
+      ...(this.outcome ? { outcome: this.outcome } : {}),
+      ...(this.reason ? { reason: this.reason } : {}),
+    };
+    return JSON.parse(JSON.stringify(state)) as SearchState;
+  }
+
+  private elapsedMs(): number {
+    return this.elapsedBefore + (this.startedAt ? performance.now() - this.startedAt : 0);
+  }
+
+  /** Stops proposing, aborts running children, and ends the search as cancelled. */
+  cancel(reason = 'cancelled by request'): void {
+    if (this.outcome) return;
+    this.outcome = 'cancelled';
+    this.reason = reason;
+    this.abort.abort(new Error(reason));
+    this.finish?.();
+  }
+
+  get entriesView(): readonly ChildEntry[] {
+    return this.entries;
+  }
+
+  /** Runs (or resumes) to the end. */
+  async run(): Promise<SearchState> {
+    this.startedAt = performance.now();
+    if (!this.outcome) {
+      await new Promise<void>((resolve) => {
+        this.finish = resolve;
+        // Children that were in flight when the state was saved run again.
+        for (const e of this.entries) if (e.state === 'running') this.dispatch(e);
+        this.advance();
+      });
+    }
+    if (this.failure) throw this.failure;
+    if (!this.outcome) this.outcome = 'succeeded';
+    this.phase = 'done';
+    this.checkpoint();
+    this.onEvent({ type: 'finished', outcome: this.outcome, ...(this.reason ? { reason: this.reason } : {}) });
+    return this.exportState();
+  }
+
+  private searchEntries(): ChildEntry[] {
+    return this.entries.filter((e) => e.phase === 'search');
+  }
+
+  private trainedCount(): number {
+    let n = 0;
+    for (const e of this.entries) if (e.phase === 'search' && e.duplicateOf === undefined) n++;
+    return n;
+  }
+
+  /** Synchronous heart of the loop: observe in order, propose what that allows, move between phases. */
+  private advance(): void {
+    if (this.outcome) return;
+    try {
+      if (this.phase === 'search') this.advanceSearch();
+      if (this.phase === 'final') this.advanceFinal();
+    } catch (err) {
+      this.failure = err as Error;
+      this.outcome = 'failed';
+      this.reason = (err as Error).message;
+      this.abort.abort(err);
+      this.finish?.();
+      return;
+    }
+    this.checkpoint();
+    if (this.phase === 'done') this.finish?.();
+  }
+
+  private advanceSearch(): void {
+    const { architectures, concurrency, maxWallSeconds } = this.spec.budget;
+    for (;;) {
+      if (maxWallSeconds > 0 && this.elapsedMs() > maxWallSeconds * 1000 && !this.stopProposing) {
+        this.stopProposing = true;
+        this.reason = `wall-time budget of ${maxWallSeconds}s reached`;
+      }
+      const search = this.searchEntries();
+      // Propose while the window allows it.
+      while (!this.stopProposing && search.length < this.observed + concurrency && this.trainedCount() < architectures) {
+        if (search.length - this.trainedCount() > MAX_DUPLICATES_PER_CHILD * architectures) {
+          this.stopProposing = true;
+          this.reason = 'the strategy keeps proposing architectures already trained';
+          break;
+        }
+        search.push(this.propose());
+      }
+      const next = search[this.observed];
+      if (!next || next.state !== 'done') break;
+      this.observe(next);
+      this.observed++;
+    }
+    const search = this.searchEntries();
+    const allObserved = this.observed === search.length;
+    const budgetDone = this.trainedCount() >= architectures || this.stopProposing;
+    if (allObserved && budgetDone) this.enterFinal();
+  }
+
+  private propose(): ChildEntry {
+    const candidate = this.strategy.propose();
+    const hash = genotypeHash(candidate.genotype);
+    const childId = this.entries.length;
+    const entry: ChildEntry = {
+      childId,
+      phase: 'search',
+      genotype: candidate.genotype,
+      hash,
+      ...(candidate.decisions ? { decisions: candidate.decisions, logProb: candidate.logProb } : {}),
+      seed: deriveSeed(this.spec.seed, 'child', childId),
+      state: 'running',
+    };
+    const earlier = this.entries.find((e) => e.phase === 'search' && e.hash === hash && e.duplicateOf === undefined);
+    if (earlier) entry.duplicateOf = earlier.childId;
+    else if (this.spec.earlyStopping.enabled) entry.earlyStop = this.medianCurve();
+    this.entries.push(entry);
+    this.onEvent({ type: 'child_queued', childId, phase: 'search', hash, genotype: formatGenotype(candidate.genotype), ...(earlier ? { duplicateOf: earlier.childId } : {}) });
+    if (earlier) {
+      if (earlier.state === 'done') this.completeDuplicate(entry, earlier);
+    } else {
+      this.dispatch(entry);
+    }
+    return entry;
+  }
+
+  private completeDuplicate(entry: ChildEntry, source: ChildEntry): void {
+    entry.state = 'done';
+    entry.result = { ...source.result!, childId: entry.childId, trainSeconds: 0 };
+    this.onEvent({ type: 'child_finished', childId: entry.childId, phase: entry.phase, result: entry.result, cached: true });
+  }
+
+  /** Median validation accuracy per epoch over the children observed so far. */
+  private medianCurve(): ChildTask['earlyStop'] | undefined {
+    const { minEpochs, minCompleted } = this.spec.earlyStopping;
+    const done = this.searchEntries().slice(0, this.observed).filter((e) => e.duplicateOf === undefined && e.result?.status === 'ok');
+    if (done.length < minCompleted) return undefined;
+    const medianByEpoch: number[] = [];
+    for (let epoch = 0; epoch < this.spec.recipe.epochs; epoch++) {
+      const values = done.map((e) => e.result!.validationByEpoch[epoch]).filter((v): v is number => v !== undefined).sort((a, b) => a - b);
+      if (values.length < minCompleted) break;
+      const mid = values.length >> 1;
+      medianByEpoch.push(values.length % 2 ? values[mid]! : (values[mid - 1]! + values[mid]!) / 2);
+    }
+    return { minEpochs, medianByEpoch };
+  }
+
+  private dispatch(entry: ChildEntry): void {
+    const recipe = entry.phase === 'final' ? { ...this.spec.recipe, epochs: this.spec.finalPhase.epochs } : this.spec.recipe;
+    const task: ChildTask = {
+      searchId: this.searchId, childId: entry.childId, genotype: entry.genotype, hash: entry.hash, recipe,
+      dataset: this.spec.dataset, seed: entry.seed, phase: entry.phase,
+      ...(entry.earlyStop ? { earlyStop: entry.earlyStop } : {}),
+    };
+    this.executor
+      .execute(task, { onProgress: (progress) => this.onEvent({ type: 'child_progress', progress }), signal: this.abort.signal })
+      .then(
+        (result) => this.settle(entry, result),
+        (err: Error) => this.settle(entry, {
+          childId: entry.childId, status: this.abort.signal.aborted ? 'cancelled' : 'failed', reward: 0,
+          reason: err?.message ?? String(err), validationByEpoch: [], trainSeconds: 0, paramCount: 0, multAdds: 0,
+        }),
+      );
+  }
+
+  private settle(entry: ChildEntry, result: ChildResult): void {
+    if (this.outcome || entry.state === 'done') return;
+    entry.state = 'done';
+    entry.result = { ...result, childId: entry.childId };
+    this.onEvent({ type: 'child_finished', childId: entry.childId, phase: entry.phase, result: entry.result, cached: false });
+    for (const dup of this.entries) {
+      if (dup.duplicateOf === entry.childId && dup.state !== 'done') this.completeDuplicate(dup, entry);
+    }
+    this.advance();
+  }
+
+  private observe(entry: ChildEntry): void {
+    const result = entry.result!;
+    // Infrastructure failures say nothing about the architecture: the
+    // strategy does not learn from them. Diverged children score 0.
+    if (result.status !== 'failed' && result.status !== 'cancelled') {
+      const candidate: Candidate = { genotype: entry.genotype, ...(entry.decisions ? { decisions: entry.decisions, logProb: entry.logProb! } : {}) };
+      const update = this.strategy.observe(candidate, result.reward);
+      if (update) {
+        this.updates.push(update);
+        this.onEvent({ type: 'policy_updated', update });
+      }
+    }
+    const best = this.bestChildId === null ? undefined : this.entries[this.bestChildId];
+    if (result.status === 'ok' && entry.duplicateOf === undefined && (!best || result.reward > best.result!.reward)) {
+      this.bestChildId = entry.childId;
+      this.onEvent({ type: 'best_improved', childId: entry.childId, reward: result.reward, hash: entry.hash, genotype: formatGenotype(entry.genotype) });
+    }
+  }
+
+  private enterFinal(): void {
+    const topK = this.spec.finalPhase.topK;
+    if (topK === 0 || this.stopProposingForCancel()) {
+      this.phase = 'done';
+      this.onEvent({ type: 'phase', phase: 'done' });
+      return;
+    }
+    this.phase = 'final';
+    this.onEvent({ type: 'phase', phase: 'final' });
+    const ranked = this.topChildren(topK);
+    for (const source of ranked) {
+      const childId = this.entries.length;
+      const entry: ChildEntry = {
+        childId, phase: 'final', genotype: source.genotype, hash: source.hash,
+        seed: deriveSeed(this.spec.seed, 'final', source.childId), state: 'running',
+      };
+      this.entries.push(entry);
+      this.onEvent({ type: 'child_queued', childId, phase: 'final', hash: source.hash, genotype: formatGenotype(source.genotype) });
+      this.dispatch(entry);
+    }
+  }
+
+  private stopProposingForCancel(): boolean {
+    return this.outcome === 'cancelled';
+  }
+
+  private advanceFinal(): void {
+    if (this.entries.filter((e) => e.phase === 'final').every((e) => e.state === 'done')) {
+      this.phase = 'done';
+      this.onEvent({ type: 'phase', phase: 'done' });
+    }
+  }
+
+  /** The best distinct architectures of the search phase, best first. */
+  topChildren(k: number): ChildEntry[] {
+    return this.entries
+      .filter((e) => e.phase === 'search' && e.duplicateOf === undefined && e.result?.status === 'ok')
+      .sort((a, b) => b.result!.reward - a.result!.reward || a.childId - b.childId)
+      .slice(0, k);
+  }
+
+  private checkpoint(): void {
+    if (this.wantsCheckpoints) this.onCheckpoint(this.exportState());
+  }
+}

@@ -1,0 +1,110 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Rng } from '@nasnet/random';
+import type { Genotype } from '@nasnet/search-space';
+import { SearchLoop, normalizeSpec, SearchSpecError, type ChildExecutor, type ChildTask, type ChildResult, type SearchState } from '../src/index.js';
+
+/** Reward is a known function of the genotype; children finish after seeded random delays, out of order. */
+function objective(g: Genotype): number {
+  let s = 0;
+  for (const cell of [g.normal, g.reduction]) for (const b of cell.blocks) s += b.ops.filter((o) => o.startsWith('sep')).length + (b.combine === 'add' ? 1 : 0);
+  return s / 30;
+}
+
+function syntheticExecutor(delaySeed: number, calls: ChildTask[] = []): ChildExecutor {
+  const rng = new Rng(delaySeed);
+  return {
+    async execute(task, { signal }): Promise<ChildResult> {
+      calls.push(task);
+      await new Promise((resolve, reject) => {
+        const timer = setTimeout(resolve, rng.int(4));
+        signal?.addEventListener('abort', () => { clearTimeout(timer); reject(new Error('aborted')); }, { once: true });
+      });
+      const r = objective(task.genotype);
+      const curve = Array.from({ length: task.recipe.epochs }, (_, e) => r * (e + 1) / task.recipe.epochs);
+      return { childId: task.childId, status: 'ok', reward: r, validationByEpoch: curve, trainSeconds: 0.01, paramCount: 1, multAdds: 1 };
+    },
+  };
+}
+
+const baseSpec = { strategy: 'ppo' as const, seed: 4, budget: { architectures: 60, concurrency: 4 }, recipe: { epochs: 3 }, controller: { batchSize: 10, learningRate: 0.01 } };
+
+test('search loop - trains exactly the budget and is reproducible whatever the finishing order', async () => {
+  const runs: SearchState[] = [];
+  for (const delaySeed of [1, 2]) {
+    const calls: ChildTask[] = [];
+    const loop = new SearchLoop(normalizeSpec(baseSpec), { searchId: 's', executor: syntheticExecutor(delaySeed, calls) });
+    const state = await loop.run();
+    assert.equal(state.outcome, 'succeeded');
+    const trained = state.entries.filter((e) => e.duplicateOf === undefined);
+    assert.equal(trained.length, 60);
+    assert.equal(calls.length, 60, 'every distinct architecture trained once');
+    assert.equal(new Set(calls.map((c) => c.hash)).size, 60, 'no canonical duplicate trained twice');
+    assert.equal(state.updates.length, Math.floor(state.observed / 10));
+    runs.push(state);
+  }
+  assert.deepEqual(runs[0]!.entries.map((e) => e.hash), runs[1]!.entries.map((e) => e.hash));
+  assert.deepEqual(runs[0]!.strategy, runs[1]!.strategy);
+});
+
+test('search loop - a search stopped after k children resumes exactly as an uninterrupted run', async () => {
+  const full = await new SearchLoop(normalizeSpec(baseSpec), { searchId: 's', executor: syntheticExecutor(7) }).run();
+  for (const k of [5, 23]) {
+    let snapshot: SearchState | undefined;
+    const first = new SearchLoop(normalizeSpec(baseSpec), {
+      searchId: 's', executor: syntheticExecutor(8),
+      onCheckpoint: (s) => { if (!snapshot && s.observed >= k) { snapshot = s; first.cancel('simulated crash'); } },
+    });
+    await first.run();
+    assert.ok(snapshot, 'snapshot taken');
+    assert.ok(snapshot.entries.some((e) => e.state === 'running'), 'children were in flight at the snapshot');
+    const resumed = await new SearchLoop(snapshot.spec, { searchId: 's', executor: syntheticExecutor(9), state: JSON.parse(JSON.stringify(snapshot)) }).run();
+    assert.deepEqual(resumed.entries.map((e) => e.hash), full.entries.map((e) => e.hash), `k=${k}: same genotypes`);
+    assert.deepEqual(resumed.strategy, full.strategy, `k=${k}: same policy weights, optimizer, baseline and rng`);
+    assert.deepEqual(resumed.entries.map((e) => e.result?.reward), full.entries.map((e) => e.result?.reward));
+  }
+});
+
+test('search loop - isomorphic proposals reuse the cached reward', async () => {
+  // A high learning rate makes the policy collapse onto a few cells quickly.
+  const spec = normalizeSpec({ ...baseSpec, budget: { architectures: 30, concurrency: 2 }, controller: { batchSize: 5, learningRate: 0.2, epochs: 10 } });
+  const calls: ChildTask[] = [];
+  const state = await new SearchLoop(spec, { searchId: 's', executor: syntheticExecutor(3, calls) }).run();
+  const dups = state.entries.filter((e) => e.duplicateOf !== undefined);
+  assert.ok(dups.length > 0, 'the collapsed policy proposed duplicates');
+  assert.equal(new Set(calls.map((c) => c.hash)).size, calls.length);
+  for (const d of dups) assert.equal(d.result!.reward, state.entries[d.duplicateOf!]!.result!.reward);
+});
+
+test('search loop - median early stopping curve and final retraining of the top K', async () => {
+  const spec = normalizeSpec({ ...baseSpec, strategy: 'random', budget: { architectures: 12, concurrency: 2 }, earlyStopping: { enabled: true, minCompleted: 4, minEpochs: 1 }, finalPhase: { topK: 3, epochs: 9 } });
+  const calls: ChildTask[] = [];
+  const state = await new SearchLoop(spec, { searchId: 's', executor: syntheticExecutor(5, calls) }).run();
+  const withCurve = calls.filter((c) => c.earlyStop);
+  assert.ok(withCurve.length > 0 && !calls[0]!.earlyStop);
+  assert.equal(withCurve[0]!.earlyStop!.medianByEpoch.length, 3);
+  const final = calls.filter((c) => c.phase === 'final');
+  assert.equal(final.length, 3);
+  assert.ok(final.every((c) => c.recipe.epochs === 9));
+  const best = state.entries.filter((e) => e.phase === 'search').sort((a, b) => b.result!.reward - a.result!.reward)[0]!;
+  assert.equal(final[0]!.hash, best.hash);
+  assert.equal(state.phase, 'done');
+});
+
+test('search loop - cancel aborts running children and ends cancelled', async () => {
+  const spec = normalizeSpec({ ...baseSpec, budget: { architectures: 1000, concurrency: 3 } });
+  const loop = new SearchLoop(spec, { searchId: 's', executor: syntheticExecutor(2), onEvent: (e) => { if (e.type === 'child_finished' && e.childId === 10) loop.cancel('user asked'); } });
+  const state = await loop.run();
+  assert.equal(state.outcome, 'cancelled');
+  assert.equal(state.reason, 'user asked');
+  assert.ok(state.entries.length < 30);
+});
+
+test('search spec - errors name the field', () => {
+  assert.throws(() => normalizeSpec({ budget: { architectures: 0 } }), (e: unknown) => e instanceof SearchSpecError && e.field === 'budget.architectures' && /between 1 and/.test(e.message));
+  assert.throws(() => normalizeSpec({ dataset: 'imagenet' }), /field 'dataset': 'imagenet' is not one of/);
+  assert.throws(() => normalizeSpec({ strategy: 'magic' as never }), /field 'strategy'/);
+  assert.throws(() => normalizeSpec({ recipe: { learningRate: Number.NaN } }), /field 'recipe.learningRate': must be a finite number/);
+  assert.throws(() => normalizeSpec({ recipe: 5 as never }), /field 'recipe': must be an object/);
+  assert.equal(normalizeSpec({}).controller.batchSize, 20);
+});

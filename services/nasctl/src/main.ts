@@ -1,0 +1,58 @@
+/**
+ * nasctl: the command-line client. Each subcommand lives in its own file;
+ * this one only dispatches and turns errors into exit codes.
+ */
+import { describeCommand } from './describe.js';
+import { UsageError } from './errors.js';
+
+type Command = (argv: string[], io: CliIO) => Promise<number>;
+
+export interface CliIO {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /** True when stderr is a terminal (progress bars are drawn only then). */
+  isTTY: boolean;
+}
+
+const COMMANDS: Record<string, { run: Command; summary: string }> = {
+  describe: { run: describeCommand, summary: 'print a genotype (text form, hash) and its network size for a layout and N@F' },
+};
+
+function usage(): string {
+  const lines = ['usage: nasctl <command> [options]', '', 'commands:'];
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(10)} ${c.summary}`);
+  lines.push('', 'Run `nasctl <command> --help` for the options of one command.');
+  return lines.join('\n');
+}
+
+export async function main(argv: string[], io: CliIO = defaultIO()): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.out(usage());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    io.err(`nasctl: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`nasctl ${name}: ${err.message}`);
+      return 2;
+    }
+    io.err(`nasctl ${name}: ${err instanceof Error ? err.message : String(err)}`);
+    if (process.env.NASCTL_DEBUG && err instanceof Error) io.err(err.stack ?? '');
+    return 1;
+  }
+}
+
+function defaultIO(): CliIO {
+  return {
+    out: (line) => process.stdout.write(line + '\n'),
+    err: (line) => process.stderr.write(line + '\n'),
+    isTTY: Boolean(process.stderr.isTTY),
+  };
+}
