@@ -60,6 +60,8 @@ export type SearchEvent =
 export interface SearchLoopOptions {
   searchId: string;
   executor: ChildExecutor;
+  /** Use this strategy instead of the one the spec names (custom strategies, tests). */
+  strategy?: SearchStrategy;
   /** Resume from this state instead of starting fresh. */
   state?: SearchState;
   onEvent?: (event: SearchEvent) => void;
@@ -99,7 +101,7 @@ export class SearchLoop {
     this.onEvent = options.onEvent ?? (() => {});
     this.onCheckpoint = options.onCheckpoint ?? (() => {});
     this.wantsCheckpoints = options.onCheckpoint !== undefined;
-    this.strategy = createStrategy({
+    this.strategy = options.strategy ?? createStrategy({
       strategy: spec.strategy,
       seed: spec.seed,
       numBlocks: spec.numBlocks,
