@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { formatGenotype, genotypeHash } from '@nasnet/search-space';
-import { planNetwork, type NetworkPlan } from '@nasnet/network';
+import { planNetwork, planTotals, type NetworkPlan } from '@nasnet/network';
 import type { CliIO } from './main.js';
 import { UsageError } from './errors.js';
 import { resolveGenotype } from './genotype-arg.js';
@@ -61,25 +61,25 @@ export async function describeCommand(argv: string[], io: CliIO): Promise<number
     numClasses,
     auxHead: values.aux,
   });
-  const paramCount = values.aux ? plan.total.paramCount : plan.totalWithoutAux.paramCount;
-  const multAdds = values.aux ? plan.total.multAdds : plan.totalWithoutAux.multAdds;
+  const { paramCount, multAdds } = planTotals(plan, { includeAux: values.aux });
 
   io.out(`genotype  ${formatGenotype(genotype)}`);
   io.out(`hash      ${hash}`);
   io.out(`network   ${layout} ${cells}@${filters}, ${imageSize}x${imageSize}x3, ${numClasses} classes${values.aux ? ', with auxiliary head' : ''}`);
   io.out(`params    ${formatCount(paramCount)} (${paramCount})`);
   io.out(`mult-adds ${formatCount(multAdds)} (${multAdds})`);
-  if (values.layers) printLayers(plan, io);
+  if (values.layers) printLayers(plan, values, io);
   if (values.json) {
     io.out(JSON.stringify({ genotype: formatGenotype(genotype), hash, layout, cells, filters, imageSize, numClasses, auxHead: values.aux, paramCount, multAdds }));
   }
   return 0;
 }
 
-function printLayers(plan: NetworkPlan, io: CliIO): void {
+function printLayers(plan: NetworkPlan, values: { aux?: boolean }, io: CliIO): void {
   io.out('');
   io.out(`${'layer'.padEnd(52)} ${'output'.padEnd(16)} ${'params'.padStart(10)} ${'mult-adds'.padStart(14)}`);
   for (const layer of plan.layers) {
+    if (layer.aux && !values.aux) continue;
     io.out(`${layer.name.slice(0, 52).padEnd(52)} ${layer.outputShape.join('x').padEnd(16)} ${String(layer.paramCount).padStart(10)} ${String(layer.multAdds).padStart(14)}`);
   }
 }
