@@ -1,0 +1,224 @@
+/**
+ * Chooses and starts the tfjs backend that trains our networks.
+ *
+ * `auto` takes the fastest one this process can run (DESIGN.md section 3):
+ * `tensorflow` (tfjs-node-gpu, then tfjs-node, present only in images built
+ * with them), then `webgpu` (Dawn through the `webgpu` package, when it finds
+ * a GPU adapter), then `wasm` with our training kernels. `cpu` is the
+ * numerical reference and is never picked by `auto`: it trains convolutions
+ * about 2000x slower than PyTorch.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { registerTrainingGradients, registerWasmTrainingKernels } from './kernels/register.js';
+import { programsFor } from './kernels/wasm-heap.js';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+
+export const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+/** The backend that ended up active and why it was chosen. */
+export interface BackendChoice {
+  backend: Exclude<BackendName, 'auto'>;
+  reason: string;
+}
+
+export interface InitBackendOptions {
+  /**
+   * Receives the one line that reports the choice.
+   * @default console.error
+   */
+  log?: (line: string) => void;
+}
+
+/** The backend name (argument or NAS_BACKEND) is not one we know. */
+export class UnknownBackendError extends Error {
+  constructor(name: string, source: string) {
+    super(`unknown backend '${name}' (from ${source}); expected one of ${BACKEND_NAMES.join(', ')}`);
+    this.name = 'UnknownBackendError';
+  }
+}
+
+/** The named backend cannot run in this process. */
+export class BackendUnavailableError extends Error {
+  constructor(name: string, reason: string, options?: { cause?: unknown }) {
+    super(`backend '${name}' is not available: ${reason}`, options);
+    this.name = 'BackendUnavailableError';
+  }
+}
+
+/** tfjs-core's gradient definitions could not be loaded. */
+export class GradientRegistrationError extends Error {
+  constructor(module: string, options?: { cause?: unknown }) {
+    super(`cannot register tfjs gradients from '${module}' (it loads through tsx's CommonJS hook; ` +
+      `run node with --import tsx)`, options);
+    this.name = 'GradientRegistrationError';
+  }
+}
+
+const require = createRequire(import.meta.url);
+const GRADIENTS_MODULE = '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+let gradientsReady = false;
+
+/**
+ * tfjs-core's Node bundle ships no gradients; its ESM tree registers them
+ * into the same global registry. A static ESM import of that tree fails in
+ * Node (it imports the directory './gradients'), while tsx's CommonJS hook
+ * loads it. Our dilation-capable conv gradients go on top.
+ */
+function ensureGradients(): void {
+  if (gradientsReady) return;
+  try {
+    require(GRADIENTS_MODULE);
+  } catch (cause) {
+    throw new GradientRegistrationError(GRADIENTS_MODULE, { cause });
+  }
+  registerTrainingGradients();
+  gradientsReady = true;
+}
+
+type Attempt = { ok: true; reason: string } | { ok: false; reason: string; cause?: unknown };
+
+function importFailure(pkg: string, error: unknown): string {
+  const code = (error as { code?: string })?.code;
+  if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') return `${pkg} not installed`;
+  return `${pkg} failed to load: ${String((error as Error)?.message ?? error).split('\n')[0]}`;
+}
+
+async function tryTensorflow(): Promise<Attempt> {
+  const failures: string[] = [];
+  let cause: unknown;
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    try {
+      await import(pkg);
+    } catch (error) {
+      failures.push(importFailure(pkg, error));
+      cause ??= error;
+      continue;
+    }
+    if (await tf.setBackend('tensorflow')) return { ok: true, reason: `${pkg} (libtensorflow)` };
+    failures.push(`${pkg} loaded but the 'tensorflow' backend did not initialise`);
+  }
+  return { ok: false, reason: failures.join(', '), cause };
+}
+
+interface GpuLike {
+  requestAdapter(): Promise<{ info?: { vendor?: string; architecture?: string; description?: string } } | null>;
+}
+
+async function tryWebgpu(): Promise<Attempt> {
+  let gpu: GpuLike;
+  try {
+    const spec = 'webgpu';
+    const { create } = (await import(spec)) as { create(options: string[]): GpuLike };
+    gpu = create([]);
+  } catch (error) {
+    return { ok: false, reason: importFailure('webgpu (Dawn)', error), cause: error };
+  }
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) return { ok: false, reason: 'Dawn found no GPU adapter (navigator.gpu.requestAdapter() returned null)' };
+  // tfjs-backend-webgpu reads navigator.gpu when it is imported.
+  const g = globalThis as { navigator?: object };
+  Object.defineProperty(globalThis, 'navigator', {
+    value: { ...(g.navigator ?? {}), gpu }, configurable: true, writable: true,
+  });
+  try {
+    await import('@tensorflow/tfjs-backend-webgpu');
+  } catch (error) {
+    return { ok: false, reason: importFailure('@tensorflow/tfjs-backend-webgpu', error), cause: error };
+  }
+  if (!(await tf.setBackend('webgpu'))) return { ok: false, reason: 'the webgpu backend did not initialise on the adapter' };
+  const info = adapter.info ?? {};
+  const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unnamed adapter';
+  return { ok: true, reason: `GPU adapter: ${name}` };
+}
+
+async function tryWasm(): Promise<Attempt> {
+  let wasm: typeof import('@tensorflow/tfjs-backend-wasm');
+  try {
+    wasm = await import('@tensorflow/tfjs-backend-wasm');
+  } catch (error) {
+    return { ok: false, reason: importFailure('@tensorflow/tfjs-backend-wasm', error), cause: error };
+  }
+  if (tf.findBackend('wasm') == null) {
+    // Point the loader at the package's own .wasm files, wherever bundling put the JS.
+    try {
+      wasm.setWasmPaths(`${dirname(require.resolve('@tensorflow/tfjs-backend-wasm'))}/`);
+    } catch (error) {
+      return { ok: false, reason: `cannot set the .wasm path: ${(error as Error).message}`, cause: error };
+    }
+  }
+  const kernels = registerWasmTrainingKernels();
+  if (!(await tf.setBackend('wasm'))) return { ok: false, reason: 'the wasm backend did not initialise' };
+  try {
+    programsFor(tf.backend() as BackendWasm);
+  } catch (error) {
+    return { ok: false, reason: `our SIMD training kernels cannot run here: ${(error as Error).message}`, cause: error };
+  }
+  return { ok: true, reason: `XNNPACK, ${wasm.getThreadsCount()} thread(s), ${kernels.length} training kernels` };
+}
+
+async function tryCpu(): Promise<Attempt> {
+  await import('@tensorflow/tfjs-backend-cpu');
+  if (!(await tf.setBackend('cpu'))) return { ok: false, reason: 'the cpu backend did not initialise' };
+  return { ok: true, reason: 'pure-JS reference backend (slow; for checking numbers)' };
+}
+
+const ATTEMPTS: Record<Exclude<BackendName, 'auto'>, () => Promise<Attempt>> = {
+  tensorflow: tryTensorflow, webgpu: tryWebgpu, wasm: tryWasm, cpu: tryCpu,
+};
+
+async function start(name: BackendName): Promise<BackendChoice> {
+  ensureGradients();
+  if (name !== 'auto') {
+    const attempt = await ATTEMPTS[name]();
+    if (!attempt.ok) throw new BackendUnavailableError(name, attempt.reason, { cause: attempt.cause });
+    return { backend: name, reason: `requested; ${attempt.reason}` };
+  }
+  const skipped: string[] = [];
+  for (const candidate of ['tensorflow', 'webgpu', 'wasm'] as const) {
+    const attempt = await ATTEMPTS[candidate]();
+    if (attempt.ok) {
+      return { backend: candidate, reason: [...skipped, `${candidate}: ${attempt.reason}`].join('; ') };
+    }
+    skipped.push(`${candidate} skipped: ${attempt.reason}`);
+  }
+  throw new BackendUnavailableError('auto', skipped.join('; '));
+}
+
+const started = new Map<BackendName, Promise<BackendChoice>>();
+
+function checkName(name: string, source: string): BackendName {
+  if (!(BACKEND_NAMES as readonly string[]).includes(name)) throw new UnknownBackendError(name, source);
+  return name as BackendName;
+}
+
+/**
+ * Starts a backend, registers gradients (and on wasm our training kernels),
+ * makes it tfjs's active backend and reports the choice in one log line.
+ * Idempotent: a second call with the same name re-activates the same
+ * backend without probing or logging again.
+ */
+export async function initBackend(
+  name: BackendName = checkName(process.env.NAS_BACKEND ?? 'auto', 'NAS_BACKEND'),
+  options: InitBackendOptions = {},
+): Promise<BackendChoice> {
+  const checked = checkName(name, 'initBackend argument');
+  let pending = started.get(checked);
+  if (pending) {
+    const choice = await pending;
+    if (tf.getBackend() !== choice.backend) await tf.setBackend(choice.backend);
+    return choice;
+  }
+  pending = start(checked);
+  started.set(checked, pending);
+  try {
+    const choice = await pending;
+    (options.log ?? ((line: string) => console.error(line)))(`[engine] tfjs backend: ${choice.backend} (${choice.reason})`);
+    return choice;
+  } catch (error) {
+    started.delete(checked);
+    throw error;
+  }
+}

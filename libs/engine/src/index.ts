@@ -1,0 +1,30 @@
+/**
+ * The training engine: backend choice and the wasm kernels that make
+ * TensorFlow.js able to train NASNet convolutions on CPUs.
+ *
+ * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import { batchNormTraining, initBackend } from '@nasnet/engine';
+ * const { backend, reason } = await initBackend();   // NAS_BACKEND or 'auto'
+ * // Build and train with tfjs-core ops; gradients work on tensorflow,
+ * // webgpu, wasm and cpu alike (dilated convs included). Use
+ * // batchNormTraining for BN: one fused kernel each way on wasm.
+ * const { y, mean, variance } = batchNormTraining(tf.conv2d(tf.relu(x), w, 1, 'same'), gamma, beta);
+ * ```
+ *
+ * initBackend registers our gradients over tfjs's. Code that registers
+ * tfjs's gradients again afterwards (a dynamic import of
+ * @tensorflow/tfjs-layers, say) should call registerTrainingGradients().
+ */
+export {
+  initBackend, BACKEND_NAMES, UnknownBackendError, BackendUnavailableError, GradientRegistrationError,
+} from './backend.js';
+export type { BackendName, BackendChoice, InitBackendOptions } from './backend.js';
+export { registerWasmTrainingKernels, registerTrainingGradients } from './kernels/register.js';
+export { WASM_TRAINING_KERNELS } from './kernels/training-kernels.js';
+export { batchNormTraining, BATCH_NORM_EPSILON } from './kernels/batch-norm.js';
+export type { BatchNormTrainingResult } from './kernels/batch-norm.js';
+export {
+  MissingBackendKernelError, UnsupportedDataFormatError, UnsupportedDtypeError, WasmMemoryUnavailableError,
+} from './kernels/errors.js';
+export { DepthwiseGradientInputError } from './kernels/gradients/DepthwiseConv2dNative_grad.js';

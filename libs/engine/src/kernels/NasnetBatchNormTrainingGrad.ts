@@ -1,0 +1,55 @@
+/**
+ * Gradient of NasnetBatchNormTraining (wasm, SIMD), two passes:
+ * per-channel sums of dy and dy * (x - mean), then
+ * dx = k*dy - k*dbeta/M - k*invstd*dgamma*(x - mean)/M
+ *      + dmean/M + 2*dvariance*(x - mean)/M
+ * with invstd = 1/sqrt(variance + epsilon), k = gamma * invstd, M the
+ * number of values per channel, dbeta = sum(dy) and
+ * dgamma = invstd * sum(dy * (x - mean)). The last two terms carry
+ * gradients that reach the mean and variance outputs directly.
+ *
+ * Inputs dy, x, gamma, mean, variance, dmean, dvariance; outputs
+ * [dx, dgamma, dbeta].
+ */
+import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { BATCH_NORM_TRAINING_GRAD, type BatchNormTrainingAttrs } from './kernel-names.js';
+import { allocate, f32, heapOffset, programsFor, release, requireFloat32 } from './wasm-heap.js';
+
+export function batchNormTrainingGrad(args: {
+  inputs: { dy: TensorInfo; x: TensorInfo; gamma: TensorInfo; mean: TensorInfo; variance: TensorInfo; dmean: TensorInfo; dvariance: TensorInfo };
+  backend: BackendWasm; attrs: BatchNormTrainingAttrs;
+}): TensorInfo[] {
+  const { inputs, backend, attrs: { epsilon } } = args;
+  requireFloat32(BATCH_NORM_TRAINING_GRAD, inputs);
+  const { dy, x, gamma, mean, variance, dmean, dvariance } = inputs;
+  const c = x.shape[x.shape.length - 1];
+  const rows = x.shape.reduce((a, b) => a * b, 1) / c;
+  const dbeta = allocate(backend, [c], true);
+  const dyXc = allocate(backend, [c], true);
+  const dgamma = allocate(backend, [c]);
+  const a = allocate(backend, [c]), b = allocate(backend, [c]), d = allocate(backend, [c]);
+  const dx = allocate(backend, [...x.shape]);
+  const simd = programsFor(backend);
+  const at = (t: TensorInfo) => heapOffset(backend, t);
+  simd.channelDots(at(dy), at(x), rows, c, at(mean), at(dbeta), at(dyXc));
+  const [g, v, dm, dv, db, s, dg, av, bv, dvv] = [gamma, variance, dmean, dvariance, dbeta, dyXc, dgamma, a, b, d]
+    .map((t) => f32(backend, t));
+  for (let i = 0; i < c; i++) {
+    const invstd = 1 / Math.sqrt(v[i] + epsilon);
+    const k = g[i] * invstd;
+    dg[i] = s[i] * invstd;
+    av[i] = k;
+    bv[i] = (2 * dv[i] - k * invstd * dg[i]) / rows;
+    dvv[i] = (dm[i] - k * db[i]) / rows;
+  }
+  simd.channelAffine2(at(dy), at(x), at(dx), rows, c, at(a), at(b), at(mean), at(d));
+  release(backend, dyXc, a, b, d);
+  return [dx, dgamma, dbeta];
+}
+
+export const batchNormTrainingGradConfig: KernelConfig = {
+  kernelName: BATCH_NORM_TRAINING_GRAD,
+  backendName: 'wasm',
+  kernelFunc: batchNormTrainingGrad as unknown as KernelFunc,
+};

@@ -1,0 +1,14 @@
+/**
+ * Child training: the NASNet search recipe on any TensorFlow.js backend.
+ *
+ * ```ts
+ * const dataset = await loadDataset('mnist');
+ * const r = await trainChild({ genotype: NASNET_A, recipe: { ...defaultRecipe(), epochs: 2 }, dataset, seed: 1 });
+ * r.reward; // validation accuracy
+ * ```
+ */
+export { trainChild, evaluate, AUX_LOSS_WEIGHT } from './train.js';
+export type { TrainChildOptions, TrainChildResult } from './train.js';
+export { runChildTask, cachedDataset } from './task.js';
+export { cosineLearningRate } from './schedule.js';
+export { DivergedError, TrainingCancelledError } from './errors.js';

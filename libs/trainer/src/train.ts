@@ -1,0 +1,222 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { batches, batchCount, type AugmentOptions, type ImageDataset, type ImageSplit } from '@nasnet/data';
+import { buildNetwork, saveModel } from '@nasnet/network';
+import { Rng, deriveSeed } from '@nasnet/random';
+import type { ChildProgress, ChildRecipe, ChildResult } from '@nasnet/search';
+import type { Genotype } from '@nasnet/search-space';
+import { DivergedError, TrainingCancelledError } from './errors.js';
+import { cosineLearningRate } from './schedule.js';
+
+/** Auxiliary head loss weight: 0.4 in the NASNet CIFAR recipe. */
+export const AUX_LOSS_WEIGHT = 0.4;
+
+export interface TrainChildOptions {
+  genotype: Genotype;
+  recipe: ChildRecipe;
+  dataset: ImageDataset;
+  /** Seeds the weights, the data order, augmentation and drop-path masks. */
+  seed: number;
+  /** Child id used in progress reports. @default 0 */
+  childId?: number;
+  onProgress?: (progress: ChildProgress) => void;
+  signal?: AbortSignal;
+  /** Median stopping rule (see ChildTask.earlyStop). */
+  earlyStop?: { minEpochs: number; medianByEpoch: number[] };
+  /** Progress reports every this many steps (and at each epoch end). @default 20 */
+  progressEverySteps?: number;
+  /** Training augmentation; default depends on the data set (CIFAR: crop + flip; MNIST: 2-pixel shifts; synthetic: none). */
+  augment?: AugmentOptions | false;
+  /** Save the trained network (TensorFlow.js format) into this folder. */
+  exportDir?: string;
+  /** Evaluate on the test split too, when the data set has one. @default false */
+  evaluateTest?: boolean;
+}
+
+export interface TrainChildResult extends ChildResult {
+  testAccuracy?: number;
+  /** Mean training images per second over the whole run. */
+  imagesPerSec: number;
+  steps: number;
+}
+
+function defaultAugment(dataset: ImageDataset): AugmentOptions | false {
+  if (dataset.name.startsWith('cifar')) return { padding: 4, flip: true };
+  if (dataset.name.startsWith('mnist')) return { padding: 2, flip: false };
+  return false;
+}
+
+function variableOf(w: tfl.LayerVariable): tf.Variable {
+  // tfjs-layers keeps the engine variable in a protected field.
+  return (w as unknown as { val: tf.Variable }).val;
+}
+
+/**
+ * Trains one child network with the NASNet search recipe (paper section 4):
+ * SGD with momentum, L2 weight decay on kernels, cosine learning-rate decay
+ * over all steps, gradient-norm clipping, ScheduledDropPath and an optional
+ * auxiliary head. The reward is the validation accuracy after the last epoch.
+ * A diverging child ends with reward 0 and a reason; nothing leaks.
+ */
+export async function trainChild(options: TrainChildOptions): Promise<TrainChildResult> {
+  const { genotype, recipe, dataset, seed, signal } = options;
+  const childId = options.childId ?? 0;
+  const started = performance.now();
+  const train = limitSplit(dataset.train, recipe.trainLimit);
+  const validation = limitSplit(dataset.validation, recipe.validationLimit);
+  const fullSteps = batchCount(train.count, recipe.batchSize, true);
+  const stepsPerEpoch = recipe.maxStepsPerEpoch > 0 ? Math.min(fullSteps, recipe.maxStepsPerEpoch) : fullSteps;
+  if (stepsPerEpoch < 1) throw new RangeError(`training split has ${train.count} images, fewer than one batch of ${recipe.batchSize}`);
+  const totalSteps = stepsPerEpoch * recipe.epochs;
+  if (dataset.height !== dataset.width) throw new RangeError(`images must be square, got ${dataset.height}x${dataset.width}`);
+
+  const built = buildNetwork(genotype, {
+    layout: 'cifar', cells: recipe.cells, initialFilters: recipe.initialFilters, imageSize: dataset.height,
+    channels: dataset.channels, numClasses: dataset.numClasses, auxHead: recipe.auxHead,
+    seed, dropPathKeepProb: recipe.dropPathKeepProb, totalSteps,
+  });
+  const { model, plan } = built;
+  const weights = model.trainableWeights;
+  const vars = weights.map(variableOf);
+  const decayMask = weights.map((w) => /kernel/.test(w.name));
+  const velocity = vars.map((v) => tf.zerosLike(v));
+  const rng = new Rng(deriveSeed(seed, 'data'));
+  const augment = options.augment ?? defaultAugment(dataset);
+  const every = options.progressEverySteps ?? 20;
+
+  const result: TrainChildResult = {
+    childId, status: 'ok', reward: 0, validationByEpoch: [], trainSeconds: 0,
+    paramCount: plan.paramCount, multAdds: plan.multAdds, imagesPerSec: 0, steps: 0,
+  };
+  let imagesSeen = 0;
+  let trainingMs = 0;
+  try {
+    let step = 0;
+    for (let epoch = 1; epoch <= recipe.epochs; epoch++) {
+      let lossSum = 0, correct = 0, seen = 0;
+      let windowStart = performance.now(), windowImages = 0;
+      let k = 0;
+      for (const batch of batches(train, { batchSize: recipe.batchSize, stats: dataset.stats, shuffle: true, rng, augment, dropRemainder: true })) {
+        if (k >= stepsPerEpoch) break;
+        if (signal?.aborted) throw new TrainingCancelledError(signal.reason);
+        const t0 = performance.now();
+        built.setTrainingStep(step);
+        const lr = cosineLearningRate(recipe.learningRate, step, totalSteps);
+        const [lossT, correctT] = trainStep(model, vars, velocity, decayMask, batch, dataset.numClasses, recipe, lr);
+        const [loss] = await lossT.data();
+        const [nCorrect] = await correctT.data();
+        lossT.dispose(); correctT.dispose();
+        trainingMs += performance.now() - t0;
+        if (!Number.isFinite(loss!)) throw new DivergedError(epoch, k + 1, loss!);
+        lossSum += loss! * batch.size; correct += nCorrect!; seen += batch.size;
+        imagesSeen += batch.size; windowImages += batch.size;
+        step++; k++;
+        if (options.onProgress && (k % every === 0 || k === stepsPerEpoch)) {
+          const now = performance.now();
+          options.onProgress({
+            childId, epoch, epochs: recipe.epochs, step: k, stepsPerEpoch, loss: lossSum / seen, trainAccuracy: correct / seen,
+            imagesPerSec: windowImages / Math.max(1e-9, (now - windowStart) / 1000),
+          });
+          windowStart = now; windowImages = 0;
+        }
+        // Let cancel messages and timers in.
+        if (k % 4 === 0) await new Promise((r) => setImmediate(r));
+      }
+      const valAcc = await evaluate(model, validation, dataset, recipe.batchSize);
+      result.validationByEpoch.push(valAcc);
+      result.reward = valAcc;
+      options.onProgress?.({
+        childId, epoch, epochs: recipe.epochs, step: k, stepsPerEpoch, loss: lossSum / Math.max(1, seen), trainAccuracy: correct / Math.max(1, seen),
+        imagesPerSec: imagesSeen / Math.max(1e-9, trainingMs / 1000), validationAccuracy: valAcc,
+      });
+      const median = options.earlyStop?.medianByEpoch[epoch - 1];
+      if (epoch < recipe.epochs && options.earlyStop && epoch >= options.earlyStop.minEpochs && median !== undefined && valAcc < median) {
+        result.status = 'early_stopped';
+        result.reason = `validation accuracy ${valAcc.toFixed(4)} after epoch ${epoch} is below the median ${median.toFixed(4)}`;
+        break;
+      }
+    }
+    result.steps = step;
+    if (options.evaluateTest && dataset.test && dataset.test.count > 0) {
+      result.testAccuracy = await evaluate(model, dataset.test, dataset, recipe.batchSize);
+    }
+    if (options.exportDir) await saveModel(model, options.exportDir);
+  } catch (err) {
+    if (err instanceof DivergedError) {
+      result.status = 'diverged';
+      result.reward = 0;
+      result.reason = err.message;
+    } else {
+      throw err;
+    }
+  } finally {
+    for (const v of velocity) v.dispose();
+    model.dispose();
+  }
+  result.trainSeconds = (performance.now() - started) / 1000;
+  result.imagesPerSec = imagesSeen / Math.max(1e-9, trainingMs / 1000);
+  return result;
+}
+
+function trainStep(
+  model: tfl.LayersModel, vars: tf.Variable[], velocity: tf.Tensor[], decayMask: boolean[],
+  batch: { x: Float32Array; y: Int32Array; shape: [number, number, number, number] }, numClasses: number, recipe: ChildRecipe, lr: number,
+): [tf.Scalar, tf.Scalar] {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(batch.x, batch.shape);
+    const labels = tf.tensor1d(batch.y, 'int32');
+    const onehot = tf.oneHot(labels, numClasses);
+    let logitsKept: tf.Tensor | undefined;
+    const { value, grads } = tf.variableGrads(() => {
+      const out = model.apply(x, { training: true }) as tf.Tensor | tf.Tensor[];
+      const outputs = Array.isArray(out) ? out : [out];
+      const logits = outputs[0]!;
+      logitsKept = tf.keep(logits);
+      let loss = tf.losses.softmaxCrossEntropy(onehot, logits) as tf.Scalar;
+      if (recipe.auxHead && outputs[1]) loss = tf.add(loss, tf.mul(tf.losses.softmaxCrossEntropy(onehot, outputs[1]), AUX_LOSS_WEIGHT)) as tf.Scalar;
+      return loss;
+    }, vars);
+    const gradList = vars.map((v) => grads[v.name]!);
+    // Clip by global norm without a round trip: scale = clip / max(norm, clip).
+    let scale: tf.Scalar | undefined;
+    if (recipe.gradientClipNorm > 0) {
+      const norm = tf.sqrt(tf.addN(gradList.map((g) => tf.sum(tf.square(g)))));
+      scale = tf.div(recipe.gradientClipNorm, tf.maximum(norm, recipe.gradientClipNorm)) as tf.Scalar;
+    }
+    vars.forEach((v, i) => {
+      let g = gradList[i]!;
+      if (scale) g = tf.mul(g, scale);
+      if (decayMask[i] && recipe.weightDecay > 0) g = tf.add(g, tf.mul(v, recipe.weightDecay));
+      // Momentum SGD as in the reference: v <- m v + g; w <- w - lr v.
+      const vel = tf.add(tf.mul(velocity[i]!, recipe.momentum), g);
+      velocity[i]!.dispose();
+      velocity[i] = tf.keep(vel);
+      v.assign(tf.sub(v, tf.mul(vel, lr)));
+    });
+    const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logitsKept!, -1), labels), 'float32')) as tf.Scalar;
+    logitsKept!.dispose();
+    return [value, correct];
+  });
+}
+
+/** Top-1 accuracy of the model in inference mode. */
+export async function evaluate(model: tfl.LayersModel, split: ImageSplit, dataset: ImageDataset, batchSize: number): Promise<number> {
+  if (split.count === 0) return 0;
+  let correct = 0;
+  for (const batch of batches(split, { batchSize: Math.max(batchSize, 64), stats: dataset.stats })) {
+    const c = tf.tidy(() => {
+      const out = model.predict(tf.tensor4d(batch.x, batch.shape)) as tf.Tensor | tf.Tensor[];
+      const logits = Array.isArray(out) ? out[0]! : out;
+      return tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), tf.tensor1d(batch.y, 'int32')), 'float32'));
+    });
+    correct += (await c.data())[0]!;
+    c.dispose();
+  }
+  return correct / split.count;
+}
+
+function limitSplit(split: ImageSplit, limit: number): ImageSplit {
+  if (limit <= 0 || limit >= split.count) return split;
+  const px = split.height * split.width * split.channels;
+  return { ...split, count: limit, images: split.images.subarray(0, limit * px), labels: split.labels.subarray(0, limit) };
+}
