@@ -20,6 +20,8 @@ export interface ChildTask {
    * validation accuracy is below medianByEpoch[e - 1].
    */
   earlyStop?: { minEpochs: number; medianByEpoch: number[] };
+  /** Save the trained network (TensorFlow.js format) into this folder. */
+  exportDir?: string;
 }
 
 export type ChildStatus = 'ok' | 'failed' | 'diverged' | 'cancelled' | 'early_stopped';

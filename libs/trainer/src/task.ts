@@ -30,6 +30,7 @@ export async function runChildTask(
     const r = await trainChild({
       genotype: task.genotype, recipe: task.recipe, dataset, seed: task.seed, childId: task.childId,
       ...(task.earlyStop ? { earlyStop: task.earlyStop } : {}),
+      ...(task.exportDir ? { exportDir: task.exportDir } : {}),
       ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
       ...(hooks.signal ? { signal: hooks.signal } : {}),
     });

@@ -3,6 +3,7 @@
  * this one only dispatches and turns errors into exit codes.
  */
 import { describeCommand } from './describe.js';
+import { searchCommand } from './search-local.js';
 import { UsageError } from './errors.js';
 
 type Command = (argv: string[], io: CliIO) => Promise<number>;
@@ -15,6 +16,7 @@ export interface CliIO {
 }
 
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
+  search: { run: searchCommand, summary: 'run a whole search on this machine (--local): workers, progress bar, report folder' },
   describe: { run: describeCommand, summary: 'print a genotype (text form, hash) and its network size for a layout and N@F' },
 };
 
