@@ -29,7 +29,7 @@ one worker process per core training children, a report folder at the end.
   --filters N         initial filters F0 of a child (default 8)
   --cells N           normal cells per stack N (default 1)
   --batch N           batch size (default 32)
-  --lr X              child learning rate (default 0.05)
+  --lr X              child learning rate (default 0.1)
   --controller-lr X   PPO learning rate (default 0.00035, the paper's)
   --controller-batch N  architectures per PPO update (default 20, the paper's)
   --top-k N           best cells retrained at the end (default 1; the best is exported)
@@ -54,7 +54,7 @@ export async function searchCommand(argv: string[], io: CliIO): Promise<number> 
       filters: { type: 'string', default: '8' },
       cells: { type: 'string', default: '1' },
       batch: { type: 'string', default: '32' },
-      lr: { type: 'string', default: '0.05' },
+      lr: { type: 'string', default: '0.1' },
       'controller-lr': { type: 'string', default: '0.00035' },
       'controller-batch': { type: 'string', default: '20' },
       'top-k': { type: 'string', default: '1' },
