@@ -1,0 +1,56 @@
+import type { ChildProgress, ChildResult, ChildTask, SearchEvent } from '@nasnet/search';
+
+/**
+ * The bus contract between controller, child trainers and metrics. Subjects
+ * and streams (JetStream):
+ *   stream NAS_TASKS   subjects nas.tasks.<searchId>            work queue, one ChildTask per message,
+ *                      Nats-Msg-Id = <searchId>.<childId>.<phase> with a long duplicate window
+ *   stream NAS_RESULTS subjects nas.results.<searchId>.<childId>  ChildResult, last one per subject kept
+ *   stream NAS_EVENTS  subjects nas.events.<searchId>           BusEvent (search events, progress, trainer heartbeats)
+ *   stream NAS_DLQ     subjects nas.dlq.<kind>                  dead letters: the raw message plus its reason
+ *   KV bucket nas_searches  key <searchId>                      the search state (JSON)
+ * Messages are protobuf (nas.v1) where the contract has a message, JSON otherwise.
+ */
+export const STREAM_TASKS = 'NAS_TASKS';
+export const STREAM_RESULTS = 'NAS_RESULTS';
+export const STREAM_EVENTS = 'NAS_EVENTS';
+export const STREAM_DLQ = 'NAS_DLQ';
+export const KV_SEARCHES = 'nas_searches';
+export const CONSUMER_TRAINERS = 'trainers';
+
+export const taskSubject = (searchId: string) => `nas.tasks.${searchId}`;
+export const resultSubject = (searchId: string, childId: number) => `nas.results.${searchId}.${childId}`;
+export const eventSubject = (searchId: string) => `nas.events.${searchId}`;
+export const dlqSubject = (kind: string) => `nas.dlq.${kind}`;
+
+/** Everything that travels on nas.events.*: what the controller and trainers tell the world. */
+export type BusEvent =
+  | { kind: 'search'; searchId: string; sequence: number; timeMs: number; event: SearchEvent }
+  | { kind: 'search_state'; searchId: string; timeMs: number; state: 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled'; trainers?: number }
+  | { kind: 'child_progress'; searchId: string; timeMs: number; trainer: string; progress: ChildProgress }
+  | { kind: 'child_attempt'; searchId: string; timeMs: number; trainer: string; childId: number; attempt: number; redelivered: boolean }
+  | { kind: 'trainer_heartbeat'; timeMs: number; trainer: string; busy: boolean }
+  | { kind: 'queue'; timeMs: number; pending: number; inFlight: number };
+
+/** One task handed to a trainer, with the acknowledgement controls of its delivery. */
+export interface TaskDelivery {
+  task: ChildTask;
+  /** 1 on first delivery. */
+  attempt: number;
+  /** Extends the ack deadline while a long child trains. */
+  working(): void;
+  ack(): Promise<void>;
+  /** Give it back for redelivery after delayMs. */
+  nak(delayMs: number): void;
+  /** Never redeliver (poison or final failure). */
+  term(reason: string): Promise<void>;
+}
+
+export interface StateStore<T> {
+  get(key: string): Promise<T | undefined>;
+  put(key: string, value: T): Promise<void>;
+  delete(key: string): Promise<void>;
+  keys(): Promise<string[]>;
+}
+
+export type { ChildProgress, ChildResult, ChildTask, SearchEvent };
