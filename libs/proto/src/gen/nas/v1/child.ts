@@ -110,6 +110,34 @@ export interface ChildTask {
    * milliseconds; 0 = no deadline.
    */
   deadlineMs: number;
+  /** Canonical genotype hash (the reward cache key). */
+  genotypeHash: string;
+  /**
+   * "search" for children that give rewards, "final" for the retraining of
+   * the best cells after the search.
+   */
+  phase: string;
+  /** Median stopping rule fixed when the child was proposed; absent = off. */
+  earlyStop?:
+    | EarlyStopRule
+    | undefined;
+  /**
+   * Folder to export the trained network to (TensorFlow.js format); empty =
+   * no export.
+   */
+  exportDir: string;
+}
+
+/**
+ * The median stopping rule as handed to a trainer: stop after epoch e
+ * (e >= min_epochs) when the validation accuracy is below
+ * median_by_epoch[e - 1].
+ */
+export interface EarlyStopRule {
+  /** First epoch after which a child may be stopped. */
+  minEpochs: number;
+  /** Median validation accuracy of earlier children after each epoch. */
+  medianByEpoch: number[];
 }
 
 /** The outcome of training one child. */
@@ -140,6 +168,8 @@ export interface ChildResult {
   trainerId: string;
   /** Delivery attempts it took. */
   attempts: number;
+  /** Validation accuracy after each epoch trained. */
+  validationByEpoch: number[];
 }
 
 /** A progress report of a child being trained, sent periodically. */
@@ -169,6 +199,12 @@ export interface ChildProgress {
   isValidation: boolean;
   /** Trainer (pod) reporting. */
   trainerId: string;
+  /** Epochs the child trains in all. */
+  epochs: number;
+  /** Steps in one epoch. */
+  stepsPerEpoch: number;
+  /** Validation accuracy at the end of this epoch; set when is_validation. */
+  validationAccuracy: number;
 }
 
 function createBaseChildTask(): ChildTask {
@@ -181,6 +217,10 @@ function createBaseChildTask(): ChildTask {
     seed: 0,
     attempt: 0,
     deadlineMs: 0,
+    genotypeHash: "",
+    phase: "",
+    earlyStop: undefined,
+    exportDir: "",
   };
 }
 
@@ -209,6 +249,18 @@ export const ChildTask: MessageFns<ChildTask> = {
     }
     if (message.deadlineMs !== 0) {
       writer.uint32(64).int64(message.deadlineMs);
+    }
+    if (message.genotypeHash !== "") {
+      writer.uint32(74).string(message.genotypeHash);
+    }
+    if (message.phase !== "") {
+      writer.uint32(82).string(message.phase);
+    }
+    if (message.earlyStop !== undefined) {
+      EarlyStopRule.encode(message.earlyStop, writer.uint32(90).fork()).join();
+    }
+    if (message.exportDir !== "") {
+      writer.uint32(98).string(message.exportDir);
     }
     return writer;
   },
@@ -290,6 +342,38 @@ export const ChildTask: MessageFns<ChildTask> = {
             message.deadlineMs = longToNumber(reader.int64());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.genotypeHash = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.phase = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.earlyStop = EarlyStopRule.decode(reader, reader.uint32());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.exportDir = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -324,6 +408,22 @@ export const ChildTask: MessageFns<ChildTask> = {
         : isSet(object.deadline_ms)
         ? globalThis.Number(object.deadline_ms)
         : 0,
+      genotypeHash: isSet(object.genotypeHash)
+        ? globalThis.String(object.genotypeHash)
+        : isSet(object.genotype_hash)
+        ? globalThis.String(object.genotype_hash)
+        : "",
+      phase: isSet(object.phase) ? globalThis.String(object.phase) : "",
+      earlyStop: isSet(object.earlyStop)
+        ? EarlyStopRule.fromJSON(object.earlyStop)
+        : isSet(object.early_stop)
+        ? EarlyStopRule.fromJSON(object.early_stop)
+        : undefined,
+      exportDir: isSet(object.exportDir)
+        ? globalThis.String(object.exportDir)
+        : isSet(object.export_dir)
+        ? globalThis.String(object.export_dir)
+        : "",
     };
   },
 
@@ -353,6 +453,18 @@ export const ChildTask: MessageFns<ChildTask> = {
     if (message.deadlineMs !== 0) {
       obj.deadlineMs = Math.round(message.deadlineMs);
     }
+    if (message.genotypeHash !== "") {
+      obj.genotypeHash = message.genotypeHash;
+    }
+    if (message.phase !== "") {
+      obj.phase = message.phase;
+    }
+    if (message.earlyStop !== undefined) {
+      obj.earlyStop = EarlyStopRule.toJSON(message.earlyStop);
+    }
+    if (message.exportDir !== "") {
+      obj.exportDir = message.exportDir;
+    }
     return obj;
   },
 
@@ -373,6 +485,119 @@ export const ChildTask: MessageFns<ChildTask> = {
     message.seed = object.seed ?? 0;
     message.attempt = object.attempt ?? 0;
     message.deadlineMs = object.deadlineMs ?? 0;
+    message.genotypeHash = object.genotypeHash ?? "";
+    message.phase = object.phase ?? "";
+    message.earlyStop = (object.earlyStop !== undefined && object.earlyStop !== null)
+      ? EarlyStopRule.fromPartial(object.earlyStop)
+      : undefined;
+    message.exportDir = object.exportDir ?? "";
+    return message;
+  },
+};
+
+function createBaseEarlyStopRule(): EarlyStopRule {
+  return { minEpochs: 0, medianByEpoch: [] };
+}
+
+export const EarlyStopRule: MessageFns<EarlyStopRule> = {
+  encode(message: EarlyStopRule, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.minEpochs !== 0) {
+      writer.uint32(8).uint32(message.minEpochs);
+    }
+    if (message.medianByEpoch.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.medianByEpoch) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EarlyStopRule {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEarlyStopRule();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.minEpochs = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag === 17) {
+              message.medianByEpoch.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.medianByEpoch.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EarlyStopRule {
+    return {
+      minEpochs: isSet(object.minEpochs)
+        ? globalThis.Number(object.minEpochs)
+        : isSet(object.min_epochs)
+        ? globalThis.Number(object.min_epochs)
+        : 0,
+      medianByEpoch: globalThis.Array.isArray(object?.medianByEpoch)
+        ? object.medianByEpoch.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.median_by_epoch)
+        ? object.median_by_epoch.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: EarlyStopRule): unknown {
+    const obj: any = {};
+    if (message.minEpochs !== 0) {
+      obj.minEpochs = Math.round(message.minEpochs);
+    }
+    if (message.medianByEpoch?.length) {
+      obj.medianByEpoch = message.medianByEpoch.map((e) => floatToJson(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EarlyStopRule>): EarlyStopRule {
+    return EarlyStopRule.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EarlyStopRule>): EarlyStopRule {
+    const message = createBaseEarlyStopRule();
+    message.minEpochs = object.minEpochs ?? 0;
+    message.medianByEpoch = object.medianByEpoch?.map((e) => e) || [];
     return message;
   },
 };
@@ -392,6 +617,7 @@ function createBaseChildResult(): ChildResult {
     multAdds: 0,
     trainerId: "",
     attempts: 0,
+    validationByEpoch: [],
   };
 }
 
@@ -435,6 +661,13 @@ export const ChildResult: MessageFns<ChildResult> = {
     }
     if (message.attempts !== 0) {
       writer.uint32(104).uint32(message.attempts);
+    }
+    if (message.validationByEpoch.length !== 0) {
+      writer.uint32(114).fork();
+      for (const v of message.validationByEpoch) {
+        writer.double(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -556,6 +789,24 @@ export const ChildResult: MessageFns<ChildResult> = {
             message.attempts = reader.uint32();
             continue;
           }
+          case 14: {
+            if (tag === 113) {
+              message.validationByEpoch.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 114) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.validationByEpoch.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -619,6 +870,11 @@ export const ChildResult: MessageFns<ChildResult> = {
         ? globalThis.String(object.trainer_id)
         : "",
       attempts: isSet(object.attempts) ? globalThis.Number(object.attempts) : 0,
+      validationByEpoch: globalThis.Array.isArray(object?.validationByEpoch)
+        ? object.validationByEpoch.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.validation_by_epoch)
+        ? object.validation_by_epoch.map((e: any) => globalThis.Number(e))
+        : [],
     };
   },
 
@@ -663,6 +919,9 @@ export const ChildResult: MessageFns<ChildResult> = {
     if (message.attempts !== 0) {
       obj.attempts = Math.round(message.attempts);
     }
+    if (message.validationByEpoch?.length) {
+      obj.validationByEpoch = message.validationByEpoch.map((e) => floatToJson(e));
+    }
     return obj;
   },
 
@@ -684,6 +943,7 @@ export const ChildResult: MessageFns<ChildResult> = {
     message.multAdds = object.multAdds ?? 0;
     message.trainerId = object.trainerId ?? "";
     message.attempts = object.attempts ?? 0;
+    message.validationByEpoch = object.validationByEpoch?.map((e) => e) || [];
     return message;
   },
 };
@@ -699,6 +959,9 @@ function createBaseChildProgress(): ChildProgress {
     imagesPerSec: 0,
     isValidation: false,
     trainerId: "",
+    epochs: 0,
+    stepsPerEpoch: 0,
+    validationAccuracy: 0,
   };
 }
 
@@ -730,6 +993,15 @@ export const ChildProgress: MessageFns<ChildProgress> = {
     }
     if (message.trainerId !== "") {
       writer.uint32(74).string(message.trainerId);
+    }
+    if (message.epochs !== 0) {
+      writer.uint32(80).uint32(message.epochs);
+    }
+    if (message.stepsPerEpoch !== 0) {
+      writer.uint32(88).uint64(message.stepsPerEpoch);
+    }
+    if (message.validationAccuracy !== 0) {
+      writer.uint32(97).double(message.validationAccuracy);
     }
     return writer;
   },
@@ -819,6 +1091,30 @@ export const ChildProgress: MessageFns<ChildProgress> = {
             message.trainerId = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.epochs = reader.uint32();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.stepsPerEpoch = longToNumber(reader.uint64());
+            continue;
+          }
+          case 12: {
+            if (tag !== 97) {
+              break;
+            }
+
+            message.validationAccuracy = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -862,6 +1158,17 @@ export const ChildProgress: MessageFns<ChildProgress> = {
         : isSet(object.trainer_id)
         ? globalThis.String(object.trainer_id)
         : "",
+      epochs: isSet(object.epochs) ? globalThis.Number(object.epochs) : 0,
+      stepsPerEpoch: isSet(object.stepsPerEpoch)
+        ? globalThis.Number(object.stepsPerEpoch)
+        : isSet(object.steps_per_epoch)
+        ? globalThis.Number(object.steps_per_epoch)
+        : 0,
+      validationAccuracy: isSet(object.validationAccuracy)
+        ? globalThis.Number(object.validationAccuracy)
+        : isSet(object.validation_accuracy)
+        ? globalThis.Number(object.validation_accuracy)
+        : 0,
     };
   },
 
@@ -894,6 +1201,15 @@ export const ChildProgress: MessageFns<ChildProgress> = {
     if (message.trainerId !== "") {
       obj.trainerId = message.trainerId;
     }
+    if (message.epochs !== 0) {
+      obj.epochs = Math.round(message.epochs);
+    }
+    if (message.stepsPerEpoch !== 0) {
+      obj.stepsPerEpoch = Math.round(message.stepsPerEpoch);
+    }
+    if (message.validationAccuracy !== 0) {
+      obj.validationAccuracy = floatToJson(message.validationAccuracy);
+    }
     return obj;
   },
 
@@ -911,6 +1227,9 @@ export const ChildProgress: MessageFns<ChildProgress> = {
     message.imagesPerSec = object.imagesPerSec ?? 0;
     message.isValidation = object.isValidation ?? false;
     message.trainerId = object.trainerId ?? "";
+    message.epochs = object.epochs ?? 0;
+    message.stepsPerEpoch = object.stepsPerEpoch ?? 0;
+    message.validationAccuracy = object.validationAccuracy ?? 0;
     return message;
   },
 };
