@@ -86,6 +86,7 @@ export {
   childStatusToJSON,
   ChildResult,
   ChildProgress,
+  EarlyStopRule,
 } from './gen/nas/v1/child.js';
 
 // nas/v1/events.proto

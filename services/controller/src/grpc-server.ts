@@ -1,0 +1,103 @@
+import { readFileSync } from 'node:fs';
+import { Server, ServerCredentials, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
+import * as pb from '@nasnet/proto';
+import { architectureToProto, eventToProto, runStateFromProto, specFromProto, statusToProto, InvalidRequestError } from './convert.js';
+import { toGrpcError, UnauthenticatedError } from './grpc-errors.js';
+import type { SearchManager } from './manager.js';
+
+export interface ControllerServerOptions {
+  manager: SearchManager;
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** 0 = any free port. @default 50051 */
+  port?: number;
+  /** Bearer token every call must carry (`authorization: Bearer <token>`); unset = no check. */
+  token?: string;
+  /** PEM files for TLS; with `clientCa`, clients must present a certificate (mutual TLS). */
+  tls?: { cert: string; key: string; clientCa?: string };
+  /** Largest request accepted. @default 1 MiB */
+  maxReceiveBytes?: number;
+}
+
+export interface RunningServer {
+  server: Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+function checkToken(token: string | undefined, metadata: { get(key: string): unknown[] }): void {
+  if (!token) return;
+  const values = metadata.get('authorization').map(String);
+  if (!values.includes(`Bearer ${token}`)) throw new UnauthenticatedError();
+}
+
+function unary<Req, Res>(token: string | undefined, fn: (req: Req) => Res | Promise<Res>) {
+  return async (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+    try {
+      checkToken(token, call.metadata);
+      callback(null, await fn(call.request));
+    } catch (err) {
+      callback(toGrpcError(err) as never, null);
+    }
+  };
+}
+
+const PAGE_SIZE = 50;
+
+/** SearchService over a SearchManager: only mapping, validation lives in the libs. */
+export function searchServiceHandlers(manager: SearchManager, token?: string): pb.SearchServiceServer {
+  return {
+    submitSearch: unary(token, async (req: pb.SubmitSearchRequest) => {
+      const { input, trainers } = specFromProto(req.spec);
+      const s = await manager.submit(input, { trainers, ...(req.requestId ? { requestId: req.requestId } : {}) });
+      return { searchId: s.id, status: statusToProto(s) };
+    }),
+    getSearch: unary(token, (req: pb.GetSearchRequest) => ({ status: statusToProto(manager.get(req.searchId)) })),
+    listSearches: unary(token, (req: pb.ListSearchesRequest) => {
+      const states = req.states.map((s, i) => runStateFromProto(s, `states[${i}]`));
+      const all = manager.list(states);
+      const size = req.pageSize > 0 ? Math.min(req.pageSize, 1000) : PAGE_SIZE;
+      const start = req.pageToken ? Number.parseInt(req.pageToken, 10) : 0;
+      if (!Number.isInteger(start) || start < 0) throw new InvalidRequestError('page_token', `'${req.pageToken}' is not a token this server issued`);
+      const page = all.slice(start, start + size);
+      return { searches: page.map(statusToProto), nextPageToken: start + size < all.length ? String(start + size) : '' };
+    }),
+    cancelSearch: unary(token, (req: pb.CancelSearchRequest) => ({ status: statusToProto(manager.cancel(req.searchId, req.reason || 'cancelled by request')) })),
+    topArchitectures: unary(token, (req: pb.TopArchitecturesRequest) => ({
+      architectures: manager.top(req.searchId, req.k > 0 ? Math.min(req.k, 1000) : 5).map((e, i) => architectureToProto(e, i + 1)),
+    })),
+    watchSearch: (call: ServerWritableStream<pb.WatchSearchRequest, pb.SearchEvent>) => {
+      try {
+        checkToken(token, call.metadata);
+        const unsubscribe = manager.watch(call.request.searchId, Math.max(1, call.request.fromSequence), (e) => {
+          if (e === 'end') call.end();
+          else call.write(eventToProto(e));
+        });
+        call.on('cancelled', unsubscribe);
+        call.on('close', unsubscribe);
+      } catch (err) {
+        call.destroy(Object.assign(new Error((toGrpcError(err).details ?? 'error')), toGrpcError(err)));
+      }
+    },
+  };
+}
+
+export async function startControllerServer(options: ControllerServerOptions): Promise<RunningServer> {
+  const server = new Server({ 'grpc.max_receive_message_length': options.maxReceiveBytes ?? 1024 * 1024 });
+  server.addService(pb.SearchServiceService, searchServiceHandlers(options.manager, options.token));
+  const creds = options.tls
+    ? ServerCredentials.createSsl(
+        options.tls.clientCa ? readFileSync(options.tls.clientCa) : null,
+        [{ cert_chain: readFileSync(options.tls.cert), private_key: readFileSync(options.tls.key) }],
+        Boolean(options.tls.clientCa),
+      )
+    : ServerCredentials.createInsecure();
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${options.host ?? '127.0.0.1'}:${options.port ?? 50051}`, creds, (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return {
+    server,
+    port,
+    close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+  };
+}

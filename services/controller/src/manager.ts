@@ -1,0 +1,252 @@
+import { randomUUID } from 'node:crypto';
+import { SearchLoop, normalizeSpec, type ChildEntry, type ChildExecutor, type SearchEvent, type SearchSpec, type SearchSpecInput, type SearchState } from '@nasnet/search';
+import type { BusEvent, StateStore } from '@nasnet/bus';
+
+export type SearchRunState = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** What the controller stores per search (KV value): the loop state plus bookkeeping. */
+export interface StoredSearch {
+  id: string;
+  requestId?: string;
+  createdAtMs: number;
+  startedAtMs?: number;
+  finishedAtMs?: number;
+  runState: SearchRunState;
+  message?: string;
+  lastSequence: number;
+  trainers: { gpusPerTrainer: number; image?: string; cpu?: string; memory?: string; backend?: string };
+  loop?: SearchState;
+  spec: SearchSpec;
+}
+
+export interface SequencedEvent {
+  searchId: string;
+  sequence: number;
+  timeMs: number;
+  event: SearchEvent;
+}
+
+export interface Launcher {
+  launch(opts: { searchId: string; trainers: number; gpusPerTrainer: number; image?: string; cpu?: string; memory?: string; backend?: string }): Promise<{ stop(): Promise<void> }>;
+}
+
+export interface SearchManagerOptions {
+  store: StateStore<StoredSearch>;
+  /** An executor per search (a JetStream work queue in the cluster). */
+  executorFor: (searchId: string) => ChildExecutor;
+  /** Starts trainers for a search (Kubernetes Jobs, local processes); none = trainers are managed elsewhere. */
+  launcher?: Launcher;
+  /** Every event, for the bus (metrics, other watchers). */
+  publish?: (event: BusEvent) => void;
+  /** Checkpoints are written at most this often, and always on phase changes and the end. @default 1000 */
+  checkpointEveryMs?: number;
+  log?: (line: string) => void;
+}
+
+export class SearchNotFoundError extends Error {
+  constructor(readonly searchId: string) {
+    super(`search '${searchId}' not found`);
+    this.name = 'SearchNotFoundError';
+  }
+}
+
+interface Managed {
+  stored: StoredSearch;
+  loop?: SearchLoop;
+  events: SequencedEvent[];
+  watchers: Set<(e: SequencedEvent | 'end') => void>;
+  done: Promise<void>;
+  persisting: Promise<void>;
+  lastPersistMs: number;
+  trainersStop?: () => Promise<void>;
+}
+
+const FINAL: ReadonlySet<SearchRunState> = new Set(['succeeded', 'failed', 'cancelled']);
+
+/**
+ * Runs the searches of one controller: submit, status, watch, cancel, top;
+ * keeps each search's state in the store so a restarted controller resumes
+ * every unfinished search exactly where its last checkpoint left it.
+ */
+export class SearchManager {
+  private readonly searches = new Map<string, Managed>();
+  private readonly byRequest = new Map<string, string>();
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly options: SearchManagerOptions) {
+    this.log = options.log ?? (() => {});
+  }
+
+  /** Loads stored searches and resumes the unfinished ones. */
+  async recover(): Promise<number> {
+    let resumed = 0;
+    for (const id of await this.options.store.keys()) {
+      const stored = await this.options.store.get(id);
+      if (!stored) continue;
+      if (stored.requestId) this.byRequest.set(stored.requestId, id);
+      const m = this.track(stored);
+      if (!FINAL.has(stored.runState)) {
+        this.log(`resuming search ${id} (${stored.loop ? `${stored.loop.entries.length} children recorded` : 'not started'})`);
+        this.start(m);
+        resumed++;
+      }
+    }
+    return resumed;
+  }
+
+  /** Validates and starts a search; a repeated requestId returns the first search. */
+  async submit(input: SearchSpecInput, opts: { requestId?: string; trainers?: StoredSearch['trainers'] } = {}): Promise<StoredSearch> {
+    if (opts.requestId) {
+      const existing = this.byRequest.get(opts.requestId);
+      if (existing) return this.searches.get(existing)!.stored;
+    }
+    const spec = normalizeSpec(input);
+    const id = `s-${Date.now().toString(36)}-${randomUUID().slice(0, 8)}`;
+    const stored: StoredSearch = {
+      id, createdAtMs: Date.now(), runState: 'pending', lastSequence: 0, spec,
+      trainers: opts.trainers ?? { gpusPerTrainer: 0 },
+      ...(opts.requestId ? { requestId: opts.requestId } : {}),
+    };
+    if (opts.requestId) this.byRequest.set(opts.requestId, id);
+    const m = this.track(stored);
+    await this.options.store.put(id, stored);
+    this.start(m);
+    return stored;
+  }
+
+  private track(stored: StoredSearch): Managed {
+    const m: Managed = { stored, events: [], watchers: new Set(), done: Promise.resolve(), persisting: Promise.resolve(), lastPersistMs: 0 };
+    this.searches.set(stored.id, m);
+    return m;
+  }
+
+  private start(m: Managed): void {
+    const s = m.stored;
+    const loop = new SearchLoop(s.spec, {
+      searchId: s.id,
+      executor: this.options.executorFor(s.id),
+      ...(s.loop ? { state: s.loop } : {}),
+      onEvent: (event) => this.emit(m, event),
+      onCheckpoint: (state) => {
+        s.loop = state;
+        this.persist(m, state.phase !== 'search' || state.outcome !== undefined);
+      },
+    });
+    m.loop = loop;
+    const previous = s.runState;
+    s.runState = 'running';
+    s.startedAtMs ??= Date.now();
+    this.options.publish?.({ kind: 'search_state', searchId: s.id, timeMs: Date.now(), state: 'running', trainers: s.spec.budget.concurrency });
+    this.log(`search ${s.id} ${previous === 'pending' ? 'started' : 'resumed'}: ${s.spec.strategy}, ${s.spec.budget.architectures} children, ${s.spec.dataset}`);
+    m.done = (async () => {
+      try {
+        if (this.options.launcher) {
+          const handle = await this.options.launcher.launch({
+            searchId: s.id, trainers: s.spec.budget.concurrency, gpusPerTrainer: s.trainers.gpusPerTrainer,
+            ...(s.trainers.image ? { image: s.trainers.image } : {}), ...(s.trainers.cpu ? { cpu: s.trainers.cpu } : {}),
+            ...(s.trainers.memory ? { memory: s.trainers.memory } : {}), ...(s.trainers.backend ? { backend: s.trainers.backend } : {}),
+          });
+          m.trainersStop = () => handle.stop();
+        }
+        const final = await loop.run();
+        s.loop = final;
+        s.runState = final.outcome === 'succeeded' ? 'succeeded' : final.outcome === 'cancelled' ? 'cancelled' : 'failed';
+        if (final.reason) s.message = final.reason;
+      } catch (err) {
+        s.runState = 'failed';
+        s.message = err instanceof Error ? err.message : String(err);
+        this.log(`search ${s.id} failed: ${s.message}`);
+      } finally {
+        s.finishedAtMs = Date.now();
+        await m.trainersStop?.().catch((err: Error) => this.log(`search ${s.id}: stopping trainers failed: ${err.message}`));
+        this.options.publish?.({ kind: 'search_state', searchId: s.id, timeMs: Date.now(), state: s.runState });
+        await this.persist(m, true);
+        for (const w of m.watchers) w('end');
+        m.watchers.clear();
+        this.log(`search ${s.id} ${s.runState}${s.message ? `: ${s.message}` : ''}`);
+      }
+    })();
+  }
+
+  private emit(m: Managed, event: SearchEvent): void {
+    const s = m.stored;
+    const e: SequencedEvent = { searchId: s.id, sequence: ++s.lastSequence, timeMs: Date.now(), event };
+    // Progress is live only; everything else is kept for watchers that resume.
+    if (event.type !== 'child_progress') m.events.push(e);
+    for (const w of m.watchers) w(e);
+    this.options.publish?.({ kind: 'search', searchId: s.id, sequence: e.sequence, timeMs: e.timeMs, event });
+  }
+
+  private persist(m: Managed, force: boolean): Promise<void> {
+    const now = Date.now();
+    if (!force && now - m.lastPersistMs < (this.options.checkpointEveryMs ?? 1000)) return m.persisting;
+    m.lastPersistMs = now;
+    const snapshot: StoredSearch = JSON.parse(JSON.stringify(m.stored));
+    m.persisting = m.persisting
+      .then(() => this.options.store.put(snapshot.id, snapshot))
+      .catch((err: Error) => this.log(`search ${snapshot.id}: saving state failed: ${err.message}`));
+    return m.persisting;
+  }
+
+  private managed(id: string): Managed {
+    const m = this.searches.get(id);
+    if (!m) throw new SearchNotFoundError(id);
+    return m;
+  }
+
+  get(id: string): StoredSearch {
+    return this.managed(id).stored;
+  }
+
+  /** Newest first. */
+  list(states?: readonly SearchRunState[]): StoredSearch[] {
+    return [...this.searches.values()]
+      .map((m) => m.stored)
+      .filter((s) => !states || states.length === 0 || states.includes(s.runState))
+      .sort((a, b) => b.createdAtMs - a.createdAtMs || (a.id < b.id ? 1 : -1));
+  }
+
+  cancel(id: string, reason = 'cancelled by request'): StoredSearch {
+    const m = this.managed(id);
+    if (!FINAL.has(m.stored.runState)) m.loop?.cancel(reason);
+    return m.stored;
+  }
+
+  /** The k best distinct architectures trained so far. */
+  top(id: string, k: number): ChildEntry[] {
+    const m = this.managed(id);
+    const entries = m.stored.loop?.entries ?? [];
+    return entries
+      .filter((e) => e.phase === 'search' && e.duplicateOf === undefined && e.result?.status === 'ok')
+      .sort((a, b) => b.result!.reward - a.result!.reward || a.childId - b.childId)
+      .slice(0, k);
+  }
+
+  /**
+   * Calls `onEvent` with the kept events from `fromSequence` on, then live
+   * ones, and `'end'` once the search is over. Returns the unsubscribe.
+   */
+  watch(id: string, fromSequence: number, onEvent: (e: SequencedEvent | 'end') => void): () => void {
+    const m = this.managed(id);
+    for (const e of m.events) if (e.sequence >= fromSequence) onEvent(e);
+    if (FINAL.has(m.stored.runState)) {
+      onEvent('end');
+      return () => {};
+    }
+    m.watchers.add(onEvent);
+    return () => m.watchers.delete(onEvent);
+  }
+
+  /** Waits for a search to end (tests, shutdown). */
+  async finished(id: string): Promise<StoredSearch> {
+    await this.managed(id).done;
+    return this.get(id);
+  }
+
+  /** Stops every loop without marking searches finished (a restart resumes them). */
+  async shutdown(): Promise<void> {
+    for (const m of this.searches.values()) {
+      if (m.loop && !FINAL.has(m.stored.runState)) await this.persist(m, true);
+    }
+  }
+}
