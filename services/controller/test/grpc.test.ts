@@ -30,8 +30,10 @@ const auth = new Metadata();
 auth.set('authorization', 'Bearer s3cret');
 after(async () => { client.close(); await server.close(); });
 
-function call<Req, Res>(method: (req: Req, md: Metadata, cb: (err: ServiceError | null, res: Res) => void) => unknown, req: Req, md = auth): Promise<Res> {
-  return new Promise((resolve, reject) => method.call(client, req, md, (err, res) => (err ? reject(err) : resolve(res))));
+// grpc-js client methods are overloaded, so the response type is named at each call.
+function call<Res>(method: unknown, req: unknown, md = auth): Promise<Res> {
+  const fn = method as (req: unknown, md: Metadata, cb: (err: ServiceError | null, res: Res) => void) => unknown;
+  return new Promise((resolve, reject) => fn.call(client, req, md, (err, res) => (err ? reject(err) : resolve(res))));
 }
 
 const spec = (over: Partial<pb.SearchSpec> = {}) => pb.SearchSpec.fromPartial({
@@ -40,9 +42,9 @@ const spec = (over: Partial<pb.SearchSpec> = {}) => pb.SearchSpec.fromPartial({
 });
 
 test('controller gRPC - submit, watch to the end, get, list and top', async () => {
-  const sub = await call(client.submitSearch, { spec: spec(), requestId: 'req-1' });
+  const sub = await call<pb.SubmitSearchResponse>(client.submitSearch, { spec: spec(), requestId: 'req-1' });
   assert.match(sub.searchId, /^s-/);
-  const again = await call(client.submitSearch, { spec: spec(), requestId: 'req-1' });
+  const again = await call<pb.SubmitSearchResponse>(client.submitSearch, { spec: spec(), requestId: 'req-1' });
   assert.equal(again.searchId, sub.searchId, 'request_id makes submit idempotent');
 
   const events: pb.SearchEvent[] = [];
@@ -58,7 +60,7 @@ test('controller gRPC - submit, watch to the end, get, list and top', async () =
   assert.equal(events.filter((e) => e.event?.$case === 'policyUpdated').length, 3);
   assert.equal(events.at(-1)!.event?.$case, 'stateChanged');
 
-  const got = await call(client.getSearch, { searchId: sub.searchId });
+  const got = await call<pb.GetSearchResponse>(client.getSearch, { searchId: sub.searchId });
   assert.equal(got.status!.state, pb.SearchState.SEARCH_STATE_SUCCEEDED);
   assert.equal(got.status!.counts!.trained, 12);
   assert.ok(got.status!.bestReward > 0);
@@ -66,7 +68,7 @@ test('controller gRPC - submit, watch to the end, get, list and top', async () =
   assert.equal(stored!.runState, 'succeeded', 'final state is in the store');
   assert.equal(stored!.loop!.entries.filter((e) => e.phase === 'search' && e.duplicateOf === undefined).length, 12);
 
-  const top = await call(client.topArchitectures, { searchId: sub.searchId, k: 3 });
+  const top = await call<pb.TopArchitecturesResponse>(client.topArchitectures, { searchId: sub.searchId, k: 3 });
   assert.equal(top.architectures.length, 3);
   assert.ok(top.architectures[0]!.reward >= top.architectures[2]!.reward);
   assert.match(top.architectures[0]!.genotype!.text, /=> concat/);
@@ -81,13 +83,13 @@ test('controller gRPC - submit, watch to the end, get, list and top', async () =
   });
   assert.deepEqual(tail, seqs.slice(-3));
 
-  const list = await call(client.listSearches, { pageSize: 10, pageToken: '', states: [pb.SearchState.SEARCH_STATE_SUCCEEDED] });
+  const list = await call<pb.ListSearchesResponse>(client.listSearches, { pageSize: 10, pageToken: '', states: [pb.SearchState.SEARCH_STATE_SUCCEEDED] });
   assert.ok(list.searches.some((s) => s.searchId === sub.searchId));
 });
 
 test('controller gRPC - bad requests get precise statuses and the service keeps serving', async () => {
   const invalid = async (s: pb.SearchSpec, field: RegExp) => {
-    const err = await call(client.submitSearch, { spec: s, requestId: '' }).then(() => undefined, (e: ServiceError) => e);
+    const err = await call<pb.SubmitSearchResponse>(client.submitSearch, { spec: s, requestId: '' }).then(() => undefined, (e: ServiceError) => e);
     assert.ok(err, 'rejected');
     assert.equal(err.code, status.INVALID_ARGUMENT);
     assert.match(err.details, field);
@@ -98,16 +100,16 @@ test('controller gRPC - bad requests get precise statuses and the service keeps 
   await invalid(spec({ strategy: 42 as pb.SearchStrategy }), /^spec\.strategy: unknown strategy enum 42/);
   await invalid(undefined as never, /^spec: is required/);
 
-  const notFound = await call(client.getSearch, { searchId: 'nope' }).then(() => undefined, (e: ServiceError) => e);
+  const notFound = await call<pb.GetSearchResponse>(client.getSearch, { searchId: 'nope' }).then(() => undefined, (e: ServiceError) => e);
   assert.equal(notFound?.code, status.NOT_FOUND);
   assert.match(notFound!.details, /search 'nope' not found/);
-  const noToken = await call(client.getSearch, { searchId: 'nope' }, new Metadata()).then(() => undefined, (e: ServiceError) => e);
+  const noToken = await call<pb.GetSearchResponse>(client.getSearch, { searchId: 'nope' }, new Metadata()).then(() => undefined, (e: ServiceError) => e);
   assert.equal(noToken?.code, status.UNAUTHENTICATED);
   const wrong = new Metadata(); wrong.set('authorization', 'Bearer guess');
-  const badToken = await call(client.listSearches, { pageSize: 1, pageToken: '', states: [] }, wrong).then(() => undefined, (e: ServiceError) => e);
+  const badToken = await call<pb.ListSearchesResponse>(client.listSearches, { pageSize: 1, pageToken: '', states: [] }, wrong).then(() => undefined, (e: ServiceError) => e);
   assert.equal(badToken?.code, status.UNAUTHENTICATED);
   // Still serving.
-  const ok = await call(client.listSearches, { pageSize: 1, pageToken: '', states: [] });
+  const ok = await call<pb.ListSearchesResponse>(client.listSearches, { pageSize: 1, pageToken: '', states: [] });
   assert.ok(Array.isArray(ok.searches));
 });
 

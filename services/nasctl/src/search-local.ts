@@ -11,8 +11,10 @@ import type { CliIO } from './main.js';
 import { UsageError } from './errors.js';
 import { ProgressBar } from './progress.js';
 import { formatDuration } from './format.js';
+import { REMOTE_SUBCOMMANDS, searchRemoteCommand } from './search-remote.js';
 
 const HELP = `usage: nasctl search --local [options]
+       nasctl search <submit|watch|get|list|top|cancel> ...   (a controller over gRPC; see nasctl search submit --help)
 
 Runs a whole NASNet search on this machine: the controller in this process,
 one worker process per core training children, a report folder at the end.
@@ -38,6 +40,7 @@ one worker process per core training children, a report folder at the end.
   --json              end with one JSON line summarising the result`;
 
 export async function searchCommand(argv: string[], io: CliIO): Promise<number> {
+  if (argv[0] && (REMOTE_SUBCOMMANDS as readonly string[]).includes(argv[0])) return searchRemoteCommand(argv[0], argv.slice(1), io);
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -69,7 +72,7 @@ export async function searchCommand(argv: string[], io: CliIO): Promise<number> 
     io.out(HELP);
     return 0;
   }
-  if (!values.local) throw new UsageError('only --local is available in this build: it runs the whole search on this machine');
+  if (!values.local) throw new UsageError('give --local to run the search on this machine, or a subcommand (submit, watch, get, list, top, cancel) to use a controller');
   const workers = values.workers === undefined ? Math.max(1, cpus().length) : int('--workers', values.workers, 1);
   const epochs = int('--epochs', values.epochs, 1);
   const seed = int('--seed', values.seed, 0);

@@ -1,0 +1,64 @@
+import { readFileSync } from 'node:fs';
+import { credentials, Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
+import { UsageError } from './errors.js';
+
+/** Connection flags shared by every remote command. */
+export const CONNECTION_OPTIONS = {
+  server: { type: 'string' },
+  token: { type: 'string' },
+  tls: { type: 'boolean', default: false },
+  ca: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+} as const;
+
+export const CONNECTION_HELP = `connection:
+  --server HOST:PORT   the service (default $NASCTL_SERVER or 127.0.0.1:50051)
+  --token T            bearer token (default $NASCTL_TOKEN)
+  --tls                use TLS (the system's roots unless --ca)
+  --ca FILE            CA certificate (PEM) that signed the server's certificate
+  --cert FILE --key FILE  client certificate for mutual TLS`;
+
+export interface Connection {
+  address: string;
+  creds: ChannelCredentials;
+  metadata: Metadata;
+}
+
+export function connection(values: { server?: string; token?: string; tls?: boolean; ca?: string; cert?: string; key?: string }, defaultPort = 50051): Connection {
+  const address = values.server ?? process.env.NASCTL_SERVER ?? `127.0.0.1:${defaultPort}`;
+  const read = (flag: string, path: string) => {
+    try { return readFileSync(path); } catch (cause) { throw new UsageError(`${flag}: cannot read '${path}': ${(cause as Error).message}`, { cause }); }
+  };
+  if ((values.cert && !values.key) || (!values.cert && values.key)) throw new UsageError('--cert and --key go together');
+  const useTls = values.tls || Boolean(values.ca || values.cert);
+  const creds = useTls
+    ? credentials.createSsl(values.ca ? read('--ca', values.ca) : null, values.key ? read('--key', values.key) : null, values.cert ? read('--cert', values.cert) : null)
+    : credentials.createInsecure();
+  const metadata = new Metadata();
+  const token = values.token ?? process.env.NASCTL_TOKEN;
+  if (token) metadata.set('authorization', `Bearer ${token}`);
+  return { address, creds, metadata };
+}
+
+/** Promise form of a unary call, with gRPC errors turned into one readable line. */
+export function unary<Res>(client: object, method: unknown, req: unknown, md: Metadata): Promise<Res> {
+  // grpc-js client methods are overloaded; callers name the response type.
+  const fn = method as (req: unknown, md: Metadata, cb: (err: ServiceError | null, res: Res) => void) => unknown;
+  return new Promise((resolve, reject) =>
+    fn.call(client, req, md, (err, res) => (err ? reject(new RemoteError(err)) : resolve(res))),
+  );
+}
+
+export class RemoteError extends Error {
+  constructor(readonly grpc: ServiceError) {
+    super(`${statusName(grpc.code)}: ${grpc.details}`, { cause: grpc });
+    this.name = 'RemoteError';
+  }
+}
+
+function statusName(code: number): string {
+  const names = ['OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED',
+    'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED'];
+  return names[code] ?? `status ${code}`;
+}
