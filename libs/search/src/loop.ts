@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createStrategy, type Candidate, type PolicyUpdate, type SearchStrategy, type StrategyState } from '@nasnet/controller';
 import { deriveSeed } from '@nasnet/random';
 import { formatGenotype, genotypeFromJSON, genotypeHash, type Genotype } from '@nasnet/search-space';
@@ -113,6 +114,8 @@ export class SearchLoop {
       },
     });
     if (options.state) this.restore(options.state);
+    // Every child in flight listens to the one abort signal.
+    setMaxListeners(0, this.abort.signal);
   }
 
   private restore(state: SearchState): void {

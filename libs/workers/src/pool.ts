@@ -66,9 +66,15 @@ export class LocalWorkerPool implements ChildExecutor {
   execute(task: ChildTask, hooks: { onProgress?: (p: ChildProgress) => void; signal?: AbortSignal } = {}): Promise<ChildResult> {
     if (this.closed) return Promise.reject(new Error('worker pool is closed'));
     return new Promise<ChildResult>((resolve, reject) => {
-      const job: Job = { task, resolve, reject, attempts: 0, ...hooks };
       if (hooks.signal?.aborted) return reject(new Error('cancelled before start'));
-      hooks.signal?.addEventListener('abort', () => this.cancel(job), { once: true });
+      const onAbort = () => this.cancel(job);
+      const done = () => hooks.signal?.removeEventListener('abort', onAbort);
+      const job: Job = {
+        task, attempts: 0, ...hooks,
+        resolve: (r) => { done(); resolve(r); },
+        reject: (e) => { done(); reject(e); },
+      };
+      hooks.signal?.addEventListener('abort', onAbort, { once: true });
       this.queue.push(job);
       this.pump();
     });

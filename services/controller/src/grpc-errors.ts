@@ -3,7 +3,7 @@ import { SearchSpecError } from '@nasnet/search';
 import { GenotypeValidationError } from '@nasnet/search-space';
 import { ProtoConversionError } from '@nasnet/proto';
 import { InvalidRequestError, protoFieldFor } from './convert.js';
-import { SearchNotFoundError } from './manager.js';
+import { SearchNotFoundError, TooManySearchesError } from './manager.js';
 
 export class UnauthenticatedError extends Error {
   constructor(message = 'missing or invalid bearer token') {
@@ -27,5 +27,6 @@ export function toGrpcError(err: unknown): Partial<ServiceError> {
   if (err instanceof InvalidRequestError) return make(status.INVALID_ARGUMENT, err.message, err.field);
   if (err instanceof ProtoConversionError || err instanceof GenotypeValidationError) return make(status.INVALID_ARGUMENT, err.message);
   if (err instanceof SearchNotFoundError) return make(status.NOT_FOUND, err.message);
+  if (err instanceof TooManySearchesError) return make(status.RESOURCE_EXHAUSTED, err.message);
   return make(status.INTERNAL, err instanceof Error ? err.message : String(err));
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Server, ServerCredentials, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServerUnaryCall, type ServerWritableStream, type ServiceDefinition, type sendUnaryData } from '@grpc/grpc-js';
 import * as pb from '@nasnet/proto';
 import { architectureToProto, eventToProto, runStateFromProto, specFromProto, statusToProto, InvalidRequestError } from './convert.js';
 import { toGrpcError, UnauthenticatedError } from './grpc-errors.js';
@@ -31,10 +31,41 @@ function checkToken(token: string | undefined, metadata: { get(key: string): unk
   if (!values.includes(`Bearer ${token}`)) throw new UnauthenticatedError();
 }
 
+const DECODE_ERROR = Symbol('decode error');
+
+/**
+ * grpc-js answers a request it cannot deserialize with INTERNAL; a malformed
+ * request is the client's fault, so decoding failures are carried into the
+ * handler and answered with INVALID_ARGUMENT there.
+ */
+export function tolerantDecoding<T extends ServiceDefinition>(definition: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [name, method] of Object.entries(definition)) {
+    out[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return method.requestDeserialize(bytes);
+        } catch (err) {
+          return { [DECODE_ERROR]: err instanceof Error ? err.message : String(err) };
+        }
+      },
+    };
+  }
+  return out as T;
+}
+
+function checkDecoded(request: unknown): void {
+  if (request && typeof request === 'object' && DECODE_ERROR in request) {
+    throw new InvalidRequestError('request', `malformed protobuf: ${(request as Record<symbol, string>)[DECODE_ERROR]}`);
+  }
+}
+
 function unary<Req, Res>(token: string | undefined, fn: (req: Req) => Res | Promise<Res>) {
   return async (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     try {
       checkToken(token, call.metadata);
+      checkDecoded(call.request);
       callback(null, await fn(call.request));
     } catch (err) {
       callback(toGrpcError(err) as never, null);
@@ -69,6 +100,7 @@ export function searchServiceHandlers(manager: SearchManager, token?: string): p
     watchSearch: (call: ServerWritableStream<pb.WatchSearchRequest, pb.SearchEvent>) => {
       try {
         checkToken(token, call.metadata);
+        checkDecoded(call.request);
         const unsubscribe = manager.watch(call.request.searchId, Math.max(1, call.request.fromSequence), (e) => {
           if (e === 'end') call.end();
           else call.write(eventToProto(e));
@@ -84,7 +116,7 @@ export function searchServiceHandlers(manager: SearchManager, token?: string): p
 
 export async function startControllerServer(options: ControllerServerOptions): Promise<RunningServer> {
   const server = new Server({ 'grpc.max_receive_message_length': options.maxReceiveBytes ?? 1024 * 1024 });
-  server.addService(pb.SearchServiceService, searchServiceHandlers(options.manager, options.token));
+  server.addService(tolerantDecoding(pb.SearchServiceService), searchServiceHandlers(options.manager, options.token));
   const creds = options.tls
     ? ServerCredentials.createSsl(
         options.tls.clientCa ? readFileSync(options.tls.clientCa) : null,

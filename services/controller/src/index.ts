@@ -1,9 +1,9 @@
 /**
  * The controller service: SearchService over gRPC around SearchManager.
  */
-export { SearchManager, SearchNotFoundError } from './manager.js';
+export { SearchManager, SearchNotFoundError, TooManySearchesError } from './manager.js';
 export type { StoredSearch, SearchRunState, SequencedEvent, Launcher, SearchManagerOptions } from './manager.js';
-export { startControllerServer, searchServiceHandlers } from './grpc-server.js';
+export { startControllerServer, searchServiceHandlers, tolerantDecoding } from './grpc-server.js';
 export type { ControllerServerOptions, RunningServer } from './grpc-server.js';
 export { toGrpcError, UnauthenticatedError } from './grpc-errors.js';
 export { specFromProto, specToProto, statusToProto, eventToProto, InvalidRequestError } from './convert.js';

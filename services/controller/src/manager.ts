@@ -41,6 +41,15 @@ export interface SearchManagerOptions {
   /** Checkpoints are written at most this often, and always on phase changes and the end. @default 1000 */
   checkpointEveryMs?: number;
   log?: (line: string) => void;
+  /** Searches running at once; more are refused. @default 64 */
+  maxActiveSearches?: number;
+}
+
+export class TooManySearchesError extends Error {
+  constructor(readonly limit: number) {
+    super(`too many active searches (limit ${limit}); wait for one to end or cancel one`);
+    this.name = 'TooManySearchesError';
+  }
 }
 
 export class SearchNotFoundError extends Error {
@@ -101,6 +110,8 @@ export class SearchManager {
       if (existing) return this.searches.get(existing)!.stored;
     }
     const spec = normalizeSpec(input);
+    const limit = this.options.maxActiveSearches ?? 64;
+    if (this.list(['pending', 'running']).length >= limit) throw new TooManySearchesError(limit);
     const id = `s-${Date.now().toString(36)}-${randomUUID().slice(0, 8)}`;
     const stored: StoredSearch = {
       id, createdAtMs: Date.now(), runState: 'pending', lastSequence: 0, spec,
