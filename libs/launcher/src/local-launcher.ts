@@ -1,0 +1,201 @@
+/**
+ * Trainers as local child processes (no cluster): the same entry module the
+ * trainer image runs, started with `node --import tsx`. Failure handling
+ * mirrors the Kubernetes Job: a failed trainer is replaced until the failure
+ * budget is spent, nothing is replaced once one trainer has finished (work
+ * queue), and stop() sends SIGTERM, then SIGKILL after a grace period.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { TrainerSpawnError } from './errors.js';
+import { searchIdLabelValue } from './job-template.js';
+import { validateLaunchRequest, type LaunchHandle, type LaunchRequest, type LaunchStatus, type TrainerLauncher } from './launcher.js';
+
+export interface LocalProcessLauncherOptions {
+  /** The trainer's entry module (e.g. services/child-trainer/src/main.ts). */
+  entry: string;
+  /** Node flags before the entry. @default ['--import', 'tsx'] */
+  execArgv?: string[];
+  /** Working directory of the trainers (tsx is resolved from here). @default process.cwd() */
+  cwd?: string;
+  /** Environment added for every trainer, over this process's own. @default none */
+  env?: Record<string, string>;
+  /** NATS_URL for the trainers. @default inherited */
+  natsUrl?: string;
+  /** Failed trainers tolerated before giving up. @default 2 per trainer, as KubernetesLauncher's backoffLimit */
+  backoffLimit?: number;
+  /** Time between SIGTERM and SIGKILL on stop. @default 10000 */
+  stopGraceMs?: number;
+  /** The trainers' stdout/stderr. @default 'inherit' */
+  stdio?: 'inherit' | 'ignore';
+}
+
+interface Trainer {
+  id: string;
+  child: ChildProcess;
+  exited: Promise<void>;
+}
+
+let launches = 0;
+
+class LocalLaunch implements LaunchHandle {
+  readonly id: string;
+  private readonly running = new Set<Trainer>();
+  private readonly listeners = new Set<(s: LaunchStatus) => void>();
+  private succeeded = 0;
+  private failed = 0;
+  private spawned = 0;
+  private ending: { outcome: 'succeeded' | 'failed' | 'stopped'; reason: string } | undefined;
+  private deadline: NodeJS.Timeout | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    private readonly request: LaunchRequest,
+    private readonly options: LocalProcessLauncherOptions,
+    private readonly backoffLimit: number,
+  ) {
+    this.id = `local/${request.searchId}#${++launches}`;
+  }
+
+  async start(): Promise<void> {
+    try {
+      for (let i = 0; i < this.request.trainers; i++) await this.spawnOne();
+    } catch (err) {
+      await this.terminate({ outcome: 'failed', reason: 'SpawnFailed' });
+      throw err;
+    }
+    if (this.request.deadlineSeconds !== undefined) {
+      this.deadline = setTimeout(() => void this.terminate({ outcome: 'failed', reason: 'DeadlineExceeded' }), this.request.deadlineSeconds * 1000);
+      this.deadline.unref();
+    }
+  }
+
+  private spawnOne(): Promise<void> {
+    const id = `local-${searchIdLabelValue(this.request.searchId)}-${this.spawned++}`;
+    const env: NodeJS.ProcessEnv = { ...process.env, ...this.options.env };
+    if (this.options.natsUrl !== undefined) env.NATS_URL = this.options.natsUrl;
+    env.SEARCH_ID = this.request.searchId;
+    env.TRAINER_ID = id;
+    if (this.request.backend !== undefined) env.NAS_BACKEND = this.request.backend;
+    Object.assign(env, this.request.env);
+    const child = spawn(process.execPath, [...(this.options.execArgv ?? ['--import', 'tsx']), this.options.entry], {
+      cwd: this.options.cwd ?? process.cwd(),
+      env,
+      stdio: ['ignore', this.options.stdio ?? 'inherit', this.options.stdio ?? 'inherit'],
+    });
+    let resolveExit!: () => void;
+    const trainer: Trainer = { id, child, exited: new Promise((r) => (resolveExit = r)) };
+    return new Promise<void>((resolve, reject) => {
+      let started = false;
+      child.once('spawn', () => {
+        started = true;
+        this.running.add(trainer);
+        this.changed();
+        resolve();
+      });
+      child.once('error', (cause) => {
+        if (!started) reject(new TrainerSpawnError(id, this.options.entry, { cause }));
+      });
+      child.once('close', (code, signal) => {
+        resolveExit();
+        if (!started) return;
+        this.running.delete(trainer);
+        this.exited(code === 0 && signal === null);
+      });
+    });
+  }
+
+  private exited(ok: boolean): void {
+    if (this.stopping) {
+      // Killed by stop() or by the end of the launch: not the trainer's failure.
+      this.changed();
+      return;
+    }
+    if (ok) this.succeeded++;
+    else this.failed++;
+    if (!ok && this.failed > this.backoffLimit) {
+      void this.terminate({ outcome: 'failed', reason: 'BackoffLimitExceeded' });
+      return;
+    }
+    // Work queue: once a trainer has finished, the others finish on their own.
+    if (!ok && this.succeeded === 0) {
+      this.spawnOne().catch(() => {
+        this.failed++;
+        void this.terminate({ outcome: 'failed', reason: 'SpawnFailed' });
+      });
+    }
+    if (this.running.size === 0 && this.succeeded > 0) this.ending = { outcome: 'succeeded', reason: 'Complete' };
+    this.changed();
+  }
+
+  private terminate(ending: { outcome: 'succeeded' | 'failed' | 'stopped'; reason: string }): Promise<void> {
+    if (this.stopping) return this.stopping;
+    this.ending ??= ending;
+    if (this.deadline) clearTimeout(this.deadline);
+    const grace = this.options.stopGraceMs ?? 10_000;
+    this.stopping = (async () => {
+      const trainers = [...this.running];
+      for (const t of trainers) t.child.kill('SIGTERM');
+      const timer = setTimeout(() => {
+        for (const t of this.running) t.child.kill('SIGKILL');
+      }, grace);
+      await Promise.all(trainers.map((t) => t.exited));
+      clearTimeout(timer);
+      this.changed();
+    })();
+    return this.stopping;
+  }
+
+  private snapshot(): LaunchStatus {
+    const status: LaunchStatus = { active: this.running.size, succeeded: this.succeeded, failed: this.failed, done: false };
+    if (this.ending && this.running.size === 0) {
+      status.done = true;
+      status.outcome = this.ending.outcome;
+      status.reason = this.ending.reason;
+    }
+    return status;
+  }
+
+  private changed(): void {
+    const s = this.snapshot();
+    for (const l of this.listeners) l(s);
+  }
+
+  async status(): Promise<LaunchStatus> {
+    return this.snapshot();
+  }
+
+  watch(onChange: (status: LaunchStatus) => void): () => void {
+    let lastKey: string | undefined;
+    const listener = (s: LaunchStatus): void => {
+      const key = JSON.stringify(s);
+      if (key === lastKey) return;
+      lastKey = key;
+      onChange(s);
+    };
+    this.listeners.add(listener);
+    listener(this.snapshot());
+    return () => void this.listeners.delete(listener);
+  }
+
+  stop(): Promise<void> {
+    return this.terminate({ outcome: 'stopped', reason: 'Stopped' });
+  }
+}
+
+/** Launches trainers as child processes of this one. */
+export class LocalProcessLauncher implements TrainerLauncher {
+  constructor(private readonly options: LocalProcessLauncherOptions) {}
+
+  async launch(request: LaunchRequest): Promise<LaunchHandle> {
+    validateLaunchRequest(request);
+    try {
+      await stat(this.options.entry);
+    } catch (cause) {
+      throw new TrainerSpawnError(`local-${searchIdLabelValue(request.searchId)}-0`, this.options.entry, { cause });
+    }
+    const launch = new LocalLaunch(request, this.options, this.options.backoffLimit ?? 2 * request.trainers);
+    await launch.start();
+    return launch;
+  }
+}

@@ -1,0 +1,362 @@
+/**
+ * The Kubernetes deployment as rendered by kustomize (kubectl 1.32 ships
+ * kustomize v5.5): every object validates against the Kubernetes OpenAPI
+ * schema (kubernetes-models), RBAC stays minimal, every container is locked
+ * down, the trainer template matches the launcher's, the NATS config, the
+ * Prometheus scrape config and the dashboard's queries pass their own tools
+ * (nats-server -t, promtool), and the Dockerfiles run as non-root.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+import { parseAllDocuments, parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { Job } from 'kubernetes-models/batch/v1/Job';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { Service } from 'kubernetes-models/v1/Service';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import { buildTrainerJob, defaultTrainerJobTemplate, parseTrainerJobTemplate } from '@nasnet/launcher';
+
+type Obj = Record<string, any>;
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const scratch = mkdtempSync(join(tmpdir(), 'nasnet-k8s-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** apiVersion/kind -> the kubernetes-models class that validates it. */
+const MODELS: Record<string, new (data: any) => { validate(): void }> = {
+  'v1/Namespace': Namespace,
+  'v1/ServiceAccount': ServiceAccount,
+  'v1/Service': Service,
+  'v1/ConfigMap': ConfigMap,
+  'apps/v1/Deployment': Deployment,
+  'apps/v1/StatefulSet': StatefulSet,
+  'rbac.authorization.k8s.io/v1/Role': Role,
+  'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
+  'batch/v1/Job': Job,
+};
+
+const METRICS = [
+  'nasnet_searches',
+  'nasnet_children_trained_total',
+  'nasnet_children_failed_total',
+  'nasnet_children_redelivered_total',
+  'nasnet_child_reward',
+  'nasnet_search_best_reward',
+  'nasnet_child_train_seconds',
+  'nasnet_queue_depth',
+  'nasnet_trainers_active',
+  'nasnet_controller_update_seconds',
+];
+
+function render(path: string): Obj[] {
+  const out = execFileSync('kubectl', ['kustomize', join(root, path)], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  return parseAllDocuments(out).map((d) => {
+    if (d.errors.length) throw new Error(`kustomize output of ${path} is not valid YAML: ${d.errors[0]!.message}`);
+    return d.toJSON() as Obj;
+  });
+}
+
+/** Generated ConfigMaps carry a 10-character content hash after their name. */
+function baseName(name: string): string {
+  return name.replace(/^(nasnet-trainer-template|nats-config)-[a-z0-9]{10}$/, '$1');
+}
+
+function find(objects: Obj[], kind: string, name: string): Obj {
+  const hit = objects.filter((o) => o.kind === kind && baseName(o.metadata.name) === name);
+  assert.equal(hit.length, 1, `exactly one ${kind} ${name}`);
+  return hit[0]!;
+}
+
+/** Every pod spec in the objects (workloads), with where it came from. */
+function podSpecs(objects: Obj[]): Array<[string, Obj]> {
+  return objects.filter((o) => o.spec?.template?.spec).map((o) => [`${o.kind}/${o.metadata.name}`, o.spec.template.spec]);
+}
+
+function trainerTemplate(objects: Obj[]): Obj {
+  const cm = find(objects, 'ConfigMap', 'nasnet-trainer-template');
+  return parseYaml(cm.data['job.yaml']);
+}
+
+let base: Obj[];
+let gpu: Obj[];
+before(() => {
+  base = render('k8s/base');
+  gpu = render('k8s/overlays/gpu');
+});
+
+test('k8s manifests - base and gpu overlay render, and every object validates against the Kubernetes schema', () => {
+  for (const [name, objects] of [['base', base], ['gpu', gpu]] as const) {
+    const kinds = objects.map((o) => `${o.kind}/${baseName(o.metadata.name)}`).sort();
+    assert.deepEqual(kinds, [
+      'ConfigMap/nasnet-grafana-dashboard', 'ConfigMap/nasnet-trainer-template', 'ConfigMap/nats-config', 'ConfigMap/prometheus-scrape',
+      'Deployment/nasnet-controller', 'Deployment/nasnet-metrics', 'Deployment/nasnet-transfer',
+      'Namespace/nasnet', 'Role/nasnet-controller', 'RoleBinding/nasnet-controller',
+      'Service/nasnet-controller', 'Service/nasnet-metrics', 'Service/nasnet-transfer', 'Service/nats', 'Service/nats-headless',
+      'ServiceAccount/nasnet-controller', 'ServiceAccount/nasnet-trainer', 'StatefulSet/nats',
+    ], `${name}: the objects rendered`);
+    for (const o of objects) {
+      const Model = MODELS[`${o.apiVersion}/${o.kind}`];
+      assert.ok(Model, `${name}: no schema model for ${o.apiVersion} ${o.kind}`);
+      assert.doesNotThrow(() => new Model(o).validate(), `${name}: ${o.kind}/${o.metadata.name}`);
+      if (o.kind !== 'Namespace') assert.equal(o.metadata.namespace, 'nasnet', `${name}: ${o.kind}/${o.metadata.name} namespace`);
+      assert.equal(o.metadata.labels?.['app.kubernetes.io/part-of'], 'nasnet', `${name}: ${o.kind}/${o.metadata.name} part-of label`);
+    }
+    // The trainer templates inside the ConfigMap are Jobs too, and so is what the launcher makes of them.
+    const template = trainerTemplate(objects);
+    new Job(template as ConstructorParameters<typeof Job>[0]).validate();
+    const built = buildTrainerJob(parseTrainerJobTemplate(template, name), { searchId: 'render-check', trainers: 8, gpusPerTrainer: 2 }, { namespace: 'nasnet' });
+    new Job(JSON.parse(JSON.stringify(built))).validate();
+  }
+  // The validator is not a rubber stamp.
+  const broken = structuredClone(find(base, 'Deployment', 'nasnet-controller'));
+  broken.spec.replicas = 'one';
+  assert.throws(() => new Deployment(broken).validate(), /replicas must be integer/);
+});
+
+test('k8s manifests - the controller may manage only Jobs and read only pods, in its own namespace', () => {
+  for (const objects of [base, gpu]) {
+    assert.equal(objects.some((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding'), false);
+    const role = find(objects, 'Role', 'nasnet-controller');
+    assert.deepEqual(role.rules, [
+      { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+    ]);
+    const binding = find(objects, 'RoleBinding', 'nasnet-controller');
+    assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'nasnet-controller' });
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'nasnet-controller', namespace: 'nasnet' }]);
+    assert.equal(find(objects, 'Deployment', 'nasnet-controller').spec.template.spec.serviceAccountName, 'nasnet-controller');
+    // Nothing else gets an API token.
+    for (const [where, pod] of podSpecs(objects)) {
+      if (where !== 'Deployment/nasnet-controller') assert.equal(pod.automountServiceAccountToken, false, `${where} mounts no token`);
+    }
+    const trainerSa = find(objects, 'ServiceAccount', 'nasnet-trainer');
+    assert.equal(trainerSa.automountServiceAccountToken, false);
+    const template = trainerTemplate(objects);
+    assert.equal(template.spec.template.spec.serviceAccountName, 'nasnet-trainer');
+    assert.equal(template.spec.template.spec.automountServiceAccountToken, false);
+  }
+});
+
+test('k8s manifests - every container runs as non-root with a read-only root filesystem and no privileges', () => {
+  for (const objects of [base, gpu]) {
+    const pods: Array<[string, Obj]> = [...podSpecs(objects), ['trainer template', trainerTemplate(objects).spec.template.spec]];
+    assert.equal(pods.length, 5);
+    for (const [where, pod] of pods) {
+      const psc = pod.securityContext ?? {};
+      for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+        const at = `${where} container ${c.name}`;
+        const sc = c.securityContext ?? {};
+        assert.equal(sc.runAsNonRoot ?? psc.runAsNonRoot, true, `${at}: runAsNonRoot`);
+        const uid = sc.runAsUser ?? psc.runAsUser;
+        assert.ok(Number.isInteger(uid) && uid > 0, `${at}: runAsUser ${uid}`);
+        assert.equal(uid, 10001, `${at}: the images' user`);
+        assert.equal(sc.readOnlyRootFilesystem, true, `${at}: readOnlyRootFilesystem`);
+        assert.equal(sc.allowPrivilegeEscalation, false, `${at}: allowPrivilegeEscalation`);
+        assert.deepEqual(sc.capabilities?.drop, ['ALL'], `${at}: drops all capabilities`);
+        assert.equal(sc.capabilities?.add, undefined, `${at}: adds none`);
+        assert.equal(sc.privileged ?? false, false, `${at}: not privileged`);
+        assert.equal((sc.seccompProfile ?? psc.seccompProfile)?.type, 'RuntimeDefault', `${at}: seccomp`);
+        assert.ok(c.resources?.requests?.cpu && c.resources?.requests?.memory && c.resources?.limits?.memory, `${at}: cpu/memory requests and a memory limit`);
+        // A read-only root needs somewhere to write: /tmp (tsx's cache) for our images.
+        const mounts: string[] = (c.volumeMounts ?? []).map((m: Obj) => m.mountPath);
+        if (String(c.image).startsWith('ghcr.io/nasnet-k8s/')) assert.ok(mounts.includes('/tmp'), `${at}: /tmp volume`);
+      }
+      assert.equal(pod.hostNetwork ?? false, false);
+      assert.equal(pod.hostPID ?? false, false);
+    }
+  }
+});
+
+test('k8s manifests - the base trainer template is the launcher default; the gpu one differs only in GPU settings', () => {
+  assert.deepEqual(trainerTemplate(base), JSON.parse(JSON.stringify(defaultTrainerJobTemplate())));
+  const g = trainerTemplate(gpu);
+  const pod = g.spec.template.spec;
+  const c = pod.containers.find((x: Obj) => x.name === 'trainer');
+  assert.equal(c.resources.limits['nvidia.com/gpu'], '1');
+  assert.equal(c.image, 'ghcr.io/nasnet-k8s/child-trainer:0.1.0-gpu');
+  assert.equal(c.env.find((e: Obj) => e.name === 'NAS_BACKEND').value, 'tensorflow');
+  assert.deepEqual(pod.tolerations, [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
+  assert.deepEqual(pod.nodeSelector, { 'nvidia.com/gpu.present': 'true' });
+  // Strip what the overlay is meant to change: the rest must be the base template.
+  const strip = (t: Obj): Obj => {
+    const x = structuredClone(t);
+    const p = x.spec.template.spec;
+    delete p.nodeSelector;
+    delete p.tolerations;
+    const k = p.containers.find((y: Obj) => y.name === 'trainer');
+    delete k.image;
+    delete k.resources;
+    k.env = k.env.filter((e: Obj) => e.name !== 'NAS_BACKEND' && e.name !== 'TF_FORCE_GPU_ALLOW_GROWTH');
+    return x;
+  };
+  assert.deepEqual(strip(g), strip(trainerTemplate(base)));
+  // A GPU search on the gpu overlay: the launcher keeps the template's GPU when the search asks for 0.
+  const job = buildTrainerJob(parseTrainerJobTemplate(g), { searchId: 's', trainers: 4, gpusPerTrainer: 0 }, { namespace: 'nasnet' });
+  assert.equal(job.spec!.template.spec!.containers[0]!.resources!.limits!['nvidia.com/gpu'], '1');
+  // Everything else in the overlay is the base.
+  const withoutTemplate = (objects: Obj[]) => objects.filter((o) => !o.metadata.name.startsWith('nasnet-trainer-template')).map((o) => {
+    const x = structuredClone(o);
+    for (const v of x.spec?.template?.spec?.volumes ?? []) if (v.configMap?.name?.startsWith('nasnet-trainer-template')) v.configMap.name = 'nasnet-trainer-template';
+    return x;
+  });
+  assert.deepEqual(withoutTemplate(gpu), withoutTemplate(base));
+});
+
+test('k8s manifests - the controller reads the trainer template from its mounted ConfigMap', () => {
+  for (const objects of [base, gpu]) {
+    const cm = find(objects, 'ConfigMap', 'nasnet-trainer-template');
+    const pod = find(objects, 'Deployment', 'nasnet-controller').spec.template.spec;
+    const c = pod.containers[0];
+    const volume = pod.volumes.find((v: Obj) => v.configMap?.name === cm.metadata.name);
+    assert.ok(volume, 'the generated (hashed) ConfigMap name is referenced');
+    const mount = c.volumeMounts.find((m: Obj) => m.name === volume.name);
+    const env = Object.fromEntries(c.env.map((e: Obj) => [e.name, e.value ?? e.valueFrom]));
+    assert.equal(env.NASNET_TRAINER_TEMPLATE, `${mount.mountPath}/job.yaml`);
+    assert.equal(mount.readOnly, true);
+    assert.deepEqual(env.NASNET_NAMESPACE, { fieldRef: { fieldPath: 'metadata.namespace' } });
+    assert.equal(env.NASNET_LAUNCHER, 'kubernetes');
+    assert.equal(env.NATS_URL, 'nats://nats:4222');
+    assert.equal(find(objects, 'Deployment', 'nasnet-controller').spec.strategy.type, 'Recreate');
+  }
+});
+
+test('k8s manifests - services expose the right ports and select their workloads', () => {
+  const expected: Record<string, Record<string, number>> = {
+    'nasnet-controller': { grpc: 50051, http: 8080 },
+    'nasnet-metrics': { metrics: 9464 },
+    'nasnet-transfer': { grpc: 50052 },
+    nats: { client: 4222, monitor: 8222 },
+    'nats-headless': { client: 4222, monitor: 8222 },
+  };
+  const workloads = base.filter((o) => o.spec?.template?.spec);
+  for (const [name, ports] of Object.entries(expected)) {
+    const svc = find(base, 'Service', name);
+    assert.deepEqual(Object.fromEntries(svc.spec.ports.map((p: Obj) => [p.name, p.port])), ports, `${name} ports`);
+    const targets = workloads.filter((w) => Object.entries(svc.spec.selector).every(([k, v]) => w.spec.template.metadata.labels[k] === v));
+    assert.equal(targets.length, 1, `${name} selects exactly one workload`);
+    const containerPorts = new Map(targets[0]!.spec.template.spec.containers.flatMap((c: Obj) => c.ports ?? []).map((p: Obj) => [p.name, p.containerPort]));
+    for (const p of svc.spec.ports) assert.equal(containerPorts.get(p.targetPort), p.port, `${name}: targetPort ${p.targetPort}`);
+  }
+  const metrics = find(base, 'Service', 'nasnet-metrics');
+  const annotations = { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9464', 'prometheus.io/path': '/metrics' };
+  assert.deepEqual(metrics.metadata.annotations, annotations);
+  assert.deepEqual(find(base, 'Deployment', 'nasnet-metrics').spec.template.metadata.annotations, annotations);
+  assert.equal(find(base, 'StatefulSet', 'nats').spec.serviceName, 'nats-headless');
+  assert.equal(find(base, 'Service', 'nats-headless').spec.clusterIP, 'None');
+});
+
+test('k8s manifests - NATS runs JetStream on a volume, with an 8 MB max payload that nats-server accepts', () => {
+  const sts = find(base, 'StatefulSet', 'nats');
+  const c = sts.spec.template.spec.containers[0];
+  assert.equal(c.image, 'nats:2.10-alpine');
+  assert.deepEqual(c.args, ['-js', '-sd', '/data', '-c', '/etc/nats/nats.conf']);
+  assert.deepEqual(c.volumeMounts.map((m: Obj) => m.mountPath).sort(), ['/data', '/etc/nats']);
+  const [claim] = sts.spec.volumeClaimTemplates;
+  assert.equal(claim.metadata.name, 'data');
+  assert.deepEqual(claim.spec.accessModes, ['ReadWriteOnce']);
+  const cm = find(base, 'ConfigMap', 'nats-config');
+  const configVolume = sts.spec.template.spec.volumes.find((v: Obj) => v.name === 'config');
+  assert.equal(configVolume.configMap.name, cm.metadata.name);
+  const conf = cm.data['nats.conf'];
+  assert.match(conf, /^max_payload: 8MB$/m);
+  assert.match(conf, /^jetstream \{[^}]*store_dir: \/data/m);
+  const file = join(scratch, 'nats.conf');
+  writeFileSync(file, conf);
+  const ok = spawnSync('nats-server', ['-c', file, '-t'], { encoding: 'utf8' });
+  assert.equal(ok.status, 0, `nats-server -t: ${ok.stderr}`);
+  assert.match(`${ok.stdout}${ok.stderr}`, /configuration file .* is valid/);
+  writeFileSync(file, `${conf}\nmax_payload: [\n`);
+  assert.notEqual(spawnSync('nats-server', ['-c', file, '-t'], { encoding: 'utf8' }).status, 0, 'nats-server -t rejects a broken config');
+});
+
+test('k8s manifests - the Prometheus scrape config passes promtool and targets the metrics service', () => {
+  const cm = find(base, 'ConfigMap', 'prometheus-scrape');
+  assert.equal(cm.metadata.name, 'prometheus-scrape', 'a stable name users can reference');
+  const entries = parseYaml(cm.data['nasnet-scrape.yaml']) as Obj[];
+  assert.equal(entries.length, 1);
+  assert.equal(entries[0]!.metrics_path, '/metrics');
+  assert.deepEqual(entries[0]!.static_configs[0].targets, ['nasnet-metrics.nasnet.svc:9464']);
+  const file = join(scratch, 'prometheus.yml');
+  writeFileSync(file, stringifyYaml({ global: { scrape_interval: '30s' }, scrape_configs: entries }));
+  const out = execFileSync('promtool', ['check', 'config', file], { encoding: 'utf8' });
+  assert.match(out, /SUCCESS/);
+});
+
+test('k8s manifests - the Grafana dashboard parses, is labelled for the sidecar, and every query is valid PromQL over our metrics', () => {
+  const cm = find(base, 'ConfigMap', 'nasnet-grafana-dashboard');
+  assert.equal(cm.metadata.labels.grafana_dashboard, '1');
+  const text = cm.data['nasnet-dashboard.json'];
+  assert.equal(text, readFileSync(join(root, 'k8s/base/grafana/nasnet-dashboard.json'), 'utf8'));
+  const dash = JSON.parse(text);
+  assert.equal(dash.uid, 'nasnet-search');
+  const ids = dash.panels.map((p: Obj) => p.id);
+  assert.equal(new Set(ids).size, ids.length, 'panel ids are unique');
+  const exprs: string[] = dash.panels.flatMap((p: Obj) => p.targets.map((t: Obj) => t.expr));
+  for (const m of METRICS) assert.ok(exprs.some((e) => new RegExp(`\\b${m}(_bucket|_sum|_count)?\\b`).test(e)), `a panel queries ${m}`);
+  const titles = dash.panels.map((p: Obj) => p.title);
+  for (const t of ['Reward curve', 'Best reward so far', 'Throughput (children / min)', 'Queue depth', 'Active trainers', 'Children failed / redelivered (per 5 min)', 'Controller update time']) {
+    assert.ok(titles.includes(t), `panel ${t}`);
+  }
+  // Grafana's variables replaced by what Grafana would send, then each query
+  // checked by promtool as a recording rule.
+  const concrete = exprs.map((e) => e.replaceAll('$__rate_interval', '1m').replaceAll('$__interval', '1m').replaceAll('$search', '.*'));
+  assert.ok(concrete.every((e) => !e.includes('$')), 'every Grafana variable was substituted');
+  const rules = { groups: [{ name: 'dashboard', rules: concrete.map((expr, i) => ({ record: `nasnet:dashboard_query_${i}`, expr })) }] };
+  const file = join(scratch, 'rules.yml');
+  writeFileSync(file, stringifyYaml(rules));
+  assert.match(execFileSync('promtool', ['check', 'rules', file], { encoding: 'utf8' }), new RegExp(`SUCCESS: ${concrete.length} rules found`));
+  writeFileSync(file, stringifyYaml({ groups: [{ name: 'bad', rules: [{ record: 'x:y', expr: 'sum by (le (rate(x[5m]))' }] }] }));
+  assert.throws(() => execFileSync('promtool', ['check', 'rules', file], { stdio: 'pipe' }), 'promtool rejects a broken query');
+});
+
+test('k8s manifests - every image has a Dockerfile that runs as uid 10001 and starts the service entry', () => {
+  const images = new Set<string>();
+  for (const objects of [base, gpu]) {
+    for (const [, pod] of [...podSpecs(objects), ['template', trainerTemplate(objects).spec.template.spec] as [string, Obj]]) {
+      for (const c of pod.containers) images.add(c.image);
+    }
+  }
+  assert.deepEqual([...images].sort(), [
+    'ghcr.io/nasnet-k8s/child-trainer:0.1.0', 'ghcr.io/nasnet-k8s/child-trainer:0.1.0-gpu', 'ghcr.io/nasnet-k8s/controller:0.1.0',
+    'ghcr.io/nasnet-k8s/metrics:0.1.0', 'ghcr.io/nasnet-k8s/transfer:0.1.0', 'nats:2.10-alpine',
+  ]);
+  const dockerfiles: Record<string, string> = {
+    controller: 'services/controller/Dockerfile',
+    metrics: 'services/metrics/Dockerfile',
+    transfer: 'services/transfer/Dockerfile',
+    'child-trainer': 'services/child-trainer/Dockerfile',
+    'child-trainer-gpu': 'services/child-trainer/Dockerfile.gpu',
+  };
+  for (const [name, path] of Object.entries(dockerfiles)) {
+    const service = name.replace(/-gpu$/, '');
+    const lines = readFileSync(join(root, path), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+    const lastFrom = lines.map((l) => /^FROM\s/i.test(l)).lastIndexOf(true);
+    const final = lines.slice(lastFrom);
+    const users = final.filter((l) => /^USER\s/i.test(l));
+    assert.deepEqual(users, ['USER 10001:10001'], `${path}: the final stage runs as 10001`);
+    assert.ok(final.some((l) => /useradd .*--uid 10001/.test(l)), `${path}: creates the user`);
+    assert.ok(final.includes('ENTRYPOINT ["/usr/bin/tini", "--", "node", "--import", "tsx"]'), `${path}: tini + tsx entry point`);
+    assert.ok(final.includes(`CMD ["services/${service}/src/main.ts"]`), `${path}: starts services/${service}/src/main.ts`);
+    assert.ok(lines.some((l) => l.startsWith('RUN npm ci ')), `${path}: installs from the lockfile`);
+    assert.ok(existsSync(join(root, `${path}.dockerignore`)), `${path}: has a .dockerignore`);
+    if (name === 'child-trainer-gpu') {
+      assert.equal(final[0], 'FROM nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04');
+      assert.ok(lines.some((l) => l.includes('@tensorflow/tfjs-node-gpu@4.22.0')), `${path}: tfjs-node-gpu at build time`);
+      assert.ok(final.some((l) => /NAS_BACKEND=tensorflow/.test(l)), `${path}: NAS_BACKEND=tensorflow`);
+    } else {
+      assert.equal(final[0], 'FROM node:20-bookworm-slim');
+    }
+  }
+  // The trainer image's entry exists in this repository (the template passes it as args).
+  assert.ok(existsSync(join(root, 'services/child-trainer/src/main.ts')));
+  assert.deepEqual(trainerTemplate(base).spec.template.spec.containers[0].args, ['services/child-trainer/src/main.ts']);
+});
