@@ -9,7 +9,7 @@ command -v nats-server >/dev/null 2>&1 || want+=(nats-server)
 command -v prometheus >/dev/null 2>&1 || want+=(prometheus)
 command -v kubectl >/dev/null 2>&1 || want+=(kubernetes-client)
 if [ "${WITH_TORCH:-0}" = 1 ]; then
-  python3 -c 'import torch' >/dev/null 2>&1 || want+=(python3-torch)
+  /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || want+=(python3-torch)
 fi
 if [ ${#want[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then

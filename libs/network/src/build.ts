@@ -2,7 +2,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { deriveSeed } from '@nasnet/random';
 import type { Genotype } from '@nasnet/search-space';
 import { InvalidNetworkOptionError } from './errors.js';
-import { DilatedConv2d, DropPath, SamePaddingAvgPool2d, SeededDropout, convInitializer, isStepAware } from './layers.js';
+import { BatchNorm, DilatedConv2d, DropPath, SamePaddingAvgPool2d, SeededDropout, convInitializer, isStepAware } from './layers.js';
 import { planNetwork } from './plan.js';
 import type { NetworkOptions, ResolvedNetworkOptions } from './options.js';
 import type { NetworkPlan, PlannedLayer } from './plan.js';
@@ -92,7 +92,7 @@ function realize(layer: PlannedLayer, inputs: Sym[], ctx: LayerContext): Sym {
       );
     case 'batch_norm':
       return applyOne(
-        tfl.layers.batchNormalization({ name, axis: -1, momentum: ctx.options.batchNormMomentum, epsilon: ctx.options.batchNormEpsilon }),
+        new BatchNorm({ name, momentum: ctx.options.batchNormMomentum, epsilon: ctx.options.batchNormEpsilon }),
         x,
       );
     case 'relu':

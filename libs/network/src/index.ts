@@ -36,6 +36,6 @@ export { dropPathKeepProb } from './drop-path.js';
 export type { DropPathSchedule } from './drop-path.js';
 export { buildNetwork, setTrainingStep, trainableParamCount } from './build.js';
 export type { BuildOptions, BuiltNetwork } from './build.js';
-export { DilatedConv2d, DropPath, SamePaddingAvgPool2d, SeededDropout } from './layers.js';
+export { BatchNorm, DilatedConv2d, DropPath, SamePaddingAvgPool2d, SeededDropout } from './layers.js';
 export { MODEL_JSON_FILE, WEIGHTS_FILE, folderIOHandler, loadModel, saveModel } from './io.js';
 export { CellConstructionError, FeatureMapTooSmallError, InvalidNetworkOptionError, ModelLoadError, ModelSaveError } from './errors.js';

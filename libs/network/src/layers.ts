@@ -9,10 +9,15 @@
  *   divides border windows by k*k while the forward divides by the count of
  *   real pixels, so stock gradients are wrong at the borders);
  * - DilatedConv2d: a dilated conv written with space-to-batch (tfjs-core
- *   4.22 has no gradient for conv2d with dilation > 1).
+ *   4.22 has no gradient for conv2d with dilation > 1);
+ * - BatchNorm: batch normalisation over the channel axis whose training
+ *   pass is @nasnet/engine's batchNormTraining (one fused kernel each way on
+ *   wasm, where tfjs-layers' BatchNormalization runs ~20 small kernels and
+ *   their gradients per call).
  */
 import * as tfc from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { WASM_TRAINING_KERNELS, batchNormTraining } from '@nasnet/engine';
 import { deriveSeed } from '@nasnet/random';
 import { dropPathKeepProb } from './drop-path.js';
 
@@ -205,11 +210,30 @@ function samePadding(size: number, kernel: number, stride: number): { out: numbe
   return { out, before, after: total - before };
 }
 
+/** Our wasm AvgPoolGrad kernel (from @nasnet/engine): it divides by the real pixels of each window. */
+const VALID_TAPS_AVG_POOL_GRAD = WASM_TRAINING_KERNELS.find((k) => k.kernelName === tfc.AvgPoolGrad)?.kernelFunc;
+
+/**
+ * Whether tfc.avgPool with 'same' padding is exact both ways on the active
+ * backend: every tfjs backend's forward averages the real pixels only, but
+ * only TensorFlow's AvgPoolGrad and our wasm kernel divide the gradient the
+ * same way (see @nasnet/engine's AvgPool gradient).
+ */
+function exactSameAvgPool(): boolean {
+  const backend = tfc.getBackend();
+  if (backend === 'tensorflow') return true;
+  const kernel = tfc.getKernel(tfc.AvgPoolGrad, backend);
+  return kernel != null && kernel.kernelFunc === VALID_TAPS_AVG_POOL_GRAD;
+}
+
 /**
  * k x k average pool with 'same' padding whose border windows average only
- * the real pixels (TensorFlow semantics). Computed as a 'valid' pool over a
- * zero-padded input times a constant k*k / count map, so the gradient is the
- * exact one.
+ * the real pixels (TensorFlow semantics). Where the backend's pool gradient
+ * is exact (wasm with our kernels, tensorflow) it is tfc.avgPool itself;
+ * elsewhere a 'valid' pool over a zero-padded input times a constant
+ * k*k / count map, so the gradient is the exact one there too (the pad and
+ * its gradient's slice cost ~3 ms each per call on wasm, which is why the
+ * direct path is taken where it can be).
  */
 export class SamePaddingAvgPool2d extends tfl.layers.Layer {
   static className = 'NasnetSamePaddingAvgPool2d';
@@ -233,6 +257,7 @@ export class SamePaddingAvgPool2d extends tfl.layers.Layer {
     const [, h, w] = x.shape;
     const k = this.poolSize;
     const s = this.strides;
+    if (exactSameAvgPool()) return tfc.avgPool(x, k, s, 'same');
     const ph = samePadding(h, k, s);
     const pw = samePadding(w, k, s);
     const scale = new Float32Array(ph.out * pw.out);
@@ -339,6 +364,80 @@ export class DilatedConv2d extends tfl.layers.Layer {
   }
 }
 
+export interface BatchNormArgs extends LayerArgs {
+  /** Moving-average momentum: moving = momentum * moving + (1 - momentum) * batch statistic. */
+  momentum: number;
+  epsilon: number;
+}
+
+/**
+ * Batch normalisation over the last (channel) axis, the BN of every NASNet
+ * "ReLU -> conv -> BN" unit. Weights, their names and order, and the
+ * inference pass are those of tfjs-layers' BatchNormalization (gamma, beta
+ * trainable; moving_mean, moving_variance not), so parameter counts and
+ * saved weights are unchanged. Training normalises with the batch mean and
+ * biased variance through batchNormTraining and moves the running averages
+ * towards them, as the stock layer does.
+ */
+export class BatchNorm extends tfl.layers.Layer {
+  static className = 'NasnetBatchNormalization';
+  readonly momentum: number;
+  readonly epsilon: number;
+  private gamma: tfl.LayerVariable | null = null;
+  private beta: tfl.LayerVariable | null = null;
+  private movingMean: tfl.LayerVariable | null = null;
+  private movingVariance: tfl.LayerVariable | null = null;
+
+  constructor(args: BatchNormArgs) {
+    super(args);
+    this.supportsMasking = true;
+    this.momentum = args.momentum;
+    this.epsilon = args.epsilon;
+  }
+
+  override build(inputShape: ShapeArg): void {
+    const shape = oneShape(inputShape);
+    const channels = shape[shape.length - 1];
+    if (typeof channels !== 'number') throw new Error(`layer ${this.name}: the channel axis of the input must be known`);
+    this.gamma = this.addWeight('gamma', [channels], 'float32', tfl.initializers.ones(), undefined, true);
+    this.beta = this.addWeight('beta', [channels], 'float32', tfl.initializers.zeros(), undefined, true);
+    this.movingMean = this.addWeight('moving_mean', [channels], 'float32', tfl.initializers.zeros(), undefined, false);
+    this.movingVariance = this.addWeight('moving_variance', [channels], 'float32', tfl.initializers.ones(), undefined, false);
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: ShapeArg): ShapeArg {
+    return inputShape;
+  }
+
+  override call(inputs: tfc.Tensor | tfc.Tensor[], kwargs: Kwargs): tfc.Tensor {
+    const x = oneTensor(inputs);
+    const gamma = (this.gamma as tfl.LayerVariable).read() as tfc.Tensor1D;
+    const beta = (this.beta as tfl.LayerVariable).read() as tfc.Tensor1D;
+    const movingMean = this.movingMean as tfl.LayerVariable;
+    const movingVariance = this.movingVariance as tfl.LayerVariable;
+    if (kwargs['training'] !== true) {
+      return tfc.batchNorm(x, movingMean.read(), movingVariance.read(), beta, gamma, this.epsilon);
+    }
+    const { y, mean, variance } = batchNormTraining(x, gamma, beta, this.epsilon);
+    const decay = 1 - this.momentum;
+    tfc.tidy(() => {
+      // moving <- moving - (1 - momentum) * (moving - batch), as tfjs-layers and Keras.
+      for (const [v, batch] of [[movingMean, mean], [movingVariance, variance]] as const) {
+        const old = v.read();
+        v.write(tfc.sub(old, tfc.mul(tfc.sub(old, batch), decay)));
+      }
+    });
+    mean.dispose();
+    variance.dispose();
+    return y;
+  }
+
+  override getConfig(): tfc.serialization.ConfigDict {
+    return { ...super.getConfig(), momentum: this.momentum, epsilon: this.epsilon };
+  }
+}
+
 /**
  * Conv kernel initializer: variance scaling 2.0 over fan-out, truncated
  * normal (reference nasnet_*_arg_scope: variance_scaling_initializer(mode='FAN_OUT')).
@@ -351,3 +450,4 @@ tfc.serialization.registerClass(DropPath);
 tfc.serialization.registerClass(SeededDropout);
 tfc.serialization.registerClass(SamePaddingAvgPool2d);
 tfc.serialization.registerClass(DilatedConv2d);
+tfc.serialization.registerClass(BatchNorm);

@@ -102,10 +102,10 @@ export async function trainChild(options: TrainChildOptions): Promise<TrainChild
         const t0 = performance.now();
         built.setTrainingStep(step);
         const lr = cosineLearningRate(recipe.learningRate, step, totalSteps);
-        const [lossT, correctT] = trainStep(model, vars, velocity, decayMask, batch, dataset.numClasses, recipe, lr);
-        const [loss] = await lossT.data();
-        const [nCorrect] = await correctT.data();
-        lossT.dispose(); correctT.dispose();
+        // One read-back per step (loss and correct count together): each is a sync point, a GPU round trip on webgpu.
+        const stats = trainStep(model, vars, velocity, decayMask, batch, dataset.numClasses, recipe, lr);
+        const [loss, nCorrect] = await stats.data();
+        stats.dispose();
         trainingMs += performance.now() - t0;
         if (!Number.isFinite(loss!)) throw new DivergedError(epoch, k + 1, loss!);
         lossSum += loss! * batch.size; correct += nCorrect!; seen += batch.size;
@@ -161,7 +161,7 @@ export async function trainChild(options: TrainChildOptions): Promise<TrainChild
 function trainStep(
   model: tfl.LayersModel, vars: tf.Variable[], velocity: tf.Tensor[], decayMask: boolean[],
   batch: { x: Float32Array; y: Int32Array; shape: [number, number, number, number] }, numClasses: number, recipe: ChildRecipe, lr: number,
-): [tf.Scalar, tf.Scalar] {
+): tf.Tensor1D {
   return tf.tidy(() => {
     const x = tf.tensor4d(batch.x, batch.shape);
     const labels = tf.tensor1d(batch.y, 'int32');
@@ -177,25 +177,31 @@ function trainStep(
       return loss;
     }, vars);
     const gradList = vars.map((v) => grads[v.name]!);
+    // The step's constants as tensors once, not once per variable (a number
+    // argument becomes a new scalar tensor, an upload on GPU backends, per op).
+    const clipNorm = tf.scalar(recipe.gradientClipNorm);
+    const weightDecay = tf.scalar(recipe.weightDecay);
+    const momentum = tf.scalar(recipe.momentum);
+    const learningRate = tf.scalar(lr);
     // Clip by global norm without a round trip: scale = clip / max(norm, clip).
     let scale: tf.Scalar | undefined;
     if (recipe.gradientClipNorm > 0) {
       const norm = tf.sqrt(tf.addN(gradList.map((g) => tf.sum(tf.square(g)))));
-      scale = tf.div(recipe.gradientClipNorm, tf.maximum(norm, recipe.gradientClipNorm)) as tf.Scalar;
+      scale = tf.div(clipNorm, tf.maximum(norm, clipNorm)) as tf.Scalar;
     }
     vars.forEach((v, i) => {
       let g = gradList[i]!;
       if (scale) g = tf.mul(g, scale);
-      if (decayMask[i] && recipe.weightDecay > 0) g = tf.add(g, tf.mul(v, recipe.weightDecay));
+      if (decayMask[i] && recipe.weightDecay > 0) g = tf.add(g, tf.mul(v, weightDecay));
       // Momentum SGD as in the reference: v <- m v + g; w <- w - lr v.
-      const vel = tf.add(tf.mul(velocity[i]!, recipe.momentum), g);
+      const vel = tf.add(tf.mul(velocity[i]!, momentum), g);
       velocity[i]!.dispose();
       velocity[i] = tf.keep(vel);
-      v.assign(tf.sub(v, tf.mul(vel, lr)));
+      v.assign(tf.sub(v, tf.mul(vel, learningRate)));
     });
     const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logitsKept!, -1), labels), 'float32')) as tf.Scalar;
     logitsKept!.dispose();
-    return [value, correct];
+    return tf.stack([value, correct]) as tf.Tensor1D;
   });
 }
 
