@@ -53,6 +53,23 @@ interface LayerContext {
   readonly totalCells: number;
 }
 
+/**
+ * A merge whose inputs repeat one tensor (a block `id(x) ++ id(x)`) makes
+ * tfjs-layers' executor count that tensor's uses wrongly and dispose it while
+ * a later layer still needs it; a weightless linear layer gives each repeat
+ * its own tensor.
+ */
+function distinctInputs(name: string, inputs: Sym[]): Sym[] {
+  const seen = new Set<Sym>();
+  return inputs.map((t, i) => {
+    if (!seen.has(t)) {
+      seen.add(t);
+      return t;
+    }
+    return applyOne(tfl.layers.activation({ name: `${name}_repeat${i}`, activation: 'linear' }), t);
+  });
+}
+
 /** Create the tfjs layer(s) for one planned layer and apply them. */
 function realize(layer: PlannedLayer, inputs: Sym[], ctx: LayerContext): Sym {
   const name = layer.name;
@@ -114,9 +131,9 @@ function realize(layer: PlannedLayer, inputs: Sym[], ctx: LayerContext): Sym {
       return applyOne(tfl.layers.cropping2D({ name, cropping: [[1, 0], [1, 0]] }), padded);
     }
     case 'add':
-      return applyOne(tfl.layers.add({ name }), inputs);
+      return applyOne(tfl.layers.add({ name }), distinctInputs(name, inputs));
     case 'concat':
-      return applyOne(tfl.layers.concatenate({ name, axis: -1 }), inputs);
+      return applyOne(tfl.layers.concatenate({ name, axis: -1 }), distinctInputs(name, inputs));
     case 'drop_path':
       return applyOne(
         new DropPath({ name, keepProb: ctx.keepProb, cell: spec.cell, totalCells: ctx.totalCells, totalSteps: ctx.totalSteps, seed }),

@@ -22,7 +22,7 @@ export function cachedDataset(spec: string): Promise<ImageDataset> {
  */
 export async function runChildTask(
   task: ChildTask,
-  hooks: { onProgress?: (p: ChildProgress) => void; signal?: AbortSignal } = {},
+  hooks: { onProgress?: (p: ChildProgress) => void; signal?: AbortSignal; log?: (line: string) => void } = {},
 ): Promise<ChildResult> {
   const started = performance.now();
   try {
@@ -38,6 +38,8 @@ export async function runChildTask(
     return result;
   } catch (err) {
     if (hooks.signal?.aborted) throw err;
+    // The reason travels with the result; the stack stays with whoever runs the trainer.
+    (hooks.log ?? ((line: string) => process.stderr.write(`${line}\n`)))(`child ${task.childId} of ${task.searchId} failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
     return {
       childId: task.childId, status: 'failed', reward: 0, reason: err instanceof Error ? err.message : String(err),
       validationByEpoch: [], trainSeconds: (performance.now() - started) / 1000, paramCount: 0, multAdds: 0,
