@@ -9,19 +9,28 @@ import type { ChildProgress, ChildResult, ChildTask, SearchEvent } from '@nasnet
  *   stream NAS_EVENTS  subjects nas.events.<searchId>           BusEvent (search events, progress, trainer heartbeats)
  *   stream NAS_DLQ     subjects nas.dlq.<kind>                  dead letters: the raw message plus its reason
  *   KV bucket nas_searches  key <searchId>                      the search state (JSON)
- * Messages are protobuf (nas.v1) where the contract has a message, JSON otherwise.
+ *   KV bucket nas_cancels   key <searchId> or <searchId>.<childId>  cancellation markers (value: the reason)
+ * Messages are protobuf (nas.v1) where the contract has a message, JSON otherwise:
+ * ChildTask and ChildResult are nas.v1 messages; BusEvent is JSON (nas.v1.SearchEvent
+ * cannot carry the domain SearchEvent without loss: phase changes, duplicateOf,
+ * clipFraction), and so are dead letters' reasons (headers).
  */
 export const STREAM_TASKS = 'NAS_TASKS';
 export const STREAM_RESULTS = 'NAS_RESULTS';
 export const STREAM_EVENTS = 'NAS_EVENTS';
 export const STREAM_DLQ = 'NAS_DLQ';
 export const KV_SEARCHES = 'nas_searches';
+export const KV_CANCELS = 'nas_cancels';
 export const CONSUMER_TRAINERS = 'trainers';
 
 export const taskSubject = (searchId: string) => `nas.tasks.${searchId}`;
 export const resultSubject = (searchId: string, childId: number) => `nas.results.${searchId}.${childId}`;
 export const eventSubject = (searchId: string) => `nas.events.${searchId}`;
 export const dlqSubject = (kind: string) => `nas.dlq.${kind}`;
+/** Cancellation marker of a whole search (no childId) or of one child, in KV_CANCELS. */
+export const cancelKey = (searchId: string, childId?: number) => (childId === undefined ? searchId : `${searchId}.${childId}`);
+/** BusEvents without a searchId (trainer heartbeats, queue gauges) go to nas.events.system, so no search may be called that. */
+export const SYSTEM_EVENTS = 'system';
 
 /** Everything that travels on nas.events.*: what the controller and trainers tell the world. */
 export type BusEvent =
@@ -37,6 +46,8 @@ export interface TaskDelivery {
   task: ChildTask;
   /** 1 on first delivery. */
   attempt: number;
+  /** Training attempts allowed; a failure at attempt === maxAttempts is final. */
+  maxAttempts: number;
   /** Extends the ack deadline while a long child trains. */
   working(): void;
   ack(): Promise<void>;
@@ -51,6 +62,28 @@ export interface StateStore<T> {
   put(key: string, value: T): Promise<void>;
   delete(key: string): Promise<void>;
   keys(): Promise<string[]>;
+}
+
+/** Where a subscription to the event stream starts. */
+export interface EventSubscribeOptions {
+  /** Only this search's events (nas.events.<searchId>); all events when unset. */
+  searchId?: string;
+  /** Replay every stored event first. @default false (only new events) */
+  deliverAll?: boolean;
+  /** Replay the stored events published at or after this time (unix ms); wins over deliverAll. */
+  fromTimeMs?: number;
+  /** Called with an event that could not be decoded (it is skipped). @default ignore */
+  onError?: (err: Error) => void;
+}
+
+export interface EventSubscription {
+  close(): Promise<void>;
+}
+
+/** Publishes and follows BusEvents: NATS in a cluster, memory in the embedded mode. */
+export interface EventBus {
+  publish(event: BusEvent): Promise<void>;
+  subscribe(handler: (event: BusEvent) => void, options?: EventSubscribeOptions): Promise<EventSubscription>;
 }
 
 export type { ChildProgress, ChildResult, ChildTask, SearchEvent };

@@ -1,0 +1,64 @@
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection, type TlsOptions } from '@nats-io/transport-node';
+
+/** One NATS connection and its JetStream handles, shared by everything a process does on the bus. */
+export interface BusConnection {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  /** Drains (lets in-flight messages finish) and closes the connection. */
+  close(): Promise<void>;
+}
+
+export interface ConnectBusOptions {
+  /** Client name the server shows in its monitoring (`nasnet-controller`, a trainer's id). */
+  name: string;
+  user?: string;
+  pass?: string;
+  token?: string;
+  tls?: TlsOptions;
+  /** Status lines (disconnects, reconnects, errors). @default a line on stderr */
+  log?: (line: string) => void;
+  /** Wait between reconnect attempts. @default 2000 */
+  reconnectTimeWaitMs?: number;
+  /** Keep trying when the first connect fails (a pod starting before the NATS server). @default true */
+  waitOnFirstConnect?: boolean;
+  /** JetStream API request timeout. @default 10000 */
+  apiTimeoutMs?: number;
+}
+
+/**
+ * Connects to NATS with reconnects forever (maxReconnectAttempts -1): a
+ * trainer or controller outlives server restarts and rolling upgrades, and
+ * JetStream keeps what was published meanwhile.
+ */
+export async function connectBus(servers: string | string[], options: ConnectBusOptions): Promise<BusConnection> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const nc = await connect({
+    servers,
+    name: options.name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: options.reconnectTimeWaitMs ?? 2000,
+    waitOnFirstConnect: options.waitOnFirstConnect ?? true,
+    ...(options.user !== undefined ? { user: options.user } : {}),
+    ...(options.pass !== undefined ? { pass: options.pass } : {}),
+    ...(options.token !== undefined ? { token: options.token } : {}),
+    ...(options.tls !== undefined ? { tls: options.tls } : {}),
+  });
+  void (async () => {
+    for await (const s of nc.status()) {
+      switch (s.type) {
+        case 'disconnect': log(`nats: disconnected from ${s.server}`); break;
+        case 'reconnect': log(`nats: reconnected to ${s.server}`); break;
+        case 'error': log(`nats: ${s.error.message}`); break;
+        case 'ldm': log('nats: server entered lame duck mode'); break;
+        case 'slowConsumer': log(`nats: slow consumer on ${s.sub.getSubject()}`); break;
+        default: break;
+      }
+    }
+  })().catch(() => {});
+  const timeout = options.apiTimeoutMs ?? 10_000;
+  const js = jetstream(nc, { timeout });
+  const jsm = await jetstreamManager(nc, { timeout });
+  return { nc, js, jsm, close: () => (nc.isClosed() ? Promise.resolve() : nc.drain()) };
+}

@@ -1,0 +1,236 @@
+import {
+  AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, ReplayPolicy,
+  type Consumer, type ConsumerConfig, type JsMsg,
+} from '@nats-io/jetstream';
+import { decodeChildTask } from './codec.js';
+import type { BusConnection } from './connect.js';
+import { BusDecodeError } from './errors.js';
+import { publishChildResult, publishDeadLetter } from './publish.js';
+import { CONSUMER_TRAINERS, STREAM_TASKS, type TaskDelivery } from './types.js';
+
+const MS = 1_000_000; // nanoseconds per millisecond: consumer durations are nanoseconds
+
+export interface TrainerConsumerOptions {
+  /** Written into dead letters and the 'failed' results this consumer publishes. */
+  trainerId: string;
+  /**
+   * A delivery not acked, naked or marked working() within this time goes to
+   * another trainer. Trainers call working() every ackWaitMs / 3 while a
+   * child trains. @default 30000
+   */
+  ackWaitMs?: number;
+  /** Training attempts per child; after that the child fails with the last reason. @default 5 */
+  maxAttempts?: number;
+  /**
+   * Redelivery delays after a trainer vanished (ack deadline passed), one per
+   * delivery, the last repeating; the server takes the first as the ack
+   * wait. Servers before 2.10 (Debian's 2.9) lengthen a nak delay by
+   * backoff[n] - backoff[0] at delivery n + 1, so a child that threw waits
+   * that much longer before its next attempt; [ackWaitMs] alone avoids it.
+   * @default [ackWaitMs, 2 ackWaitMs, 4 ackWaitMs, 8 ackWaitMs] (at most maxAttempts values)
+   */
+  backoffMs?: number[];
+  /** One pull request waits this long for a task before asking again. @default 5000 */
+  pullExpiresMs?: number;
+  /** @default stderr */
+  log?: (line: string) => void;
+}
+
+/**
+ * The trainers' side of the work queue: the durable pull consumer
+ * `trainers` on NAS_TASKS, explicit acks, one task at a time.
+ *
+ * The consumer allows maxAttempts + 1 deliveries. Attempts 1..maxAttempts
+ * train; a failure at attempt maxAttempts is final (the trainer publishes a
+ * 'failed' result and terms). The extra delivery only happens when the last
+ * trainer vanished without answering (crash, OOM kill, ack deadline): the
+ * consumer then publishes the 'failed' result itself, so the controller
+ * always hears back. Undecodable tasks go to nas.dlq.tasks and are termed.
+ *
+ * The consumer's settings are shared by every trainer; the first to start
+ * creates it, one with different settings updates it, and every trainer then
+ * uses what the server holds (ackWaitMs, maxAttempts below).
+ */
+export class TrainerConsumer {
+  private closed = false;
+
+  private constructor(
+    private readonly bus: BusConnection,
+    private readonly consumer: Consumer,
+    readonly trainerId: string,
+    /** Ack deadline the server applies, ms. */
+    readonly ackWaitMs: number,
+    /** Training attempts the server's max_deliver leaves (max_deliver - 1). */
+    readonly maxAttempts: number,
+    private readonly pullExpiresMs: number,
+    private readonly log: (line: string) => void,
+  ) {
+    this.termReasons = serverAtLeast(bus.nc.info?.version ?? '0.0.0', [2, 10, 0]);
+  }
+
+  /**
+   * Servers before 2.10 only understand a bare "+TERM": one with a reason
+   * is ignored there (the message then comes back after ack_wait), so the
+   * reason goes into the dead letter or result only.
+   */
+  private readonly termReasons: boolean;
+
+  private term(m: JsMsg, reason: string): void {
+    if (this.termReasons) m.term(reason);
+    else m.term();
+  }
+
+  /** Creates or updates the durable consumer, then binds to it. */
+  static async start(bus: BusConnection, options: TrainerConsumerOptions): Promise<TrainerConsumer> {
+    const ackWaitMs = options.ackWaitMs ?? 30_000;
+    const maxAttempts = options.maxAttempts ?? 5;
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new RangeError(`maxAttempts must be a positive integer, got ${maxAttempts}`);
+    if (!(ackWaitMs >= 1)) throw new RangeError(`ackWaitMs must be at least 1, got ${ackWaitMs}`);
+    const backoffMs = (options.backoffMs ?? [1, 2, 4, 8].map((k) => k * ackWaitMs)).slice(0, maxAttempts);
+    const want: Partial<ConsumerConfig> = {
+      durable_name: CONSUMER_TRAINERS,
+      description: 'NASNet child trainers: one ChildTask per pull, explicit ack',
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      replay_policy: ReplayPolicy.Instant,
+      filter_subject: 'nas.tasks.>',
+      ack_wait: Math.round(ackWaitMs * MS),
+      max_deliver: maxAttempts + 1,
+      backoff: backoffMs.map((ms) => Math.round(ms * MS)),
+      // The paper ran 450 workers (section 4): room for that many waiting pulls.
+      max_waiting: 2048,
+    };
+    const jsm = bus.jsm;
+    let info;
+    try {
+      info = await jsm.consumers.info(STREAM_TASKS, CONSUMER_TRAINERS);
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) throw err;
+      info = await jsm.consumers.add(STREAM_TASKS, want).catch(async (addErr: unknown) => {
+        // Another trainer created it first.
+        return jsm.consumers.info(STREAM_TASKS, CONSUMER_TRAINERS).catch(() => { throw addErr; });
+      });
+    }
+    const c = info.config;
+    const differs = c.ack_wait !== want.ack_wait || c.max_deliver !== want.max_deliver
+      || JSON.stringify(c.backoff ?? []) !== JSON.stringify(want.backoff);
+    if (differs) {
+      info = await jsm.consumers.update(STREAM_TASKS, CONSUMER_TRAINERS, { ack_wait: want.ack_wait, max_deliver: want.max_deliver, backoff: want.backoff });
+    }
+    const consumer = await bus.js.consumers.get(STREAM_TASKS, CONSUMER_TRAINERS);
+    const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+    return new TrainerConsumer(
+      bus, consumer, options.trainerId, (info.config.ack_wait ?? want.ack_wait!) / MS, (info.config.max_deliver ?? want.max_deliver!) - 1,
+      options.pullExpiresMs ?? 5000, log,
+    );
+  }
+
+  /**
+   * The next task to train, or null once `signal` fired or close() was
+   * called. Dead-letters undecodable tasks and answers abandoned ones on the
+   * way. A task that arrives after the signal fired is given back at once.
+   */
+  async next(signal?: AbortSignal): Promise<TaskDelivery | null> {
+    while (!this.closed && !signal?.aborted) {
+      const pull = this.consumer.next({ expires: this.pullExpiresMs });
+      let m: JsMsg | null | typeof ABORTED;
+      try {
+        m = await raceAbort(pull, signal);
+      } catch (err) {
+        if (this.closed || signal?.aborted || this.bus.nc.isClosed()) return null;
+        this.log(`bus: pulling a task failed: ${(err as Error).message}`);
+        await sleep(1000, signal);
+        continue;
+      }
+      if (m === ABORTED) {
+        void pull.then((late) => late?.nak(), () => {});
+        return null;
+      }
+      if (!m) continue;
+      const delivery = await this.accept(m);
+      if (delivery) return delivery;
+    }
+    return null;
+  }
+
+  private async accept(m: JsMsg): Promise<TaskDelivery | null> {
+    const attempt = m.info.deliveryCount;
+    let task;
+    try {
+      task = decodeChildTask(m.data, { subject: m.subject, header: (name) => m.headers?.get(name) });
+    } catch (err) {
+      if (!(err instanceof BusDecodeError)) throw err;
+      await publishDeadLetter(this.bus, {
+        kind: 'tasks', data: m.data, reason: err.message, subject: m.subject, stream: STREAM_TASKS,
+        streamSequence: m.info.streamSequence, deliveries: attempt, by: this.trainerId,
+      });
+      this.term(m, err.message);
+      this.log(`bus: dead-lettered task seq ${m.info.streamSequence}: ${err.message}`);
+      return null;
+    }
+    if (attempt > this.maxAttempts) {
+      const reason = `no trainer finished it in ${this.maxAttempts} attempts: each one that took it stopped answering `
+        + `(crashed, was killed, or let the ${this.ackWaitMs} ms ack deadline pass)`;
+      await publishChildResult(this.bus, task, {
+        childId: task.childId, status: 'failed', reward: 0, reason, validationByEpoch: [], trainSeconds: 0, paramCount: 0, multAdds: 0,
+        trainer: this.trainerId, attempts: this.maxAttempts,
+      });
+      this.term(m, reason);
+      return null;
+    }
+    const nc = this.bus.nc;
+    return {
+      task,
+      attempt,
+      maxAttempts: this.maxAttempts,
+      working: () => m.working(),
+      ack: async () => { await m.ackAck(); },
+      nak: (delayMs) => m.nak(delayMs),
+      term: async (reason) => { this.term(m, reason); await nc.flush(); },
+    };
+  }
+
+  /** Stops pulling; the connection stays open. */
+  close(): void {
+    this.closed = true;
+  }
+}
+
+/** Work-queue depth: tasks waiting for a trainer, and tasks a trainer holds. */
+export async function queueStats(bus: BusConnection): Promise<{ pending: number; inFlight: number }> {
+  try {
+    const info = await bus.jsm.consumers.info(STREAM_TASKS, CONSUMER_TRAINERS);
+    return { pending: info.num_pending, inFlight: info.num_ack_pending };
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) throw err;
+    // No trainer has started yet: everything in the stream waits.
+    return { pending: (await bus.jsm.streams.info(STREAM_TASKS)).state.messages, inFlight: 0 };
+  }
+}
+
+function serverAtLeast(version: string, want: [number, number, number]): boolean {
+  const have = version.split(/[.-]/).slice(0, 3).map((x) => Number.parseInt(x, 10) || 0);
+  for (let i = 0; i < 3; i++) if ((have[i] ?? 0) !== want[i]) return (have[i] ?? 0) > want[i]!;
+  return true;
+}
+
+const ABORTED = Symbol('aborted');
+
+function raceAbort<T>(p: Promise<T>, signal?: AbortSignal): Promise<T | typeof ABORTED> {
+  if (!signal) return p;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(ABORTED);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
+      (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); },
+    );
+  });
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+  });
+}

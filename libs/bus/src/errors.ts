@@ -1,0 +1,60 @@
+/**
+ * Errors of the bus. Decoding errors name the subject the bytes came from
+ * and the field that was wrong, so a dead letter says exactly why.
+ */
+
+/** Bytes from the bus that are not the message their subject promises. */
+export class BusDecodeError extends Error {
+  constructor(readonly subject: string, readonly field: string, readonly reason: string, options?: ErrorOptions) {
+    super(`undecodable message on '${subject}': ${field}: ${reason}`, options);
+    this.name = 'BusDecodeError';
+  }
+}
+
+/** A domain value that cannot be put on the wire (e.g. a seed above 2^32 - 1 for a uint32 field). */
+export class BusEncodeError extends Error {
+  constructor(readonly field: string, readonly reason: string, options?: ErrorOptions) {
+    super(`cannot encode ${field}: ${reason}`, options);
+    this.name = 'BusEncodeError';
+  }
+}
+
+/** A stream or bucket exists with a setting ensureStreams cannot change in place (e.g. its retention). */
+export class StreamConfigConflictError extends Error {
+  constructor(readonly stream: string, readonly setting: string, options?: ErrorOptions) {
+    super(`stream ${stream} exists with a different ${setting} that cannot be updated; delete it or use another server`, options);
+    this.name = 'StreamConfigConflictError';
+  }
+}
+
+/** A state-store key that cannot be a KV key (or would collide with the store's own chunk keys). */
+export class StateStoreKeyError extends Error {
+  constructor(readonly key: string, readonly reason: string, options?: ErrorOptions) {
+    super(`state store key ${JSON.stringify(key)}: ${reason}`, options);
+    this.name = 'StateStoreKeyError';
+  }
+}
+
+/** A stored state whose bytes do not match its manifest (missing chunk, wrong size or digest). */
+export class StateIntegrityError extends Error {
+  constructor(readonly key: string, readonly reason: string, options?: ErrorOptions) {
+    super(`state ${JSON.stringify(key)} is damaged: ${reason}`, options);
+    this.name = 'StateIntegrityError';
+  }
+}
+
+/** An execute() that was pending when its JetStreamExecutor closed. */
+export class ExecutorClosedError extends Error {
+  constructor(readonly searchId: string, readonly childId: number, options?: ErrorOptions) {
+    super(`executor closed while child ${childId} of search ${searchId} was pending`, options);
+    this.name = 'ExecutorClosedError';
+  }
+}
+
+/** The AbortSignal of an execute() fired; `reason` is the signal's reason when it was an Error. */
+export class ChildAbortedError extends Error {
+  constructor(readonly searchId: string, readonly childId: number, readonly reason: string, options?: ErrorOptions) {
+    super(`child ${childId} of search ${searchId} aborted: ${reason}`, options);
+    this.name = 'ChildAbortedError';
+  }
+}

@@ -1,0 +1,106 @@
+import { DeliverPolicy, type OrderedConsumerOptions } from '@nats-io/jetstream';
+import { decodeBusEvent, encodeBusEvent } from './codec.js';
+import type { BusConnection } from './connect.js';
+import {
+  eventSubject, STREAM_EVENTS, SYSTEM_EVENTS,
+  type BusEvent, type EventBus, type EventSubscribeOptions, type EventSubscription,
+} from './types.js';
+
+/** The subject an event goes to: its search's, or nas.events.system. */
+export function subjectOfEvent(event: BusEvent): string {
+  return eventSubject('searchId' in event ? event.searchId : SYSTEM_EVENTS);
+}
+
+/**
+ * BusEvents on JetStream (stream NAS_EVENTS, JSON). publish() waits for the
+ * stream's acknowledgement; subscribe() follows through an ordered consumer,
+ * which survives reconnects without gaps or duplicates and can replay what
+ * the stream still holds (WatchSearch resuming, a metrics service starting).
+ */
+export class NatsEventBus implements EventBus {
+  constructor(private readonly bus: BusConnection) {}
+
+  async publish(event: BusEvent): Promise<void> {
+    await this.bus.js.publish(subjectOfEvent(event), encodeBusEvent(event));
+  }
+
+  async subscribe(handler: (event: BusEvent) => void, options: EventSubscribeOptions = {}): Promise<EventSubscription> {
+    const filter = options.searchId === undefined ? 'nas.events.>' : eventSubject(options.searchId);
+    const opts: Partial<OrderedConsumerOptions> = { filter_subjects: filter };
+    if (options.fromTimeMs !== undefined) {
+      opts.deliver_policy = DeliverPolicy.StartTime;
+      opts.opt_start_time = new Date(options.fromTimeMs).toISOString();
+    } else if (options.deliverAll) {
+      opts.deliver_policy = DeliverPolicy.All;
+    } else {
+      // "New" counted from now, not from when the consumer gets created.
+      const info = await this.bus.jsm.streams.info(STREAM_EVENTS);
+      opts.deliver_policy = DeliverPolicy.StartSequence;
+      opts.opt_start_seq = info.state.last_seq + 1;
+    }
+    const consumer = await this.bus.js.consumers.get(STREAM_EVENTS, opts);
+    const messages = await consumer.consume();
+    const done = (async () => {
+      for await (const m of messages) {
+        let event: BusEvent;
+        try {
+          event = decodeBusEvent(m.data, m.subject);
+        } catch (err) {
+          options.onError?.(err as Error);
+          continue;
+        }
+        handler(event);
+      }
+    })().catch((err: unknown) => options.onError?.(err as Error));
+    return {
+      close: async () => {
+        await messages.close();
+        await done;
+      },
+    };
+  }
+}
+
+export interface MemoryEventBusOptions {
+  /** Events kept for replay; the oldest go first. @default 100000 */
+  maxEvents?: number;
+}
+
+/**
+ * BusEvents in memory for the embedded mode and tests: the same encoding
+ * and checks as on NATS (each event is encoded and decoded), handlers
+ * called synchronously in publish order.
+ */
+export class MemoryEventBus implements EventBus {
+  private readonly events: Array<{ timeMs: number; subject: string; event: BusEvent }> = [];
+  private readonly subscribers = new Set<{ filter?: string; handler: (e: BusEvent) => void }>();
+  private readonly maxEvents: number;
+
+  constructor(options: MemoryEventBusOptions = {}) {
+    this.maxEvents = options.maxEvents ?? 100_000;
+  }
+
+  async publish(event: BusEvent): Promise<void> {
+    const subject = subjectOfEvent(event);
+    const copy = decodeBusEvent(encodeBusEvent(event), subject);
+    this.events.push({ timeMs: Date.now(), subject, event: copy });
+    if (this.events.length > this.maxEvents) this.events.splice(0, this.events.length - this.maxEvents);
+    for (const s of [...this.subscribers]) if (!s.filter || s.filter === subject) s.handler(copy);
+  }
+
+  async subscribe(handler: (event: BusEvent) => void, options: EventSubscribeOptions = {}): Promise<EventSubscription> {
+    const filter = options.searchId === undefined ? undefined : eventSubject(options.searchId);
+    if (options.fromTimeMs !== undefined || options.deliverAll) {
+      const from = options.fromTimeMs ?? -Infinity;
+      for (const e of this.events) if ((!filter || e.subject === filter) && e.timeMs >= from) handler(e.event);
+    }
+    const sub = { ...(filter ? { filter } : {}), handler };
+    this.subscribers.add(sub);
+    return { close: async () => { this.subscribers.delete(sub); } };
+  }
+
+  /** Every event kept, oldest first (for tests and the embedded WatchSearch). */
+  all(): BusEvent[] {
+    return this.events.map((e) => e.event);
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The NATS JetStream bus between the search controller, the child trainers
+ * and the metrics service (subjects and streams: see types.ts), plus
+ * in-memory stand-ins for the embedded mode.
+ *
+ * ```ts
+ * // controller
+ * const bus = await connectBus(process.env.NATS_URL!, { name: 'controller' });
+ * await ensureStreams(bus.jsm);
+ * const loop = new SearchLoop(spec, { searchId, executor: new JetStreamExecutor(bus) });
+ * const states = await KvStateStore.open<SearchState>(bus);
+ *
+ * // trainer
+ * const consumer = await TrainerConsumer.start(bus, { trainerId: 'trainer-1' });
+ * for (let d; (d = await consumer.next(signal)); ) {
+ *   const result = await train(d.task);
+ *   await publishChildResult(bus, d.task, result);
+ *   await d.ack();
+ * }
+ * ```
+ */
+export {
+  STREAM_TASKS, STREAM_RESULTS, STREAM_EVENTS, STREAM_DLQ, KV_SEARCHES, KV_CANCELS, CONSUMER_TRAINERS, SYSTEM_EVENTS,
+  taskSubject, resultSubject, eventSubject, dlqSubject, cancelKey,
+} from './types.js';
+export type {
+  BusEvent, TaskDelivery, StateStore, EventBus, EventSubscribeOptions, EventSubscription,
+  ChildProgress, ChildResult, ChildTask, SearchEvent,
+} from './types.js';
+export {
+  HEADER_TRAIN_LIMIT,
+  encodeChildTask, decodeChildTask, encodeChildResult, decodeChildResult, encodeChildProgress, decodeChildProgress,
+  encodeBusEvent, decodeBusEvent,
+} from './codec.js';
+export type { WireMessage, HeaderReader, TaskSource, ResultContext, DecodedResult } from './codec.js';
+export {
+  BusDecodeError, BusEncodeError, StreamConfigConflictError, StateStoreKeyError, StateIntegrityError, ExecutorClosedError, ChildAbortedError,
+} from './errors.js';
+export { connectBus } from './connect.js';
+export type { BusConnection, ConnectBusOptions } from './connect.js';
+export { ensureStreams, streamConfigs, defaultStreamOptions } from './streams.js';
+export type { StreamOptions, EnsureReport } from './streams.js';
+export { JetStreamExecutor } from './executor.js';
+export type { JetStreamExecutorOptions } from './executor.js';
+export { TrainerConsumer, queueStats } from './consumer.js';
+export type { TrainerConsumerOptions } from './consumer.js';
+export { CancelBoard } from './cancel.js';
+export { publishChildResult, publishDeadLetter, DLQ_HEADERS } from './publish.js';
+export type { DeadLetter } from './publish.js';
+export { NatsEventBus, MemoryEventBus, subjectOfEvent } from './events.js';
+export type { MemoryEventBusOptions } from './events.js';
+export { KvStateStore, MemoryStateStore } from './state.js';
+export type { KvStateStoreOptions } from './state.js';
+/** Test utility: a throwaway nats-server for test files (needs the nats-server binary). */
+export { startNatsServer, NatsServerStartError } from './testing.js';
+export type { NatsServerOptions, NatsTestServer } from './testing.js';

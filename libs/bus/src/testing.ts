@@ -1,0 +1,108 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * Test utility, not for production: a throwaway `nats-server -js` on a port
+ * the server picks itself (`-p -1`, so two test files never race for one),
+ * with its store in a fresh temporary folder that `stop()` removes.
+ *
+ * ```ts
+ * const server = await startNatsServer();
+ * after(() => server.stop());
+ * const bus = await connectBus(server.url, { name: 'test' });
+ * ```
+ */
+export interface NatsServerOptions {
+  /** Server binary. @default process.env.NATS_SERVER_BIN ?? 'nats-server' (Debian: /usr/sbin/nats-server) */
+  binary?: string;
+  /** Largest message the server accepts, bytes. @default 1 MiB (the server's own default) */
+  maxPayloadBytes?: number;
+  /** Give up waiting for "Server is ready" after this long. @default 15000 */
+  startTimeoutMs?: number;
+}
+
+export interface NatsTestServer {
+  /** `nats://127.0.0.1:PORT` */
+  url: string;
+  port: number;
+  /** The JetStream store folder (deleted by stop()). */
+  storeDir: string;
+  /** Everything the server wrote to stderr so far, for failing tests. */
+  log(): string;
+  /** Kills the server (SIGKILL after 5 s of SIGTERM) and deletes its store. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** nats-server did not start (missing binary, bad config, no "ready" line in time). */
+export class NatsServerStartError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'NatsServerStartError';
+  }
+}
+
+/** Starts a JetStream-enabled nats-server for one test file. */
+export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsTestServer> {
+  const binary = options.binary ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
+  const dir = mkdtempSync(join(tmpdir(), 'nats-test-'));
+  const storeDir = join(dir, 'store');
+  const configFile = join(dir, 'server.conf');
+  const maxPayload = options.maxPayloadBytes ?? 1024 * 1024;
+  writeFileSync(configFile, `max_payload: ${maxPayload}\n`);
+  const child = spawn(binary, ['-a', '127.0.0.1', '-p', '-1', '-js', '-sd', storeDir, '-c', configFile], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  let stopped: Promise<void> | undefined;
+  // A test process that exits without stop() (a crash, process.exit) takes its server along.
+  const killOnExit = () => { child.kill('SIGKILL'); };
+  process.once('exit', killOnExit);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => { process.off('exit', killOnExit); resolve(); }));
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    })();
+    return stopped;
+  };
+  try {
+    const port = await waitForReady(child, options.startTimeoutMs ?? 15_000, (chunk) => { stderr += chunk; }, () => stderr);
+    return { url: `nats://127.0.0.1:${port}`, port, storeDir, log: () => stderr, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+function waitForReady(child: ChildProcess, timeoutMs: number, append: (s: string) => void, log: () => string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let port = 0;
+    const fail = (why: string, cause?: unknown) => {
+      clearTimeout(timer);
+      reject(new NatsServerStartError(`nats-server ${why}; its log:\n${log()}`, cause === undefined ? undefined : { cause }));
+    };
+    const timer = setTimeout(() => fail(`printed no "Server is ready" within ${timeoutMs} ms`), timeoutMs);
+    child.once('error', (err) => fail('could not be started (is the nats-server package installed?)', err));
+    const onExit = (code: number | null, signal: string | null) => fail(`exited with ${code ?? signal} before it was ready`);
+    child.once('exit', onExit);
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (chunk: string) => {
+      append(chunk);
+      const text = log();
+      const m = /Listening for client connections on [^\s]*:(\d+)/.exec(text);
+      if (m) port = Number(m[1]);
+      if (port && text.includes('Server is ready')) {
+        clearTimeout(timer);
+        child.off('exit', onExit);
+        resolve(port);
+      }
+    });
+  });
+}

@@ -1,0 +1,250 @@
+/**
+ * A child trainer in a cluster: pulls ChildTasks from the NAS_TASKS work
+ * queue one at a time, trains each, publishes its ChildResult, and tells the
+ * world what it does on nas.events (attempts, progress, heartbeats).
+ */
+import {
+  CancelBoard, NatsEventBus, publishChildResult, TrainerConsumer,
+  type BusConnection, type BusEvent, type EventBus, type TaskDelivery,
+} from '@nasnet/bus';
+import type { ChildProgress, ChildResult, ChildTask } from '@nasnet/search';
+
+/** Trains one child; runChildTask from @nasnet/trainer in production. */
+export type TrainFunction = (
+  task: ChildTask,
+  hooks: { onProgress: (p: ChildProgress) => void; signal: AbortSignal },
+) => Promise<ChildResult>;
+
+export interface TrainerLoopOptions {
+  bus: BusConnection;
+  /** Pod name or hostname-pid; written into results and events. */
+  trainerId: string;
+  /** @default runChildTask from @nasnet/trainer, imported on first use (tests pass fakes and never load TensorFlow.js) */
+  train?: TrainFunction;
+  /** Abort to stop: the current child is given back (nak) for another trainer, then the loop returns. */
+  signal?: AbortSignal;
+  /** A trainer_heartbeat event this often. @default 10000 */
+  heartbeatMs?: number;
+  /** @default 30000 (see TrainerConsumerOptions.ackWaitMs) */
+  ackWaitMs?: number;
+  /** Training attempts per child. @default 5 */
+  maxAttempts?: number;
+  /** Redelivery delays after a vanished trainer. @default TrainerConsumer's */
+  backoffMs?: number[];
+  /** Delay before a child that threw is offered again. @default attempt x 1000 ms */
+  retryDelayMs?: (attempt: number) => number;
+  /** @default TrainerConsumer's (5000) */
+  pullExpiresMs?: number;
+  /** @default NatsEventBus on `bus` */
+  events?: EventBus;
+  /** @default stderr */
+  log?: (line: string) => void;
+}
+
+/** What a loop did, for its caller's logs and tests. */
+export interface TrainerLoopStats {
+  /** Results published from train() (any status it returned). */
+  trained: number;
+  /** Children that threw at their last attempt and were failed. */
+  failed: number;
+  /** Children that threw earlier and were given back for another attempt. */
+  retried: number;
+  /** Children skipped or stopped because they or their search were cancelled. */
+  cancelled: number;
+  /** Children given back because this trainer was stopping. */
+  handedBack: number;
+}
+
+type Stopping = { why: 'shutdown' } | { why: 'cancel'; reason: string };
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function emptyResult(task: ChildTask, status: 'failed' | 'cancelled', reason: string, trainer: string, attempts: number): ChildResult {
+  return { childId: task.childId, status, reward: 0, reason, validationByEpoch: [], trainSeconds: 0, paramCount: 0, multAdds: 0, trainer, attempts };
+}
+
+/**
+ * Pulls and trains until `signal` fires. For each delivery:
+ * - its search or the child was cancelled (nas_cancels): publish a
+ *   'cancelled' result without training, ack;
+ * - otherwise publish child_attempt (redelivered when attempt > 1), train
+ *   with progress events, and call working() every ackWaitMs / 3;
+ * - train() returned (ok, diverged, early_stopped, or failed with a reason
+ *   as runChildTask reports bad data): publish that result, ack;
+ * - train() threw: nak with retryDelayMs(attempt), or at the last attempt
+ *   publish a 'failed' result with the error and term;
+ * - cancelled while training: the child's signal aborts; publish
+ *   'cancelled', ack;
+ * - `signal` fired while training: nak at once so another trainer takes
+ *   it, let train() wind down, return.
+ * Returns once the current child is handed back or done.
+ */
+export async function runTrainerLoop(options: TrainerLoopOptions): Promise<TrainerLoopStats> {
+  const { bus, trainerId, signal } = options;
+  const train: TrainFunction = options.train ?? (await import('@nasnet/trainer')).runChildTask;
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const events = options.events ?? new NatsEventBus(bus);
+  const retryDelayMs = options.retryDelayMs ?? ((attempt: number) => attempt * 1000);
+  const stats: TrainerLoopStats = { trained: 0, failed: 0, retried: 0, cancelled: 0, handedBack: 0 };
+  const emit = (e: BusEvent) => { events.publish(e).catch((err: unknown) => log(`trainer ${trainerId}: publishing ${e.kind}: ${errorText(err)}`)); };
+
+  const board = await CancelBoard.open(bus);
+  await board.follow();
+  const consumer = await TrainerConsumer.start(bus, {
+    trainerId,
+    ...(options.ackWaitMs !== undefined ? { ackWaitMs: options.ackWaitMs } : {}),
+    ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
+    ...(options.backoffMs !== undefined ? { backoffMs: options.backoffMs } : {}),
+    ...(options.pullExpiresMs !== undefined ? { pullExpiresMs: options.pullExpiresMs } : {}),
+    log,
+  });
+  let busy = false;
+  const heartbeat = () => emit({ kind: 'trainer_heartbeat', timeMs: Date.now(), trainer: trainerId, busy });
+  heartbeat();
+  const timer = setInterval(heartbeat, options.heartbeatMs ?? 10_000);
+  try {
+    for (;;) {
+      const d = await consumer.next(signal);
+      if (!d) break;
+      busy = true;
+      try {
+        const stop = await handle(d);
+        if (stop) break;
+      } finally {
+        busy = false;
+      }
+    }
+  } finally {
+    clearInterval(timer);
+    consumer.close();
+    board.stop();
+    // The last word (busy: false), awaited so a caller closing the connection next does not cut it off.
+    await events.publish({ kind: 'trainer_heartbeat', timeMs: Date.now(), trainer: trainerId, busy: false })
+      .catch((err: unknown) => log(`trainer ${trainerId}: publishing the last heartbeat: ${errorText(err)}`));
+  }
+  return stats;
+
+  /** Trains one delivery; true when the loop must stop (shutdown). */
+  async function handle(d: TaskDelivery): Promise<boolean> {
+    const { task, attempt } = d;
+    const already = await board.reasonFor(task.searchId, task.childId);
+    if (already !== undefined) {
+      await publishChildResult(bus, task, emptyResult(task, 'cancelled', already, trainerId, attempt));
+      await d.ack();
+      stats.cancelled++;
+      return false;
+    }
+    emit({ kind: 'child_attempt', searchId: task.searchId, timeMs: Date.now(), trainer: trainerId, childId: task.childId, attempt, redelivered: attempt > 1 });
+
+    const child = new AbortController();
+    let stopping: Stopping | undefined;
+    const stoppingNow = (): Stopping | undefined => stopping;
+    const unlisten = board.onCancel(task.searchId, task.childId, (reason) => {
+      stopping ??= { why: 'cancel', reason };
+      child.abort(new Error(`cancelled: ${reason}`));
+    });
+    const onShutdown = () => {
+      if (stopping) return;
+      stopping = { why: 'shutdown' };
+      d.nak(0);
+      stats.handedBack++;
+      child.abort(new Error(`trainer ${trainerId} is shutting down`));
+    };
+    signal?.addEventListener('abort', onShutdown, { once: true });
+    if (signal?.aborted) onShutdown();
+    const working = setInterval(() => d.working(), Math.max(100, consumer.ackWaitMs / 3));
+
+    let outcome: { ok: true; result: ChildResult } | { ok: false; error: unknown };
+    try {
+      const result = await train(task, {
+        onProgress: (progress) => emit({ kind: 'child_progress', searchId: task.searchId, timeMs: Date.now(), trainer: trainerId, progress }),
+        signal: child.signal,
+      });
+      outcome = { ok: true, result };
+    } catch (error) {
+      outcome = { ok: false, error };
+    } finally {
+      clearInterval(working);
+      unlisten();
+      signal?.removeEventListener('abort', onShutdown);
+    }
+
+    const why = stoppingNow(); // set by the callbacks above
+    if (why?.why === 'shutdown') return true;
+    try {
+      if (outcome.ok) {
+        await publishChildResult(bus, task, { ...outcome.result, childId: task.childId, trainer: trainerId, attempts: attempt });
+        await d.ack();
+        stats.trained++;
+      } else if (why?.why === 'cancel') {
+        await publishChildResult(bus, task, emptyResult(task, 'cancelled', why.reason, trainerId, attempt));
+        await d.ack();
+        stats.cancelled++;
+      } else if (attempt >= d.maxAttempts) {
+        const reason = `attempt ${attempt} of ${d.maxAttempts} failed: ${errorText(outcome.error)}`;
+        await publishChildResult(bus, task, emptyResult(task, 'failed', reason, trainerId, attempt));
+        await d.term(reason);
+        stats.failed++;
+      } else {
+        log(`trainer ${trainerId}: child ${task.childId} of ${task.searchId}, attempt ${attempt}: ${errorText(outcome.error)}; retrying`);
+        d.nak(retryDelayMs(attempt));
+        stats.retried++;
+      }
+    } catch (err) {
+      // The result could not be published (connection lost): let the task come back.
+      log(`trainer ${trainerId}: child ${task.childId} of ${task.searchId}: ${errorText(err)}; handing it back`);
+      d.nak(retryDelayMs(attempt));
+    }
+    return false;
+  }
+}
+
+/** Settings of a trainer process, from its environment. */
+export interface TrainerSettings {
+  natsUrl: string;
+  trainerId: string;
+  maxAttempts: number;
+  ackWaitMs: number;
+  heartbeatMs: number;
+  user?: string;
+  pass?: string;
+  token?: string;
+}
+
+/** An environment variable that cannot be used. */
+export class TrainerEnvError extends Error {
+  constructor(readonly variable: string, reason: string) {
+    super(`environment variable ${variable}: ${reason}`);
+    this.name = 'TrainerEnvError';
+  }
+}
+
+function intVar(env: Record<string, string | undefined>, name: string, fallback: number, min: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^[0-9]+$/.test(raw) || Number(raw) < min) throw new TrainerEnvError(name, `expected an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
+
+/**
+ * Reads NATS_URL (default nats://127.0.0.1:4222), TRAINER_ID (default
+ * `<host>-<pid>`), MAX_DELIVER (training attempts per child, default 5),
+ * ACK_WAIT_MS (default 30000), HEARTBEAT_MS (default 10000) and optional
+ * NATS_USER / NATS_PASS / NATS_TOKEN. NAS_BACKEND is read by initBackend.
+ */
+export function trainerSettingsFromEnv(env: Record<string, string | undefined>, host: { hostname: string; pid: number }): TrainerSettings {
+  const trainerId = env['TRAINER_ID'] || `${host.hostname}-${host.pid}`;
+  if (!/^[-_.A-Za-z0-9]{1,200}$/.test(trainerId)) throw new TrainerEnvError('TRAINER_ID', `must be 1 to 200 characters of A-Z a-z 0-9 - _ ., got ${JSON.stringify(trainerId)}`);
+  return {
+    natsUrl: env['NATS_URL'] || 'nats://127.0.0.1:4222',
+    trainerId,
+    maxAttempts: intVar(env, 'MAX_DELIVER', 5, 1),
+    ackWaitMs: intVar(env, 'ACK_WAIT_MS', 30_000, 1000),
+    heartbeatMs: intVar(env, 'HEARTBEAT_MS', 10_000, 100),
+    ...(env['NATS_USER'] ? { user: env['NATS_USER'] } : {}),
+    ...(env['NATS_PASS'] ? { pass: env['NATS_PASS'] } : {}),
+    ...(env['NATS_TOKEN'] ? { token: env['NATS_TOKEN'] } : {}),
+  };
+}
