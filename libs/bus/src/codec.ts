@@ -11,11 +11,11 @@ import type { BusEvent } from './types.js';
  * (see types.ts for why). Every decoder treats its bytes as untrusted and
  * throws one BusDecodeError naming the subject and the field.
  *
- * One domain field has no nas.v1 field yet: ChildRecipe.trainLimit. It rides
- * in the `Nas-Train-Limit` header of the task message until
- * ChildTrainingRecipe gains a field for it. maxStepsPerEpoch and
- * validationLimit map to max_steps and validation_size, as the controller's
- * SubmitSearch mapping does.
+ * ChildRecipe.trainLimit, maxStepsPerEpoch and validationLimit map to
+ * train_size, max_steps and validation_size, as the controller's
+ * SubmitSearch mapping does. Tasks queued by an earlier build carried
+ * trainLimit in a `Nas-Train-Limit` header; it is still read when the field
+ * is absent.
  */
 
 /** Header carrying ChildRecipe.trainLimit (absent = 0 = all training images). */
@@ -78,11 +78,12 @@ function recipeToProto(r: ChildRecipe, numBlocks: number): pb.ChildTrainingRecip
     gradClipNorm: r.gradientClipNorm,
     maxSteps: uint53(r.maxStepsPerEpoch, 'recipe.maxStepsPerEpoch'),
     validationSize: uint32(r.validationLimit, 'recipe.validationLimit'),
+    trainSize: uint32(r.trainLimit, 'recipe.trainLimit'),
     numBlocks: uint32(numBlocks, 'genotype.normal.blocks.length'),
   };
 }
 
-/** ChildTask -> nas.v1.ChildTask bytes (attempt 1, no deadline) plus the Nas-Train-Limit header when set. */
+/** ChildTask -> nas.v1.ChildTask bytes (attempt 1, no deadline). */
 export function encodeChildTask(task: ChildTask): WireMessage {
   const msg: pb.ChildTask = {
     searchId: task.searchId,
@@ -100,9 +101,7 @@ export function encodeChildTask(task: ChildTask): WireMessage {
       : undefined,
     exportDir: task.exportDir ?? '',
   };
-  const headers: Record<string, string> = {};
-  if (task.recipe.trainLimit !== 0) headers[HEADER_TRAIN_LIMIT] = String(uint53(task.recipe.trainLimit, 'recipe.trainLimit'));
-  return { data: pb.ChildTask.encode(msg).finish(), headers };
+  return { data: pb.ChildTask.encode(msg).finish(), headers: {} };
 }
 
 /** Where a result came from, for the fields the domain result does not hold. */
@@ -225,8 +224,8 @@ function genotypeIn(p: pb.Genotype | undefined, numBlocks: number | undefined, s
 
 function recipeIn(r: pb.ChildTrainingRecipe | undefined, subject: string, trainLimitHeader: string | undefined): ChildRecipe {
   const recipe = required(r, subject, 'recipe');
-  let trainLimit = 0;
-  if (trainLimitHeader) {
+  let trainLimit = recipe.trainSize ?? 0;
+  if (recipe.trainSize === undefined && trainLimitHeader) {
     if (!/^[0-9]{1,15}$/.test(trainLimitHeader)) throw new BusDecodeError(subject, `header ${HEADER_TRAIN_LIMIT}`, `expected a non-negative integer, got ${JSON.stringify(trainLimitHeader.slice(0, 40))}`);
     trainLimit = Number(trainLimitHeader);
   }

@@ -27,11 +27,12 @@ const headerOf = (h: Record<string, string>) => (name: string) => h[name];
 test('codec - a ChildTask with every field survives nas.v1 and back', () => {
   const task = fullTask();
   const wire = encodeChildTask(task);
-  assert.equal(wire.headers[HEADER_TRAIN_LIMIT], '1000');
+  assert.deepEqual(wire.headers, {});
   // The body is a plain nas.v1.ChildTask any protobuf reader understands.
   const m = pb.ChildTask.decode(wire.data);
   assert.equal(m.childId, '41');
   assert.equal(m.recipe?.numBlocks, 3);
+  assert.equal(m.recipe?.trainSize, 1000);
   assert.equal(m.genotype?.hash, task.hash);
   assert.deepEqual(decodeChildTask(wire.data, { subject: 'nas.tasks.s-1', header: headerOf(wire.headers) }), task);
 });
@@ -90,7 +91,10 @@ test('codec - an undecodable task names the subject and the field', () => {
   assert.equal(e.field, 'recipe.momentum');
   e = decodeError(() => decodeChildTask(bytes({ ...good, phase: 'later' }), { subject }));
   assert.equal(e.field, 'phase');
-  e = decodeError(() => decodeChildTask(bytes(good), { subject, header: (n) => (n === HEADER_TRAIN_LIMIT ? '-3' : undefined) }));
+  // Tasks from an earlier build carry trainLimit in a header instead of recipe.train_size.
+  const legacy = { ...good, recipe: { ...good.recipe!, trainSize: undefined } };
+  assert.equal(decodeChildTask(bytes(legacy), { subject, header: (n) => (n === HEADER_TRAIN_LIMIT ? '700' : undefined) }).recipe.trainLimit, 700);
+  e = decodeError(() => decodeChildTask(bytes(legacy), { subject, header: (n) => (n === HEADER_TRAIN_LIMIT ? '-3' : undefined) }));
   assert.equal(e.field, `header ${HEADER_TRAIN_LIMIT}`);
 });
 

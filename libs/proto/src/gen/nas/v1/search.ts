@@ -216,15 +216,15 @@ export interface ChildTrainingRecipe {
     | number
     | undefined;
   /**
-   * Training images held out to compute the reward (paper: 5,000 of
-   * CIFAR-10's 50,000).
+   * Validation images used to compute the reward, taken from the held-out
+   * split (paper: 5,000 of CIFAR-10's 50,000); unset or 0 = the whole split.
    */
   validationSize?:
     | number
     | undefined;
   /**
-   * Stop a child after this many steps even if epochs remain; unset or 0 =
-   * no step limit. Meant for smoke tests and demos.
+   * Stop each epoch after this many steps; unset or 0 = full epochs. Meant
+   * for smoke tests and demos.
    */
   maxSteps?:
     | number
@@ -234,7 +234,14 @@ export interface ChildTrainingRecipe {
     | number
     | undefined;
   /** Blocks per cell, B (paper: 5). */
-  numBlocks?: number | undefined;
+  numBlocks?:
+    | number
+    | undefined;
+  /**
+   * Training images used per epoch, from the start of the training split;
+   * unset or 0 = all of it.
+   */
+  trainSize?: number | undefined;
 }
 
 /**
@@ -605,6 +612,7 @@ function createBaseChildTrainingRecipe(): ChildTrainingRecipe {
     maxSteps: undefined,
     gradClipNorm: undefined,
     numBlocks: undefined,
+    trainSize: undefined,
   };
 }
 
@@ -660,6 +668,9 @@ export const ChildTrainingRecipe: MessageFns<ChildTrainingRecipe> = {
     }
     if (message.numBlocks !== undefined) {
       writer.uint32(136).uint32(message.numBlocks);
+    }
+    if (message.trainSize !== undefined) {
+      writer.uint32(144).uint32(message.trainSize);
     }
     return writer;
   },
@@ -813,6 +824,14 @@ export const ChildTrainingRecipe: MessageFns<ChildTrainingRecipe> = {
             message.numBlocks = reader.uint32();
             continue;
           }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.trainSize = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -904,6 +923,11 @@ export const ChildTrainingRecipe: MessageFns<ChildTrainingRecipe> = {
         : isSet(object.num_blocks)
         ? globalThis.Number(object.num_blocks)
         : undefined,
+      trainSize: isSet(object.trainSize)
+        ? globalThis.Number(object.trainSize)
+        : isSet(object.train_size)
+        ? globalThis.Number(object.train_size)
+        : undefined,
     };
   },
 
@@ -960,6 +984,9 @@ export const ChildTrainingRecipe: MessageFns<ChildTrainingRecipe> = {
     if (message.numBlocks !== undefined) {
       obj.numBlocks = Math.round(message.numBlocks);
     }
+    if (message.trainSize !== undefined) {
+      obj.trainSize = Math.round(message.trainSize);
+    }
     return obj;
   },
 
@@ -985,6 +1012,7 @@ export const ChildTrainingRecipe: MessageFns<ChildTrainingRecipe> = {
     message.maxSteps = object.maxSteps ?? undefined;
     message.gradClipNorm = object.gradClipNorm ?? undefined;
     message.numBlocks = object.numBlocks ?? undefined;
+    message.trainSize = object.trainSize ?? undefined;
     return message;
   },
 };
