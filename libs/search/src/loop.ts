@@ -68,6 +68,12 @@ export interface SearchLoopOptions {
   onEvent?: (event: SearchEvent) => void;
   /** Called with a consistent snapshot after every change worth persisting. */
   onCheckpoint?: (state: SearchState) => void;
+  /**
+   * At most one snapshot per this many milliseconds (phase changes and the
+   * end always get one). A snapshot serialises every child, so large
+   * searches want this above 0. @default 0
+   */
+  checkpointEveryMs?: number;
 }
 
 /** Proposals that hit the cache are free, but a converged policy could propose only those: stop after this many per budgeted child. */
@@ -81,6 +87,15 @@ export class SearchLoop {
   private readonly onEvent: (e: SearchEvent) => void;
   private readonly onCheckpoint: (s: SearchState) => void;
   private readonly wantsCheckpoints: boolean;
+  private readonly checkpointEveryMs: number;
+  private lastCheckpointMs = -Infinity;
+  private lastCheckpointPhase: SearchPhase | undefined;
+  /** Search-phase entries, their count of trained (non-duplicate) ones, and the first entry per hash. */
+  private searchList: ChildEntry[] = [];
+  private trained = 0;
+  private firstByHash = new Map<string, ChildEntry>();
+  /** Duplicates waiting for the child they copy, by that child's id. */
+  private waiting = new Map<number, ChildEntry[]>();
   private entries: ChildEntry[] = [];
   private observed = 0;
   private phase: SearchPhase = 'search';
@@ -102,6 +117,7 @@ export class SearchLoop {
     this.onEvent = options.onEvent ?? (() => {});
     this.onCheckpoint = options.onCheckpoint ?? (() => {});
     this.wantsCheckpoints = options.onCheckpoint !== undefined;
+    this.checkpointEveryMs = options.checkpointEveryMs ?? 0;
     this.strategy = options.strategy ?? createStrategy({
       strategy: spec.strategy,
       seed: spec.seed,
@@ -122,6 +138,7 @@ export class SearchLoop {
     if (state.version !== 1) throw new RangeError(`search state version ${String(state.version)} is not supported`);
     this.strategy.importState(state.strategy);
     this.entries = state.entries.map((e) => ({ ...e, genotype: genotypeFromJSON(e.genotype) }));
+    for (const e of this.entries) this.index(e);
     this.observed = state.observed;
     this.phase = state.phase;
     this.updates = state.updates.slice();
@@ -186,14 +203,26 @@ export class SearchLoop {
     return this.exportState();
   }
 
+  private index(e: ChildEntry): void {
+    if (e.phase !== 'search') return;
+    if (e.duplicateOf !== undefined && e.state !== 'done' && this.entries[e.duplicateOf]?.state !== 'done') {
+      const list = this.waiting.get(e.duplicateOf) ?? [];
+      list.push(e);
+      this.waiting.set(e.duplicateOf, list);
+    }
+    this.searchList.push(e);
+    if (e.duplicateOf === undefined) {
+      this.trained++;
+      if (!this.firstByHash.has(e.hash)) this.firstByHash.set(e.hash, e);
+    }
+  }
+
   private searchEntries(): ChildEntry[] {
-    return this.entries.filter((e) => e.phase === 'search');
+    return this.searchList;
   }
 
   private trainedCount(): number {
-    let n = 0;
-    for (const e of this.entries) if (e.phase === 'search' && e.duplicateOf === undefined) n++;
-    return n;
+    return this.trained;
   }
 
   /** Synchronous heart of the loop: observe in order, propose what that allows, move between phases. */
@@ -222,14 +251,14 @@ export class SearchLoop {
         this.reason = `wall-time budget of ${maxWallSeconds}s reached`;
       }
       const search = this.searchEntries();
-      // Propose while the window allows it.
+      // Propose while the window allows it (propose() appends to `search`).
       while (!this.stopProposing && search.length < this.observed + concurrency && this.trainedCount() < architectures) {
         if (search.length - this.trainedCount() > MAX_DUPLICATES_PER_CHILD * architectures) {
           this.stopProposing = true;
           this.reason = 'the strategy keeps proposing architectures already trained';
           break;
         }
-        search.push(this.propose());
+        this.propose();
       }
       const next = search[this.observed];
       if (!next || next.state !== 'done') break;
@@ -255,10 +284,11 @@ export class SearchLoop {
       seed: deriveSeed(this.spec.seed, 'child', childId),
       state: 'running',
     };
-    const earlier = this.entries.find((e) => e.phase === 'search' && e.hash === hash && e.duplicateOf === undefined);
+    const earlier = this.firstByHash.get(hash);
     if (earlier) entry.duplicateOf = earlier.childId;
     else if (this.spec.earlyStopping.enabled) entry.earlyStop = this.medianCurve();
     this.entries.push(entry);
+    this.index(entry);
     this.onEvent({ type: 'child_queued', childId, phase: 'search', hash, genotype: formatGenotype(candidate.genotype), ...(earlier ? { duplicateOf: earlier.childId } : {}) });
     if (earlier) {
       if (earlier.state === 'done') this.completeDuplicate(entry, earlier);
@@ -312,9 +342,8 @@ export class SearchLoop {
     entry.state = 'done';
     entry.result = { ...result, childId: entry.childId };
     this.onEvent({ type: 'child_finished', childId: entry.childId, phase: entry.phase, result: entry.result, cached: false });
-    for (const dup of this.entries) {
-      if (dup.duplicateOf === entry.childId && dup.state !== 'done') this.completeDuplicate(dup, entry);
-    }
+    for (const dup of this.waiting.get(entry.childId) ?? []) this.completeDuplicate(dup, entry);
+    this.waiting.delete(entry.childId);
     this.advance();
   }
 
@@ -379,6 +408,12 @@ export class SearchLoop {
   }
 
   private checkpoint(): void {
-    if (this.wantsCheckpoints) this.onCheckpoint(this.exportState());
+    if (!this.wantsCheckpoints) return;
+    const now = performance.now();
+    const due = now - this.lastCheckpointMs >= this.checkpointEveryMs || this.phase !== this.lastCheckpointPhase || this.outcome !== undefined;
+    if (!due) return;
+    this.lastCheckpointMs = now;
+    this.lastCheckpointPhase = this.phase;
+    this.onCheckpoint(this.exportState());
   }
 }

@@ -138,9 +138,10 @@ export class SearchManager {
       executor: this.options.executorFor(s.id),
       ...(s.loop ? { state: s.loop } : {}),
       onEvent: (event) => this.emit(m, event),
+      checkpointEveryMs: this.options.checkpointEveryMs ?? 1000,
       onCheckpoint: (state) => {
         s.loop = state;
-        this.persist(m, state.phase !== 'search' || state.outcome !== undefined);
+        void this.persist(m, true);
       },
     });
     m.loop = loop;
