@@ -1,0 +1,166 @@
+import { DatasetFileMissingError } from '@nasnet/data';
+import { BACKEND_NAMES } from '@nasnet/engine';
+import * as pb from '@nasnet/proto';
+import type { Genotype } from '@nasnet/search-space';
+import {
+  EmptyClassFolderError, ImageFolderMissingError, NoImageClassesError, NoSizeFitsError, TransferSpecError, UnknownImageClassError,
+  planTransfer,
+} from '@nasnet/transfer';
+import type { TransferDatasetOptions, TransferJob, TransferPlan, TransferRecipe } from '@nasnet/transfer';
+import { DatasetUnavailableError, InvalidTransferRequestError, SearchResolverMissingError } from './errors.js';
+
+/** Returns the best genotype of a search, or throws (SearchNotFoundError, or an error with a gRPC code). */
+export type ResolveSearchBest = (searchId: string) => Genotype | Promise<Genotype>;
+
+/** Proto names of the recipe fields (TransferRecipe in transfer.proto). */
+const RECIPE_FIELDS: Readonly<Record<keyof TransferRecipe, string>> = Object.freeze({
+  epochs: 'epochs', batchSize: 'batch_size', learningRate: 'learning_rate', momentum: 'momentum', weightDecay: 'weight_decay',
+  auxHead: 'aux_head', auxWeight: 'aux_weight', dropPathKeepProb: 'drop_path_keep_prob', cutout: 'cutout', cutoutSize: 'cutout_size',
+  gradientClipNorm: 'grad_clip_norm', imageSize: 'image_size', maxSteps: 'max_steps',
+});
+
+const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** A TransferJob field path (@nasnet/transfer) -> the TransferSpec field path a client sent. */
+export function protoFieldFor(jobField: string): string {
+  if (jobField.startsWith('recipe.')) {
+    const name = jobField.slice('recipe.'.length) as keyof TransferRecipe;
+    return `spec.recipe.${RECIPE_FIELDS[name] ?? snake(name)}`;
+  }
+  if (jobField === 'genotype' || jobField.startsWith('genotype.')) return `spec.${jobField}`;
+  switch (jobField) {
+    case 'size.cells': return 'spec.fixed.cells';
+    case 'size.filters':
+    case 'size.initialFilters': return 'spec.fixed.filters';
+    case 'size.budgetParams':
+    case 'budgetParams': return 'spec.budget_params';
+    case 'size.budgetMultAdds':
+    case 'budgetMultAdds': return 'spec.budget_mult_adds';
+    default: return `spec.${snake(jobField)}`;
+  }
+}
+
+/** A StartTransfer spec, checked, resolved and planned. */
+export interface AcceptedSpec {
+  job: TransferJob;
+  plan: TransferPlan;
+  /** The spec with the server's defaults filled in (TransferStatus.spec). */
+  filled: pb.TransferSpec;
+  /** NAS_BACKEND for the training process ('' = auto). */
+  backend: string;
+}
+
+function layoutFromProto(layout: pb.Layout): 'cifar' | 'imagenet' {
+  switch (layout) {
+    case pb.Layout.LAYOUT_UNSPECIFIED:
+    case pb.Layout.LAYOUT_CIFAR: return 'cifar';
+    case pb.Layout.LAYOUT_IMAGENET: return 'imagenet';
+    default: throw new InvalidTransferRequestError('spec.layout', `unknown Layout enum ${layout}`);
+  }
+}
+
+function recipeFromProto(r: pb.TransferRecipe | undefined): Partial<TransferRecipe> {
+  if (!r) return {};
+  const out: Partial<TransferRecipe> = {};
+  const set = <K extends keyof TransferRecipe>(key: K, value: TransferRecipe[K] | undefined) => { if (value !== undefined) out[key] = value; };
+  set('epochs', r.epochs); set('batchSize', r.batchSize); set('learningRate', r.learningRate); set('momentum', r.momentum);
+  set('weightDecay', r.weightDecay); set('auxHead', r.auxHead); set('auxWeight', r.auxWeight); set('dropPathKeepProb', r.dropPathKeepProb);
+  set('cutout', r.cutout); set('cutoutSize', r.cutoutSize); set('gradientClipNorm', r.gradClipNorm); set('imageSize', r.imageSize);
+  set('maxSteps', r.maxSteps);
+  return out;
+}
+
+function recipeToProto(r: TransferRecipe): pb.TransferRecipe {
+  return {
+    epochs: r.epochs, batchSize: r.batchSize, learningRate: r.learningRate, momentum: r.momentum, weightDecay: r.weightDecay,
+    auxHead: r.auxHead, auxWeight: r.auxWeight, dropPathKeepProb: r.dropPathKeepProb, cutout: r.cutout, cutoutSize: r.cutoutSize,
+    gradClipNorm: r.gradientClipNorm, imageSize: r.imageSize, maxSteps: r.maxSteps,
+  };
+}
+
+function stripPrefix(message: string, field: string): string {
+  return message.startsWith(`${field}: `) ? message.slice(field.length + 2) : message;
+}
+
+async function genotypeOf(spec: pb.TransferSpec, resolve: ResolveSearchBest | undefined): Promise<Genotype> {
+  const source = spec.source;
+  if (!source) throw new InvalidTransferRequestError('spec.source', 'set spec.genotype or spec.search_id');
+  if (source.$case === 'genotype') {
+    try {
+      return pb.genotypeFromProto(source.value);
+    } catch (err) {
+      if (err instanceof pb.ProtoConversionError) {
+        throw new InvalidTransferRequestError(`spec.genotype.${err.field}`, stripPrefix(err.message, err.field), { cause: err });
+      }
+      throw err;
+    }
+  }
+  const searchId = source.value;
+  if (searchId.trim() === '') throw new InvalidTransferRequestError('spec.search_id', 'is empty');
+  if (!resolve) throw new SearchResolverMissingError(searchId);
+  return resolve(searchId);
+}
+
+/**
+ * Checks a StartTransfer spec field by field (INVALID_ARGUMENT names the
+ * proto field), resolves its genotype (search_id through the controller),
+ * and plans it with @nasnet/transfer: recipe defaults, data-set shape and
+ * the network size, budgets included. Resources other than `backend` only
+ * matter to a Kubernetes launcher and are kept as given.
+ */
+export async function acceptSpec(
+  spec: pb.TransferSpec | undefined, ctx: { resolveSearchBest?: ResolveSearchBest; datasetOptions?: TransferDatasetOptions } = {},
+): Promise<AcceptedSpec> {
+  if (!spec) throw new InvalidTransferRequestError('spec', 'is required');
+  const genotype = await genotypeOf(spec, ctx.resolveSearchBest);
+  const layout = layoutFromProto(spec.layout);
+  if (spec.dataset.trim() === '') throw new InvalidTransferRequestError('spec.dataset', 'is required (cifar10:PATH, imagefolder:PATH, mnist or synthetic)');
+  const backend = spec.resources?.backend ?? '';
+  if (backend !== '' && !(BACKEND_NAMES as readonly string[]).includes(backend)) {
+    throw new InvalidTransferRequestError('spec.resources.backend', `'${backend}' is not one of ${BACKEND_NAMES.join(', ')}`);
+  }
+  const size = spec.size;
+  let jobSize: TransferJob['size'];
+  if (size?.$case === 'fixed') {
+    if (size.value.cells < 1) throw new InvalidTransferRequestError('spec.fixed.cells', `must be >= 1, got ${size.value.cells}`);
+    if (size.value.filters < 1) throw new InvalidTransferRequestError('spec.fixed.filters', `must be >= 1 (filters of the first stack, F0), got ${size.value.filters}`);
+    jobSize = { cells: size.value.cells, initialFilters: size.value.filters };
+  } else if (size?.$case === 'budgetParams') {
+    if (size.value < 1) throw new InvalidTransferRequestError('spec.budget_params', `must be >= 1, got ${size.value}`);
+    jobSize = { budgetParams: size.value };
+  } else if (size?.$case === 'budgetMultAdds') {
+    if (size.value < 1) throw new InvalidTransferRequestError('spec.budget_mult_adds', `must be >= 1, got ${size.value}`);
+    jobSize = { budgetMultAdds: size.value };
+  }
+  const job: TransferJob = {
+    name: spec.name || 'transfer',
+    genotype,
+    layout,
+    ...(jobSize ? { size: jobSize } : {}),
+    dataset: spec.dataset,
+    recipe: recipeFromProto(spec.recipe),
+    ...(spec.exportPath ? { exportPath: spec.exportPath } : {}),
+    seed: spec.seed,
+    ...(ctx.datasetOptions ? { datasetOptions: ctx.datasetOptions } : {}),
+  };
+  let plan: TransferPlan;
+  try {
+    plan = await planTransfer(job);
+  } catch (err) {
+    if (err instanceof TransferSpecError) throw new InvalidTransferRequestError(protoFieldFor(err.field), err.reason, { cause: err });
+    if (err instanceof NoSizeFitsError) throw new InvalidTransferRequestError(protoFieldFor(err.field), err.message, { cause: err });
+    if (err instanceof DatasetFileMissingError || err instanceof ImageFolderMissingError || err instanceof NoImageClassesError || err instanceof EmptyClassFolderError || err instanceof UnknownImageClassError) {
+      throw new DatasetUnavailableError(spec.dataset, err.message, { cause: err });
+    }
+    throw err;
+  }
+  const filled: pb.TransferSpec = {
+    ...spec,
+    layout: layout === 'imagenet' ? pb.Layout.LAYOUT_IMAGENET : pb.Layout.LAYOUT_CIFAR,
+    size: spec.size ?? { $case: 'fixed', value: { cells: plan.size.cells, filters: plan.size.initialFilters } },
+    recipe: recipeToProto(plan.recipe),
+    exportPath: plan.exportPath ?? '',
+    name: job.name!,
+  };
+  return { job: { ...job, ...(plan.exportPath ? { exportPath: plan.exportPath } : {}) }, plan, filled, backend };
+}
