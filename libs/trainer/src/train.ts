@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { batches, batchCount, type AugmentOptions, type ImageDataset, type ImageSplit } from '@nasnet/data';
-import { buildNetwork, saveModel } from '@nasnet/network';
+import { buildNetwork, saveModel, type NetworkLayout } from '@nasnet/network';
 import { Rng, deriveSeed } from '@nasnet/random';
 import type { ChildProgress, ChildRecipe, ChildResult } from '@nasnet/search';
 import type { Genotype } from '@nasnet/search-space';
@@ -31,6 +31,10 @@ export interface TrainChildOptions {
   exportDir?: string;
   /** Evaluate on the test split too, when the data set has one. @default false */
   evaluateTest?: boolean;
+  /** Network layout: search children use the CIFAR one; transfer also trains ImageNet-style stacks. @default 'cifar' */
+  layout?: NetworkLayout;
+  /** Weight of the auxiliary head's loss. @default 0.4 (NASNet CIFAR recipe) */
+  auxWeight?: number;
 }
 
 export interface TrainChildResult extends ChildResult {
@@ -71,7 +75,7 @@ export async function trainChild(options: TrainChildOptions): Promise<TrainChild
   if (dataset.height !== dataset.width) throw new RangeError(`images must be square, got ${dataset.height}x${dataset.width}`);
 
   const built = buildNetwork(genotype, {
-    layout: 'cifar', cells: recipe.cells, initialFilters: recipe.initialFilters, imageSize: dataset.height,
+    layout: options.layout ?? 'cifar', cells: recipe.cells, initialFilters: recipe.initialFilters, imageSize: dataset.height,
     channels: dataset.channels, numClasses: dataset.numClasses, auxHead: recipe.auxHead,
     seed, dropPathKeepProb: recipe.dropPathKeepProb, totalSteps,
   });
@@ -103,7 +107,7 @@ export async function trainChild(options: TrainChildOptions): Promise<TrainChild
         built.setTrainingStep(step);
         const lr = cosineLearningRate(recipe.learningRate, step, totalSteps);
         // One read-back per step (loss and correct count together): each is a sync point, a GPU round trip on webgpu.
-        const stats = trainStep(model, vars, velocity, decayMask, batch, dataset.numClasses, recipe, lr);
+        const stats = trainStep(model, vars, velocity, decayMask, batch, dataset.numClasses, recipe, lr, options.auxWeight ?? AUX_LOSS_WEIGHT);
         const [loss, nCorrect] = await stats.data();
         stats.dispose();
         trainingMs += performance.now() - t0;
@@ -161,6 +165,7 @@ export async function trainChild(options: TrainChildOptions): Promise<TrainChild
 function trainStep(
   model: tfl.LayersModel, vars: tf.Variable[], velocity: tf.Tensor[], decayMask: boolean[],
   batch: { x: Float32Array; y: Int32Array; shape: [number, number, number, number] }, numClasses: number, recipe: ChildRecipe, lr: number,
+  auxWeight: number,
 ): tf.Tensor1D {
   return tf.tidy(() => {
     const x = tf.tensor4d(batch.x, batch.shape);
@@ -173,7 +178,7 @@ function trainStep(
       const logits = outputs[0]!;
       logitsKept = tf.keep(logits);
       let loss = tf.losses.softmaxCrossEntropy(onehot, logits) as tf.Scalar;
-      if (recipe.auxHead && outputs[1]) loss = tf.add(loss, tf.mul(tf.losses.softmaxCrossEntropy(onehot, outputs[1]), AUX_LOSS_WEIGHT)) as tf.Scalar;
+      if (recipe.auxHead && outputs[1]) loss = tf.add(loss, tf.mul(tf.losses.softmaxCrossEntropy(onehot, outputs[1]), auxWeight)) as tf.Scalar;
       return loss;
     }, vars);
     const gradList = vars.map((v) => grads[v.name]!);

@@ -4,7 +4,7 @@ import type { NetworkLayout } from '@nasnet/network';
 import { defaultRecipe } from '@nasnet/search';
 import type { ChildRecipe } from '@nasnet/search';
 import type { Genotype } from '@nasnet/search-space';
-import { AUX_LOSS_WEIGHT, trainChild } from '@nasnet/trainer';
+import { trainChild } from '@nasnet/trainer';
 import { describeTransferDataset, loadTransferDataset, transferAugment } from './dataset.js';
 import type { TransferDatasetShape } from './dataset.js';
 import { TransferDivergedError, TransferSpecError } from './errors.js';
@@ -12,7 +12,6 @@ import { checkTransferJob, resolveTransferRecipe } from './job.js';
 import type { TransferJob, TransferRecipe } from './job.js';
 import { chooseSize, fixedSize } from './size.js';
 import type { NetworkSize } from './size.js';
-import { trainLocal } from './train-local.js';
 
 /** A transfer with every default filled in and its network sized: what will be trained. */
 export interface TransferPlan {
@@ -58,8 +57,8 @@ export interface TransferOutcome extends NetworkSize {
   trainSeconds: number;
   steps: number;
   imagesPerSec: number;
-  /** `trainChild` (@nasnet/trainer) or `local` (see train-local.ts). */
-  trainedBy: 'trainChild' | 'local';
+  /** The training code path (@nasnet/trainer's trainChild). */
+  trainedBy: 'trainChild';
 }
 
 export interface RunTransferHooks {
@@ -147,10 +146,8 @@ function sizeFieldError(err: unknown, s: TransferJob['size']): unknown {
  * Runs one transfer: plans it (planTransfer), loads the data set, builds the
  * genotype's network at the planned N@F and trains it with the recipe
  * (paper's final CIFAR recipe by default), evaluates validation and test
- * accuracy and exports the TensorFlow.js model. CIFAR-layout networks with
- * the paper's 0.4 auxiliary weight train through @nasnet/trainer's
- * trainChild; the ImageNet layout (and other auxiliary weights) through the
- * same step in train-local.ts. A tfjs backend must be initialised first
+ * accuracy and exports the TensorFlow.js model, all through @nasnet/trainer's
+ * trainChild, the code path of the search. A tfjs backend must be initialised first
  * (import '@nasnet/network' before initBackend).
  * Throws TrainingCancelledError when `signal` aborts, TransferDivergedError
  * when the loss becomes NaN.
@@ -175,32 +172,21 @@ export async function runTransfer(job: TransferJob, hooks: RunTransferHooks = {}
   const stepsPerEpochLimit = recipe.maxSteps > 0 ? Math.ceil(recipe.maxSteps / recipe.epochs) : 0;
   const common = { exportDir: plan.exportPath ?? undefined };
 
-  let r: { paramCount: number; multAdds: number; validationByEpoch: number[]; testAccuracy?: number; steps: number; imagesPerSec: number; trainSeconds: number; status: string; reason?: string };
-  let trainedBy: TransferOutcome['trainedBy'];
-  if (plan.layout === 'cifar' && recipe.auxWeight === AUX_LOSS_WEIGHT) {
-    const childRecipe: ChildRecipe = {
-      ...defaultRecipe(),
-      epochs: recipe.epochs, batchSize: recipe.batchSize, initialFilters: size.initialFilters, cells: size.cells,
-      learningRate: recipe.learningRate, momentum: recipe.momentum, weightDecay: recipe.weightDecay,
-      dropPathKeepProb: recipe.dropPathKeepProb, auxHead: recipe.auxHead, gradientClipNorm: recipe.gradientClipNorm,
-      maxStepsPerEpoch: stepsPerEpochLimit, trainLimit: 0, validationLimit: 0,
-    };
-    r = await trainChild({
-      genotype: plan.genotype, recipe: childRecipe, dataset, seed: plan.seed, augment, evaluateTest: true, progressEverySteps: every,
-      onProgress: report,
-      ...(common.exportDir ? { exportDir: common.exportDir } : {}),
-      ...(hooks.signal ? { signal: hooks.signal } : {}),
-    });
-    trainedBy = 'trainChild';
-  } else {
-    r = await trainLocal({
-      genotype: plan.genotype, layout: plan.layout, cells: size.cells, initialFilters: size.initialFilters, recipe, dataset, augment,
-      seed: plan.seed, progressEverySteps: every, onEpochStep: report,
-      ...(common.exportDir ? { exportDir: common.exportDir } : {}),
-      ...(hooks.signal ? { signal: hooks.signal } : {}),
-    });
-    trainedBy = 'local';
-  }
+  const childRecipe: ChildRecipe = {
+    ...defaultRecipe(),
+    epochs: recipe.epochs, batchSize: recipe.batchSize, initialFilters: size.initialFilters, cells: size.cells,
+    learningRate: recipe.learningRate, momentum: recipe.momentum, weightDecay: recipe.weightDecay,
+    dropPathKeepProb: recipe.dropPathKeepProb, auxHead: recipe.auxHead, gradientClipNorm: recipe.gradientClipNorm,
+    maxStepsPerEpoch: stepsPerEpochLimit, trainLimit: 0, validationLimit: 0,
+  };
+  const r = await trainChild({
+    genotype: plan.genotype, recipe: childRecipe, dataset, seed: plan.seed, augment, evaluateTest: true, progressEverySteps: every,
+    layout: plan.layout, auxWeight: recipe.auxWeight,
+    onProgress: report,
+    ...(common.exportDir ? { exportDir: common.exportDir } : {}),
+    ...(hooks.signal ? { signal: hooks.signal } : {}),
+  });
+  const trainedBy: TransferOutcome['trainedBy'] = 'trainChild';
   if (r.status === 'diverged') throw new TransferDivergedError(r.reason ?? 'the loss is not finite');
   if (r.status !== 'ok') throw new Error(`transfer training ended with status ${r.status}${r.reason ? `: ${r.reason}` : ''}`);
   return {

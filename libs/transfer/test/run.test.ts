@@ -57,7 +57,7 @@ test('runTransfer - trains NASNet-A 1@96 on a tiny CIFAR folder with the final r
   }
 });
 
-test('runTransfer - the ImageNet layout trains on an image folder (train/ + val/) through the local trainer', async () => {
+test('runTransfer - the ImageNet layout trains on an image folder (train/ + val/) through the search trainer', async () => {
   const f = tempImageFolder();
   try {
     f.write({ sub: 'train', classes: { a: 6, b: 6 } });
@@ -70,7 +70,7 @@ test('runTransfer - the ImageNet layout trains on an image folder (train/ + val/
     const r = await runTransfer(job);
     const net = planNetwork(NASNET_A, { layout: 'imagenet', cells: 1, initialFilters: 8, imageSize: 32, numClasses: 2 });
     assert.deepEqual([r.cells, r.filters, r.paramCount, r.multAdds], [1, 192, net.paramCount, net.multAdds]);
-    assert.equal(r.trainedBy, 'local');
+    assert.equal(r.trainedBy, 'trainChild');
     assert.equal(r.steps, 2, 'maxSteps 2 over 2 epochs: one step each');
     assert.equal(r.validationByEpoch.length, 2);
     assert.ok(r.testAccuracy !== null, 'val/ is the test split');

@@ -108,7 +108,8 @@ export function searchServiceHandlers(manager: SearchManager, token?: string): p
         call.on('cancelled', unsubscribe);
         call.on('close', unsubscribe);
       } catch (err) {
-        call.destroy(Object.assign(new Error((toGrpcError(err).details ?? 'error')), toGrpcError(err)));
+        // destroy() would reach the client as CANCELLED; emitting the status keeps its code.
+        call.emit('error', toGrpcError(err));
       }
     },
   };

@@ -100,6 +100,12 @@ test('controller gRPC - bad requests get precise statuses and the service keeps 
   await invalid(spec({ strategy: 42 as pb.SearchStrategy }), /^spec\.strategy: unknown strategy enum 42/);
   await invalid(undefined as never, /^spec: is required/);
 
+  const watchMissing = await new Promise<ServiceError>((resolve) => {
+    const stream = client.watchSearch({ searchId: 'nope', fromSequence: 0 }, auth);
+    stream.on('data', () => {});
+    stream.on('error', resolve);
+  });
+  assert.equal(watchMissing.code, status.NOT_FOUND);
   const notFound = await call<pb.GetSearchResponse>(client.getSearch, { searchId: 'nope' }).then(() => undefined, (e: ServiceError) => e);
   assert.equal(notFound?.code, status.NOT_FOUND);
   assert.match(notFound!.details, /search 'nope' not found/);
