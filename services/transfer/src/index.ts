@@ -25,3 +25,4 @@ export {
   DatasetUnavailableError, InvalidTransferRequestError, SearchNotFoundError, SearchResolverMissingError, TransferNotFoundError,
   TransferWorkerExitedError,
 } from './errors.js';
+export { controllerSearchBest } from './controller-client.js';

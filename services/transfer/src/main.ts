@@ -3,9 +3,11 @@
  * TRANSFER_PORT (default 50052), TRANSFER_HOST (default 0.0.0.0, to be
  * reachable in a pod), TRANSFER_STATE_FILE (keep transfers across restarts),
  * TRANSFER_MAX_CONCURRENT (default 1), NAS_BACKEND (passed to the training
- * processes). Stops cleanly on SIGINT / SIGTERM.
+ * processes), CONTROLLER_ADDR (+ CONTROLLER_TOKEN): where a search_id's best
+ * cell is looked up. Stops cleanly on SIGINT / SIGTERM.
  */
 import { DEFAULT_TRANSFER_PORT, startTransferServer } from './server.js';
+import { controllerSearchBest } from './controller-client.js';
 
 function intEnv(name: string, fallback: number, min: number): number {
   const raw = process.env[name];
@@ -23,6 +25,7 @@ const server = await startTransferServer({
   port: intEnv('TRANSFER_PORT', DEFAULT_TRANSFER_PORT, 0),
   maxConcurrent: intEnv('TRANSFER_MAX_CONCURRENT', 1, 1),
   ...(process.env['TRANSFER_STATE_FILE'] ? { stateFile: process.env['TRANSFER_STATE_FILE'] } : {}),
+  ...(process.env['CONTROLLER_ADDR'] ? { resolveSearchBest: controllerSearchBest(process.env['CONTROLLER_ADDR'], process.env['CONTROLLER_TOKEN']) } : {}),
 });
 process.stdout.write(`transfer service listening on ${server.address}\n`);
 
