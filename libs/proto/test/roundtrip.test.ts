@@ -49,6 +49,7 @@ function fullSearchSpec(): SearchSpec {
       maxSteps: 2 ** 40, // above 32 bits: checks 64-bit fields survive as numbers
       gradClipNorm: 5,
       numBlocks: 5,
+      trainSize: 45000,
     },
     controller: {
       lstmUnits: 100,
