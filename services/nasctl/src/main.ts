@@ -5,6 +5,7 @@
 import { describeCommand } from './describe.js';
 import { searchCommand } from './search-local.js';
 import { transferCommand } from './transfer.js';
+import { compareCommand } from './compare.js';
 import { UsageError } from './errors.js';
 
 type Command = (argv: string[], io: CliIO) => Promise<number>;
@@ -19,6 +20,7 @@ export interface CliIO {
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   search: { run: searchCommand, summary: 'run a whole search on this machine (--local): workers, progress bar, report folder' },
   transfer: { run: transferCommand, summary: 'stack found cells into a CIFAR or ImageNet network (N@F or a budget), train and export it' },
+  compare: { run: compareCommand, summary: 'reward curves of finished local searches on one chart (PPO vs random)' },
   describe: { run: describeCommand, summary: 'print a genotype (text form, hash) and its network size for a layout and N@F' },
 };
 
