@@ -1,7 +1,8 @@
 /**
  * Speed of our wasm training kernels at the shapes of a search-time NASNet
  * child (batch 32; 32x32 at 32 channels, 16x16 at 64, 8x8 at 128), next to
- * the XNNPACK forward ops and, where tfjs has one, tfjs's own wasm kernel.
+ * the XNNPACK forward ops and, where tfjs has one, tfjs's own wasm kernel
+ * (data movement included: Concat, SplitV, Slice, PadV2, Identity).
  * Ends with a whole forward+backward of conv-BN-ReLU stacks on wasm vs cpu.
  *
  *   node --import tsx libs/engine/bench/kernels.ts            # everything (~2 min)
@@ -77,8 +78,41 @@ function baseline(h: number, c: number): Map<string, number> {
       { strides: [1, 1], pad: 'same', dilations: [1, 1] }), 3));
     f.dispose();
   }
-  tf.dispose([x, w, dy]);
+  const w1 = randomTensor([1, 1, c, c]);
+  out.set('Conv2D 1x1', bestMs(kernel('Conv2D', { x, filter: w1 }, { strides: 1, pad: 'same', dataFormat: 'NHWC', dilations: 1 }), 3));
+  const copies = copyOps(h, c);
+  for (const [name, run] of copies.ops) out.set(name, bestMs(run, 3));
+  tf.dispose([x, w, dy, w1, ...copies.inputs]);
   return out;
+}
+
+/**
+ * NASNet's data movement at one stage: a normal cell's output concat (six
+ * inputs of C/2 channels), its gradient (SplitV), a channel slice of it,
+ * the factorized reduction's one-pixel pad, and the engine's clone
+ * (Identity) of a saved activation.
+ */
+function copyOps(h: number, c: number): { ops: Array<[string, () => tf.Tensor | tf.Tensor[]]>; inputs: tf.Tensor[] } {
+  const parts = Array.from({ length: 6 }, () => randomTensor([BATCH, h, h, c / 2]));
+  const cat = tf.concat(parts, 3);
+  const x = parts[0] as tf.Tensor;
+  const ops: Array<[string, () => tf.Tensor | tf.Tensor[]]> = [
+    ['Concat 6 x C/2 channels', () => tf.engine().runKernel('Concat', parts as unknown as tf.NamedTensorMap, { axis: 3 }) as tf.Tensor],
+    ['SplitV 3C into 6 x C/2', () => tf.engine().runKernel('SplitV', { x: cat }, { numOrSizeSplits: 6, axis: 3 }) as unknown as tf.Tensor[]],
+    ['Slice C/2 channels of 3C', () => tf.engine().runKernel('Slice', { x: cat }, { begin: [0, 0, 0, c], size: [-1, -1, -1, c / 2] }) as tf.Tensor],
+    ['PadV2 one row and column', () => tf.engine().runKernel('PadV2', { x }, { paddings: [[0, 0], [0, 1], [0, 1], [0, 0]], constantValue: 0 }) as tf.Tensor],
+    ['Identity (tape clone)', () => tf.engine().runKernel('Identity', { x }, {}) as tf.Tensor],
+  ];
+  return { ops, inputs: [...parts, cat] };
+}
+
+function copyCases(h: number, c: number, old: Map<string, number>): void {
+  const copies = copyOps(h, c);
+  for (const [name, run] of copies.ops) {
+    const prev = old.get(name);
+    record(`${h}x${h}x${c} ${name}`, bestMs(run), undefined, prev !== undefined ? `tfjs wasm: ${prev.toFixed(2)} ms` : '');
+  }
+  tf.dispose(copies.inputs);
 }
 
 function convCases(h: number, c: number, old: Map<string, number>): void {
@@ -93,7 +127,10 @@ function convCases(h: number, c: number, old: Map<string, number>): void {
     const flops = 2 * BATCH * y.shape[1] * y.shape[2] * kh * kw * c * c;
     const attrs = { strides: [s, s], pad: 'same', dataFormat: 'NHWC' };
     const tag = `${h}x${h}x${c} conv ${label}`;
-    record(`${tag} forward (XNNPACK)`, bestMs(kernel('Conv2D', { x, filter: w }, { ...attrs, dilations: [1, 1] })), flops);
+    const pointwise = s === 1 && label === '1x1';
+    const xnn = pointwise ? old.get('Conv2D 1x1') : undefined;
+    record(`${tag} forward (${pointwise ? 'ours' : 'XNNPACK'})`, bestMs(kernel('Conv2D', { x, filter: w }, { ...attrs, dilations: [1, 1] })), flops,
+      xnn ? `XNNPACK: ${(flops / xnn / 1e6).toFixed(1)} GFLOP/s` : '');
     const prev = s === 1 && label === '3x3' ? old.get('Conv2DBackpropInput 3x3') : undefined;
     record(`${tag} Conv2DBackpropInput`, bestMs(kernel('Conv2DBackpropInput', { dy, filter: w },
       { ...attrs, inputShape: x.shape })), flops, prev ? `tfjs wasm: ${(flops / prev / 1e6).toFixed(1)} GFLOP/s` : '');
@@ -242,6 +279,7 @@ async function main(): Promise<void> {
   console.log(`backend: ${choice.backend} (${choice.reason})`);
   for (const [h, c] of STAGES) {
     const prev = new Map([...old].filter(([k]) => k.startsWith(`${h}:`)).map(([k, v]) => [k.slice(k.indexOf(':') + 1), v]));
+    copyCases(h, c, prev);
     convCases(h, c, prev);
     depthwiseCases(h, c, prev);
     poolCases(h, c, prev);

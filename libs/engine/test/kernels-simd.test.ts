@@ -26,7 +26,7 @@ test('wasm builder - the assembled module validates and exports every program', 
   const bytes = simdModuleBytes();
   assert.ok(wasmApi.validate(bytes), 'WebAssembly.validate rejected the module');
   const programs = simdPrograms(new wasmApi.Memory({ initial: 1 }));
-  for (const name of ['transpose', 'im2colTap', 'col2im', 'dwFilterGrad', 'dwInputGrad', 'dwForward', 'avgPoolGrad',
+  for (const name of ['copyRuns', 'interleaveRuns', 'pointwiseFilterGrad', 'pointwiseConv', 'dwForwardInterior', 'transpose', 'im2colTap', 'col2im', 'dwFilterGrad', 'dwInputGrad', 'dwForward', 'avgPoolGrad',
     'maxPoolGrad', 'channelSum', 'channelSquaredDeviation', 'channelDots', 'channelAffine', 'channelAffine2', 'reluGrad']) {
     assert.equal(typeof (programs as unknown as Record<string, unknown>)[name], 'function', name);
   }
@@ -44,6 +44,28 @@ test('simd programs - transpose handles sizes that are not multiples of 4', () =
       for (let c = 0; c < cols; c++) assert.equal(heap[4096 + c * rows + r], r * cols + c + 0.5, `${rows}x${cols} at ${r},${c}`);
     }
     assert.equal(heap[4096 + rows * cols], -1, `${rows}x${cols}: wrote past the end`);
+  }
+});
+
+test('simd programs - copyRuns moves two strided levels of runs of any byte length, and nothing else', () => {
+  const memory = new wasmApi.Memory({ initial: 1 });
+  const p = simdPrograms(memory);
+  const heap = new Uint8Array(memory.buffer);
+  assert.equal(heap.length, 65536);
+  // Run lengths hit the 64-, 16-, 4- and 1-byte loops; odd addresses and strides.
+  for (const [run, n1, n2] of [[1, 3, 2], [5, 4, 3], [21, 2, 2], [64, 3, 1], [135, 2, 3], [0, 3, 3]]) {
+    const src = 3, ss1 = run + 7, ss2 = n1 * ss1 + 11;
+    const dst = 40001, ds1 = run + 2, ds2 = n1 * ds1 + 5;
+    for (let i = 0; i < 40000; i++) heap[i] = (i * 7 + 1) & 255;
+    heap.fill(0xee, 40000, 65536);
+    p.copyRuns(src, dst, run, n1, ss1, ds1, n2, ss2, ds2);
+    const expected = new Uint8Array(65536 - 40000).fill(0xee);
+    for (let i2 = 0; i2 < n2; i2++) {
+      for (let i1 = 0; i1 < n1; i1++) {
+        for (let k = 0; k < run; k++) expected[dst - 40000 + i2 * ds2 + i1 * ds1 + k] = heap[src + i2 * ss2 + i1 * ss1 + k] as number;
+      }
+    }
+    assert.deepEqual(heap.subarray(40000), expected, `run ${run} x ${n1} x ${n2}`);
   }
 });
 

@@ -94,6 +94,9 @@ const CONV_CASES: ConvCase[] = [
   { label: '3x3 stride 2 valid', x: [2, 7, 5, 5], filter: [3, 3, 5, 4], strides: 2, pad: 'valid', dilation: 1 },
   { label: '5x5 stride 1 valid', x: [2, 8, 7, 5], filter: [5, 5, 5, 6], strides: 1, pad: 'valid', dilation: 1 },
   { label: '1x1 stride 1', x: [3, 6, 5, 8], filter: [1, 1, 8, 20], strides: 1, pad: 'same', dilation: 1 },
+  // 286 pixels: the pointwise filter gradient's 170-pixel chunks end in a partial one.
+  { label: '1x1 stride 1, two chunks of pixels', x: [2, 13, 11, 12], filter: [1, 1, 12, 12], strides: 1, pad: 'valid', dilation: 1 },
+  { label: '1x1 stride 1, channels not multiples of 4 (XNNPACK and im2col routes)', x: [2, 5, 5, 6], filter: [1, 1, 6, 5], strides: 1, pad: 'same', dilation: 1 },
   { label: '1x1 stride 2 valid', x: [2, 7, 7, 8], filter: [1, 1, 8, 4], strides: 2, pad: 'valid', dilation: 1 },
   { label: '1x7 stride 1 same', x: [2, 9, 9, 8], filter: [1, 7, 8, 12], strides: 1, pad: 'same', dilation: 1 },
   { label: '7x1 stride 2 same', x: [2, 9, 9, 8], filter: [7, 1, 8, 12], strides: 2, pad: 'same', dilation: 1 },
@@ -135,6 +138,39 @@ for (const c of CONV_CASES) {
   });
 }
 
+for (const c of CONV_CASES) {
+  test(`conv2D - matches cpu: ${c.label}`, async () => {
+    const x = randomValues(c.x), filter = randomValues(c.filter);
+    const k = run('Conv2D', { x: [x, c.x], filter: [filter, c.filter] },
+      { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dilations: c.dilation });
+    assertClose(await on('wasm', k), await on('cpu', k), c.label);
+  });
+}
+
+// Pointwise cases take our SIMD loop: 15 pixels (4-pixel tiles and a tail of
+// 3), 20 output channels (8-, 8- and 4-channel tiles), an odd input count.
+// The others check the hand-back to XNNPACK.
+const FUSED_CASES: Array<{ label: string; x: Shape4; filter: Shape4; bias: boolean; activation: 'linear' | 'relu' | 'elu'; pad: Pad }> = [
+  { label: 'pointwise, bias and ReLU, batch 1', x: [1, 5, 3, 7], filter: [1, 1, 7, 20], bias: true, activation: 'relu', pad: 'same' },
+  { label: 'pointwise, no bias, linear', x: [3, 4, 5, 16], filter: [1, 1, 16, 12], bias: false, activation: 'linear', pad: 'valid' },
+  { label: 'pointwise, ReLU without bias', x: [2, 3, 3, 4], filter: [1, 1, 4, 8], bias: false, activation: 'relu', pad: 'same' },
+  { label: 'pointwise, 6 output channels (XNNPACK)', x: [2, 3, 3, 4], filter: [1, 1, 4, 6], bias: true, activation: 'relu', pad: 'same' },
+  { label: 'pointwise, elu (XNNPACK)', x: [2, 3, 3, 4], filter: [1, 1, 4, 8], bias: true, activation: 'elu', pad: 'same' },
+  { label: '1x1 with explicit padding (XNNPACK)', x: [2, 3, 3, 4], filter: [1, 1, 4, 8], bias: false, activation: 'linear', pad: [[0, 0], [1, 0], [0, 1], [0, 0]] },
+  { label: '3x3 (XNNPACK)', x: [2, 5, 5, 4], filter: [3, 3, 4, 8], bias: true, activation: 'relu', pad: 'same' },
+];
+
+for (const c of FUSED_CASES) {
+  test(`fusedConv2D - matches cpu: ${c.label}`, async () => {
+    const x = randomValues(c.x), filter = randomValues(c.filter), bias = randomValues([c.filter[3]]);
+    const k = run('FusedConv2D', { x: [x, c.x], filter: [filter, c.filter], ...(c.bias ? { bias: [bias, [c.filter[3]]] } : {}) },
+      { strides: 1, pad: c.pad, dataFormat: 'NHWC', dilations: 1, activation: c.activation, leakyreluAlpha: 0.2 });
+    const wasm = await on('wasm', k);
+    assertClose(wasm, await on('cpu', k), c.label);
+    if (c.activation === 'relu') assert.ok(wasm.some((v) => v === 0) && wasm.some((v) => v > 0), `${c.label}: ReLU had nothing to clip`);
+  });
+}
+
 const DEPTHWISE_CASES: ConvCase[] = [
   { label: '3x3 stride 1 same, 7x5 input, 3 channels, batch 1', x: [1, 7, 5, 3], filter: [3, 3, 3, 1], strides: 1, pad: 'same', dilation: 1 },
   { label: '3x3 stride 2 valid, 20 channels', x: [2, 7, 5, 20], filter: [3, 3, 20, 1], strides: 2, pad: 'valid', dilation: 1 },
@@ -143,6 +179,12 @@ const DEPTHWISE_CASES: ConvCase[] = [
   { label: '3x3 dilation 2 same', x: [2, 9, 8, 6], filter: [3, 3, 6, 1], strides: 1, pad: 'same', dilation: 2 },
   { label: '3x3 dilation 2 valid', x: [1, 9, 8, 5], filter: [3, 3, 5, 1], strides: 1, pad: 'valid', dilation: 2 },
   { label: 'channel multiplier 2, stride 2 same', x: [2, 7, 5, 3], filter: [3, 3, 3, 2], strides: 2, pad: 'same', dilation: 1 },
+  // Channels a multiple of 4 take the interior loop (3-pixel tiles, 8- and
+  // 4-channel groups); interior widths 10, 5 and 4 leave tails of 1, 2, 1.
+  { label: '5x5 stride 1 same, 12 channels, interior tail of 1', x: [2, 11, 14, 12], filter: [5, 5, 12, 1], strides: 1, pad: 'same', dilation: 1 },
+  { label: '7x7 stride 1 valid, 4 channels, batch 3, interior tail of 2', x: [3, 9, 11, 4], filter: [7, 7, 4, 1], strides: 1, pad: 'valid', dilation: 1 },
+  { label: '3x3 dilation 2 same, 8 channels', x: [2, 9, 8, 8], filter: [3, 3, 8, 1], strides: 1, pad: 'same', dilation: 2 },
+  { label: '3x3 stride 2 same, 16 channels, batch 1', x: [1, 9, 10, 16], filter: [3, 3, 16, 1], strides: 2, pad: 'same', dilation: 1 },
 ];
 
 for (const c of DEPTHWISE_CASES) {
@@ -189,6 +231,9 @@ const POOL_CASES: PoolCase[] = [
   { label: '5x5 stride 2 same', x: [2, 9, 9, 8], size: 5, strides: 2, pad: 'same' },
   { label: '7x7 stride 1 same, 36 channels', x: [1, 8, 8, 36], size: 7, strides: 1, pad: 'same' },
   { label: '3x3 stride 2 valid', x: [2, 7, 5, 5], size: 3, strides: 2, pad: 'valid' },
+  // Stride 1 'valid': the gradient runs as a depthwise conv (interior loop when channels % 4 == 0).
+  { label: '3x3 stride 1 valid, 16 channels', x: [2, 9, 11, 16], size: 3, strides: 1, pad: 'valid' },
+  { label: '5x5 stride 1 valid, 3 channels, batch 1', x: [1, 8, 7, 3], size: 5, strides: 1, pad: 'valid' },
 ];
 
 function poolInfo(c: PoolCase) {
@@ -282,9 +327,9 @@ test('registry - every registered training kernel is the one on the wasm backend
     assert.equal(tf.getKernel(config.kernelName, 'wasm')?.kernelFunc, config.kernelFunc, config.kernelName);
   }
   assert.deepEqual(WASM_TRAINING_KERNELS.map((k) => k.kernelName).sort(), [
-    'AvgPoolGrad', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNative',
-    'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'MaxPoolGrad',
-    'NasnetBatchNormTraining', 'NasnetBatchNormTrainingGrad', 'NasnetReluGrad',
+    'AvgPoolGrad', 'Cast', 'Concat', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNative',
+    'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'FusedConv2D', 'Identity', 'MaxPoolGrad',
+    'NasnetBatchNormTraining', 'NasnetBatchNormTrainingGrad', 'NasnetReluGrad', 'PadV2', 'Slice', 'SplitV',
   ]);
 });
 

@@ -1,18 +1,18 @@
 /**
  * DepthwiseConv2dNative (forward) for wasm, replacing XNNPACK's for
- * channel multiplier 1: our SIMD loop keeps 16 channels of sums in
- * registers across the taps and measured 11-19 GFLOP/s here against
- * XNNPACK's 7-12 for 3x3 and 5x5 and 1.9 for 7x7 (which NASNet's
- * sep_conv7x7 runs twice per use). Other multipliers go to tfjs's kernel.
+ * channel multiplier 1: our SIMD loops keep 16 channels of sums in
+ * registers across the taps (see depthwise-forward.ts); the generic loop
+ * alone measured 11-19 GFLOP/s here against XNNPACK's 7-12 for 3x3 and
+ * 5x5 and 1.9 for 7x7 (which NASNet's sep_conv7x7 runs twice per use).
+ * Other multipliers go to tfjs's kernel.
  */
 import {
   backend_util, DepthwiseConv2dNative, type DepthwiseConv2dNativeAttrs, type KernelConfig, type KernelFunc,
   type NamedAttrMap, type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import {
-  allocate, geometryOf, heapOffset, programsFor, release, requireFloat32, runBackendKernel, windowTables,
-} from './wasm-heap.js';
+import { depthwiseForward } from './depthwise-forward.js';
+import { allocate, geometryOf, requireFloat32, runBackendKernel } from './wasm-heap.js';
 
 export function depthwiseConv2dNative(args: {
   inputs: { x: TensorInfo; filter: TensorInfo }; backend: BackendWasm; attrs: DepthwiseConv2dNativeAttrs;
@@ -26,12 +26,7 @@ export function depthwiseConv2dNative(args: {
     return runBackendKernel(backend, DepthwiseConv2dNative, { x, filter }, attrs as unknown as NamedAttrMap);
   }
   const out = allocate(backend, info.outShape as number[]);
-  const tables = windowTables(backend, geometryOf(info));
-  programsFor(backend).dwForward(heapOffset(backend, out), heapOffset(backend, x), heapOffset(backend, filter),
-    heapOffset(backend, tables), info.batchSize, info.inHeight, info.inWidth, info.outHeight, info.outWidth,
-    info.inChannels, info.filterWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
-    info.padInfo.top, info.padInfo.left);
-  release(backend, tables);
+  depthwiseForward(backend, out, x, filter, geometryOf(info), info.batchSize, info.inChannels);
   return out;
 }
 

@@ -3,7 +3,7 @@
  *
  * - stride 1: dx is the depthwise convolution of dy with the spatially
  *   flipped filter, padded by (K-1)*d - pad; it runs on our forward SIMD
- *   loop (sums in registers).
+ *   loops (sums in registers; see depthwise-forward.ts).
  * - stride > 1: SIMD scatter, one dy row at a time: each tap's weights sit
  *   in registers while dx[input pixel] += W[tap] * dy[pixel] along the row.
  *
@@ -15,6 +15,7 @@ import {
   type KernelConfig, type KernelFunc, type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { depthwiseForward } from './depthwise-forward.js';
 import { depthwiseInputGradReference } from './depthwise-reference.js';
 import {
   allocate, columnTable, f32, geometryOf, heapOffset, programsFor, release, requireFloat32, windowTables,
@@ -41,21 +42,18 @@ export function depthwiseConv2dNativeBackpropInput(args: {
   if (info.strideHeight === 1 && info.strideWidth === 1 && padTop >= 0 && padLeft >= 0) {
     const flipped = allocate(backend, [kh, kw, c, 1]);
     const dx = allocate(backend, [...attrs.inputShape]);
-    const tables = windowTables(backend, {
-      inHeight: info.outHeight, inWidth: info.outWidth, outHeight: info.inHeight, outWidth: info.inWidth,
-      filterHeight: kh, filterWidth: kw, strideHeight: 1, strideWidth: 1,
-      dilationHeight: info.dilationHeight, dilationWidth: info.dilationWidth, padTop, padLeft,
-    });
     const src = f32(backend, filter), dst = f32(backend, flipped);
     for (let i = 0; i < kh; i++) {
       for (let j = 0; j < kw; j++) {
         dst.set(src.subarray(((kh - 1 - i) * kw + (kw - 1 - j)) * c, ((kh - 1 - i) * kw + (kw - j)) * c), (i * kw + j) * c);
       }
     }
-    simd.dwForward(heapOffset(backend, dx), heapOffset(backend, dy), heapOffset(backend, flipped),
-      heapOffset(backend, tables), info.batchSize, info.outHeight, info.outWidth, info.inHeight, info.inWidth, c, kw,
-      1, 1, info.dilationHeight, info.dilationWidth, padTop, padLeft);
-    release(backend, flipped, tables);
+    depthwiseForward(backend, dx, dy, flipped, {
+      inHeight: info.outHeight, inWidth: info.outWidth, outHeight: info.inHeight, outWidth: info.inWidth,
+      filterHeight: kh, filterWidth: kw, strideHeight: 1, strideWidth: 1,
+      dilationHeight: info.dilationHeight, dilationWidth: info.dilationWidth, padTop, padLeft,
+    }, info.batchSize, c);
+    release(backend, flipped);
     return dx;
   }
   const dx = allocate(backend, [...attrs.inputShape], true);

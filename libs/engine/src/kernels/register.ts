@@ -14,7 +14,8 @@ import { rememberReplacedKernel } from './wasm-heap.js';
  * Registers our kernels for the 'wasm' backend, replacing tfjs's slow ones
  * of the same names. Idempotent; returns the kernel names. Kernels take
  * effect immediately, also on an already initialised backend (none of them
- * needs a setup step).
+ * needs a setup step). A replaced kernel's setup step is kept: other tfjs
+ * kernels call its wasm function (SpaceToBatchND pads through PadV2's).
  */
 export function registerWasmTrainingKernels(): string[] {
   for (const config of WASM_TRAINING_KERNELS) {
@@ -24,7 +25,7 @@ export function registerWasmTrainingKernels(): string[] {
       rememberReplacedKernel(existing);
       unregisterKernel(config.kernelName, 'wasm');
     }
-    registerKernel(config);
+    registerKernel(existing?.setupFunc ? { ...config, setupFunc: existing.setupFunc } : config);
   }
   return WASM_TRAINING_KERNELS.map((k) => k.kernelName);
 }

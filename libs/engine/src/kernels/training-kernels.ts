@@ -4,15 +4,23 @@
  */
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
 import { avgPoolGradConfig } from './AvgPoolGrad.js';
+import { castConfig } from './Cast.js';
+import { concatConfig } from './Concat.js';
+import { conv2DConfig } from './Conv2D.js';
 import { conv2DBackpropFilterConfig } from './Conv2DBackpropFilter.js';
 import { conv2DBackpropInputConfig } from './Conv2DBackpropInput.js';
 import { depthwiseConv2dNativeConfig } from './DepthwiseConv2dNative.js';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './DepthwiseConv2dNativeBackpropFilter.js';
 import { depthwiseConv2dNativeBackpropInputConfig } from './DepthwiseConv2dNativeBackpropInput.js';
+import { fusedConv2DConfig } from './FusedConv2D.js';
+import { identityConfig } from './Identity.js';
 import { maxPoolGradConfig } from './MaxPoolGrad.js';
 import { batchNormTrainingConfig } from './NasnetBatchNormTraining.js';
 import { batchNormTrainingGradConfig } from './NasnetBatchNormTrainingGrad.js';
 import { reluGradConfig } from './NasnetReluGrad.js';
+import { padV2Config } from './PadV2.js';
+import { sliceConfig } from './Slice.js';
+import { splitVConfig } from './SplitV.js';
 
 /**
  * Found by running forward and backward of every NASNet op on wasm: the
@@ -24,7 +32,7 @@ import { reluGradConfig } from './NasnetReluGrad.js';
  * gradient, each fused into one or two passes (see batch-norm.ts and
  * gradients/Relu_grad.ts).
  */
-export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
+const WINDOW_AND_NORM_KERNELS: readonly KernelConfig[] = [
   conv2DBackpropFilterConfig,
   depthwiseConv2dNativeBackpropInputConfig,
   depthwiseConv2dNativeBackpropFilterConfig,
@@ -37,9 +45,38 @@ export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
   reluGradConfig,
 ];
 
-const OURS = new Set<KernelFunc>(WASM_TRAINING_KERNELS.map((k) => k.kernelFunc));
+/**
+ * Data movement, measured in a profile of one training step of the search
+ * child (~1.5 s): tfjs-wasm's SplitV (the concat gradient), Slice, Concat
+ * and PadV2 took ~300 ms together, copying in JavaScript one small run per
+ * pixel; its Identity and same-dtype Cast copied every tensor the engine
+ * saves for the backward pass (~2,500 per step, ~100 ms). Ours copy with
+ * one SIMD strided loop, or share the data where tfjs's cpu backend does.
+ */
+const DATA_MOVEMENT_KERNELS: readonly KernelConfig[] = [
+  sliceConfig,
+  splitVConfig,
+  concatConfig,
+  padV2Config,
+  identityConfig,
+  castConfig,
+];
 
-/** Whether `fn` is one of our kernels (they honour a `dilations` attribute). */
+/**
+ * Forward convolutions: pointwise ones (1x1, stride 1) run our SIMD loop,
+ * 1.2-1.65x XNNPACK's at the search child's shapes (see pointwise.ts);
+ * the rest still run XNNPACK.
+ */
+const FORWARD_CONV_KERNELS: readonly KernelConfig[] = [conv2DConfig, fusedConv2DConfig];
+
+/** Every kernel we register for wasm over (or next to) tfjs's own. */
+export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
+  ...WINDOW_AND_NORM_KERNELS, ...DATA_MOVEMENT_KERNELS, ...FORWARD_CONV_KERNELS,
+];
+
+const OURS = new Set<KernelFunc>(WINDOW_AND_NORM_KERNELS.map((k) => k.kernelFunc));
+
+/** Whether `fn` is one of our window or norm kernels (they honour a `dilations` attribute). */
 export function isTrainingKernel(fn: KernelFunc): boolean {
   return OURS.has(fn);
 }

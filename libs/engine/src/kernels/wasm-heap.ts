@@ -10,7 +10,7 @@
 import { getKernel, type DataType, type KernelConfig, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { simdPrograms, type SimdPrograms } from './simd/programs.js';
-import { wasmApi } from './simd/webassembly.js';
+import { wasmApi, type WasmMemory } from './simd/webassembly.js';
 import { MissingBackendKernelError, UnsupportedDtypeError, WasmMemoryUnavailableError } from './errors.js';
 
 /** Byte offset of a tensor's data on the wasm heap. */
@@ -18,14 +18,19 @@ export function heapOffset(backend: BackendWasm, t: TensorInfo): number {
   return backend.dataIdMap.get(t.dataId)!.memoryOffset;
 }
 
-/** Our SIMD loops, bound to this backend's memory. */
-export function programsFor(backend: BackendWasm): SimdPrograms {
+/** The backend's WebAssembly.Memory (its `buffer` changes when the heap grows: read it after every malloc). */
+export function wasmMemoryOf(backend: BackendWasm): WasmMemory {
   const asm = (backend.wasm as unknown as { asm?: { memory?: unknown } }).asm;
   const memory = asm?.memory;
   if (!(memory instanceof wasmApi.Memory)) {
     throw new WasmMemoryUnavailableError(asm ? 'module.asm.memory is not a WebAssembly.Memory' : 'module.asm is missing');
   }
-  return simdPrograms(memory);
+  return memory;
+}
+
+/** Our SIMD loops, bound to this backend's memory. */
+export function programsFor(backend: BackendWasm): SimdPrograms {
+  return simdPrograms(wasmMemoryOf(backend));
 }
 
 /** A new tensor on the heap (uninitialised unless `zero`). */

@@ -80,6 +80,8 @@ export const I32 = {
   and: binary([0x71]),
   or: binary([0x72]),
   load: (addr: Expr, offset = 0): Expr => (o) => { addr(o); o.push(0x28, ...memarg(2, offset)); },
+  /** One byte, zero-extended (i32.load8_u). */
+  load8u: (addr: Expr, offset = 0): Expr => (o) => { addr(o); o.push(0x2d, ...memarg(0, offset)); },
 };
 
 /** f32 expressions. */
@@ -98,6 +100,8 @@ export const F32 = {
 /** 128-bit SIMD expressions (four f32 or four i32 lanes). */
 export const V128 = {
   load: (addr: Expr, offset = 0): Expr => (o) => { addr(o); o.push(...simd(0x00, ...memarg(4, offset))); },
+  /** One f32 (or i32) from memory in all four lanes (v128.load32_splat). */
+  load32Splat: (addr: Expr, offset = 0): Expr => (o) => { addr(o); o.push(...simd(0x09, ...memarg(2, offset))); },
   zero: (): Expr => (o) => { o.push(...simd(0x0c, ...new Array<number>(16).fill(0))); },
   splatF32: unary(simd(0x13)),
   splatI32: unary(simd(0x11)),
@@ -177,6 +181,12 @@ export class FunctionBuilder {
   storeI32(addr: Expr, value: Expr, offset = 0): void {
     addr(this.body); value(this.body);
     this.body.push(0x36, ...memarg(2, offset));
+  }
+
+  /** Stores the low byte of an i32 (i32.store8). */
+  storeI8(addr: Expr, value: Expr, offset = 0): void {
+    addr(this.body); value(this.body);
+    this.body.push(0x3a, ...memarg(0, offset));
   }
 
   storeV128(addr: Expr, value: Expr, offset = 0): void {
