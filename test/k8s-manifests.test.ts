@@ -18,12 +18,14 @@ import { Job } from 'kubernetes-models/batch/v1/Job';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { Secret } from 'kubernetes-models/v1/Secret';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { buildTrainerJob, defaultTrainerJobTemplate, parseTrainerJobTemplate } from '@nasnet/launcher';
+import { isVariableSafePassword, NATS_PASSWORD_VARIABLES, NATS_ROLES, natsAuthConfig, natsPasswordVariables } from '@nasnet/bus';
 
 type Obj = Record<string, any>;
 
@@ -37,6 +39,7 @@ const MODELS: Record<string, new (data: any) => { validate(): void }> = {
   'v1/ServiceAccount': ServiceAccount,
   'v1/Service': Service,
   'v1/ConfigMap': ConfigMap,
+  'v1/Secret': Secret,
   'apps/v1/Deployment': Deployment,
   'apps/v1/StatefulSet': StatefulSet,
   'rbac.authorization.k8s.io/v1/Role': Role,
@@ -99,7 +102,7 @@ test('k8s manifests - base and gpu overlay render, and every object validates ag
     assert.deepEqual(kinds, [
       'ConfigMap/nasnet-grafana-dashboard', 'ConfigMap/nasnet-trainer-template', 'ConfigMap/nats-config', 'ConfigMap/prometheus-scrape',
       'Deployment/nasnet-controller', 'Deployment/nasnet-metrics', 'Deployment/nasnet-transfer',
-      'Namespace/nasnet', 'Role/nasnet-controller', 'RoleBinding/nasnet-controller',
+      'Namespace/nasnet', 'Role/nasnet-controller', 'RoleBinding/nasnet-controller', 'Secret/nats-credentials',
       'Service/nasnet-controller', 'Service/nasnet-metrics', 'Service/nasnet-transfer', 'Service/nats', 'Service/nats-headless',
       'ServiceAccount/nasnet-controller', 'ServiceAccount/nasnet-trainer', 'StatefulSet/nats',
     ], `${name}: the objects rendered`);
@@ -271,11 +274,52 @@ test('k8s manifests - NATS runs JetStream on a volume, with an 8 MB max payload 
   assert.match(conf, /^jetstream \{[^}]*store_dir: \/data/m);
   const file = join(scratch, 'nats.conf');
   writeFileSync(file, conf);
-  const ok = spawnSync('nats-server', ['-c', file, '-t'], { encoding: 'utf8' });
+  // The users' passwords are variables the StatefulSet fills from the Secret: give the check the Secret's values.
+  const env = { ...process.env, ...natsPasswordEnv(base) };
+  const ok = spawnSync('nats-server', ['-c', file, '-t'], { encoding: 'utf8', env });
   assert.equal(ok.status, 0, `nats-server -t: ${ok.stderr}`);
   assert.match(`${ok.stdout}${ok.stderr}`, /configuration file .* is valid/);
   writeFileSync(file, `${conf}\nmax_payload: [\n`);
-  assert.notEqual(spawnSync('nats-server', ['-c', file, '-t'], { encoding: 'utf8' }).status, 0, 'nats-server -t rejects a broken config');
+  assert.notEqual(spawnSync('nats-server', ['-c', file, '-t'], { encoding: 'utf8', env }).status, 0, 'nats-server -t rejects a broken config');
+});
+
+/** NATS_<ROLE>_PASSWORD -> the value in the rendered Secret nats-credentials. */
+function natsPasswordEnv(objects: Obj[]): Record<string, string> {
+  const secret = find(objects, 'Secret', 'nats-credentials');
+  return Object.fromEntries(NATS_ROLES.map((r) => [NATS_PASSWORD_VARIABLES[r], Buffer.from(secret.data[`${r}-password`], 'base64').toString('utf8')]));
+}
+
+test('k8s manifests - each NATS client has its own user, its password from the nats-credentials Secret; the server gets them all', () => {
+  const secretRef = (role: string) => ({ secretKeyRef: { name: 'nats-credentials', key: `${role}-password` } });
+  for (const objects of [base, gpu]) {
+    const secret = find(objects, 'Secret', 'nats-credentials');
+    assert.equal(secret.metadata.name, 'nats-credentials', 'no name hash: the trainer template names it');
+    assert.deepEqual(Object.keys(secret.data).sort(), NATS_ROLES.map((r) => `${r}-password`).sort());
+    const passwords = Object.values(natsPasswordEnv(objects));
+    for (const p of passwords) assert.ok(isVariableSafePassword(p), `placeholder ${p} survives nats-server's variable parsing`);
+    assert.equal(new Set(passwords).size, passwords.length, 'a different password per user');
+
+    const envOf = (c: Obj) => Object.fromEntries((c.env ?? []).map((e: Obj) => [e.name, e.value ?? e.valueFrom]));
+    const nats = envOf(find(objects, 'StatefulSet', 'nats').spec.template.spec.containers[0]);
+    for (const r of NATS_ROLES) assert.deepEqual(nats[NATS_PASSWORD_VARIABLES[r]], secretRef(r), `nats gets ${NATS_PASSWORD_VARIABLES[r]}`);
+    const clients: Array<[string, Obj, string]> = [
+      ['controller', find(objects, 'Deployment', 'nasnet-controller').spec.template.spec.containers[0], 'controller'],
+      ['metrics', find(objects, 'Deployment', 'nasnet-metrics').spec.template.spec.containers[0], 'metrics'],
+      ['transfer', find(objects, 'Deployment', 'nasnet-transfer').spec.template.spec.containers[0], 'transfer'],
+      ['trainer template', trainerTemplate(objects).spec.template.spec.containers[0], 'trainer'],
+    ];
+    for (const [where, c, role] of clients) {
+      const env = envOf(c);
+      assert.equal(env.NATS_USER, role, `${where}: NATS_USER`);
+      assert.deepEqual(env.NATS_PASS, secretRef(role), `${where}: NATS_PASS from the Secret`);
+    }
+    // Launched trainer Jobs keep the credentials (the launcher only adds SEARCH_ID and backend).
+    const job = buildTrainerJob(parseTrainerJobTemplate(trainerTemplate(objects)), { searchId: 's', trainers: 2, gpusPerTrainer: 0 }, { namespace: 'nasnet' });
+    assert.deepEqual(envOf(job.spec!.template.spec!.containers[0]!).NATS_PASS, secretRef('trainer'));
+  }
+  // The server config holds exactly the generated authorization block, with these variables.
+  const conf = find(base, 'ConfigMap', 'nats-config').data['nats.conf'];
+  assert.ok(conf.includes(natsAuthConfig(natsPasswordVariables())), 'nats.conf carries natsAuthConfig(natsPasswordVariables())');
 });
 
 test('k8s manifests - the Prometheus scrape config passes promtool and targets the metrics service', () => {

@@ -34,10 +34,9 @@ export class CancelBoard {
 
   /** Why the child (or its whole search) was cancelled; undefined when it was not. */
   async reasonFor(searchId: string, childId: number): Promise<string | undefined> {
-    for (const key of [cancelKey(searchId), cancelKey(searchId, childId)]) {
-      const e = await this.kv.get(key);
-      if (e && e.operation === 'PUT') return e.string();
-    }
+    // Both keys at once: every task a trainer takes waits for this check.
+    const entries = await Promise.all([this.kv.get(cancelKey(searchId)), this.kv.get(cancelKey(searchId, childId))]);
+    for (const e of entries) if (e && e.operation === 'PUT') return e.string();
     return undefined;
   }
 

@@ -1,7 +1,7 @@
 import * as pb from '@nasnet/proto';
 import { genotypeFromProto, genotypeToProto, ProtoConversionError } from '@nasnet/proto';
 import type { ChildProgress, ChildRecipe, ChildResult, ChildStatus, ChildTask } from '@nasnet/search';
-import { formatGenotype, GenotypeValidationError, validateGenotype, type Genotype } from '@nasnet/search-space';
+import { formatGenotype, GenotypeValidationError, MAX_NUM_BLOCKS, validateGenotype, type Genotype } from '@nasnet/search-space';
 import { BusDecodeError, BusEncodeError } from './errors.js';
 import type { BusEvent } from './types.js';
 
@@ -206,6 +206,10 @@ function expectSubject(subject: string, expected: string, field: string, actual:
 
 function genotypeIn(p: pb.Genotype | undefined, numBlocks: number | undefined, subject: string): Genotype {
   const wire = required(p, subject, 'genotype');
+  // validateGenotype throws a plain RangeError for an impossible block count: name the field here instead.
+  if (numBlocks !== undefined && (!Number.isInteger(numBlocks) || numBlocks < 1 || numBlocks > MAX_NUM_BLOCKS)) {
+    throw new BusDecodeError(subject, 'recipe.num_blocks', `must be an integer in 1..${MAX_NUM_BLOCKS}, got ${numBlocks}`);
+  }
   let g: Genotype;
   try {
     g = genotypeFromProto(wire);
@@ -216,8 +220,9 @@ function genotypeIn(p: pb.Genotype | undefined, numBlocks: number | undefined, s
   try {
     validateGenotype(g, { numBlocks: numBlocks ?? g.normal.blocks.length });
   } catch (err) {
-    if (!(err instanceof GenotypeValidationError)) throw err;
-    throw new BusDecodeError(subject, err.path ? `genotype.${err.path}` : 'genotype', err.reason, { cause: err });
+    if (err instanceof GenotypeValidationError) throw new BusDecodeError(subject, err.path ? `genotype.${err.path}` : 'genotype', err.reason, { cause: err });
+    // Anything else the validator throws on bytes from the bus is still a bad message, never a crash.
+    throw new BusDecodeError(subject, 'genotype', err instanceof Error ? err.message : String(err), { cause: err });
   }
   return g;
 }

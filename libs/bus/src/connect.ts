@@ -1,5 +1,6 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection, type TlsOptions } from '@nats-io/transport-node';
+import { inboxPrefixFor } from './auth.js';
 
 /** One NATS connection and its JetStream handles, shared by everything a process does on the bus. */
 export interface BusConnection {
@@ -17,6 +18,12 @@ export interface ConnectBusOptions {
   pass?: string;
   token?: string;
   tls?: TlsOptions;
+  /**
+   * Prefix of reply subjects (API answers, pulled messages). A user's
+   * permissions (auth.ts) let it subscribe to its own `_INBOX.<user>.>` only.
+   * @default inboxPrefixFor(user): `_INBOX.<user>`, or `_INBOX` without a user
+   */
+  inboxPrefix?: string;
   /** Status lines (disconnects, reconnects, errors). @default a line on stderr */
   log?: (line: string) => void;
   /** Wait between reconnect attempts. @default 2000 */
@@ -25,6 +32,13 @@ export interface ConnectBusOptions {
   waitOnFirstConnect?: boolean;
   /** JetStream API request timeout. @default 10000 */
   apiTimeoutMs?: number;
+  /**
+   * Capture a stack trace at every request, so a failed one points at its
+   * caller. It costs an Error per request: about a tenth of the
+   * controller's CPU time at 500 children/s (test/bench/load.ts), where
+   * runController turns it off. @default true
+   */
+  asyncTraces?: boolean;
 }
 
 /**
@@ -44,6 +58,8 @@ export async function connectBus(servers: string | string[], options: ConnectBus
     ...(options.pass !== undefined ? { pass: options.pass } : {}),
     ...(options.token !== undefined ? { token: options.token } : {}),
     ...(options.tls !== undefined ? { tls: options.tls } : {}),
+    inboxPrefix: options.inboxPrefix ?? inboxPrefixFor(options.user),
+    ...(options.asyncTraces === false ? { noAsyncTraces: true } : {}),
   });
   void (async () => {
     for await (const s of nc.status()) {
@@ -59,6 +75,13 @@ export async function connectBus(servers: string | string[], options: ConnectBus
   })().catch(() => {});
   const timeout = options.apiTimeoutMs ?? 10_000;
   const js = jetstream(nc, { timeout });
-  const jsm = await jetstreamManager(nc, { timeout });
+  let jsm: JetStreamManager;
+  try {
+    jsm = await jetstreamManager(nc, { timeout });
+  } catch (err) {
+    // No JetStream (or no permission to ask): do not leave a connection reconnecting forever behind.
+    await nc.close().catch(() => {});
+    throw err;
+  }
   return { nc, js, jsm, close: () => (nc.isClosed() ? Promise.resolve() : nc.drain()) };
 }

@@ -2,11 +2,11 @@ import {
   AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, ReplayPolicy,
   type Consumer, type ConsumerConfig, type JsMsg,
 } from '@nats-io/jetstream';
-import { decodeChildTask } from './codec.js';
+import { decodeChildResult, decodeChildTask } from './codec.js';
 import type { BusConnection } from './connect.js';
 import { BusDecodeError } from './errors.js';
 import { publishChildResult, publishDeadLetter } from './publish.js';
-import { CONSUMER_TRAINERS, STREAM_TASKS, type TaskDelivery } from './types.js';
+import { CONSUMER_TRAINERS, resultSubject, STREAM_RESULTS, STREAM_TASKS, type ChildResult, type ChildTask, type TaskDelivery } from './types.js';
 
 const MS = 1_000_000; // nanoseconds per millisecond: consumer durations are nanoseconds
 
@@ -45,7 +45,10 @@ export interface TrainerConsumerOptions {
  * 'failed' result and terms). The extra delivery only happens when the last
  * trainer vanished without answering (crash, OOM kill, ack deadline): the
  * consumer then publishes the 'failed' result itself, so the controller
- * always hears back. Undecodable tasks go to nas.dlq.tasks and are termed.
+ * always hears back. Undecodable tasks go to nas.dlq.tasks (once per stream
+ * sequence) with the decoder's reason, and are termed. A redelivered task
+ * whose result is already stored (its trainer finished after missing the
+ * ack deadline) is acknowledged without being handed out again.
  *
  * The consumer's settings are shared by every trainer; the first to start
  * creates it, one with different settings updates it, and every trainer then
@@ -159,14 +162,26 @@ export class TrainerConsumer {
     try {
       task = decodeChildTask(m.data, { subject: m.subject, header: (name) => m.headers?.get(name) });
     } catch (err) {
-      if (!(err instanceof BusDecodeError)) throw err;
+      // Whatever the decoder throws on bytes from the bus, the message is bad; rethrowing would
+      // stop this trainer, and every trainer the message is redelivered to after it.
+      const reason = err instanceof BusDecodeError ? err.message : new BusDecodeError(m.subject, '(message)', String((err as Error)?.message ?? err)).message;
       await publishDeadLetter(this.bus, {
-        kind: 'tasks', data: m.data, reason: err.message, subject: m.subject, stream: STREAM_TASKS,
+        kind: 'tasks', data: m.data, reason, subject: m.subject, stream: STREAM_TASKS,
         streamSequence: m.info.streamSequence, deliveries: attempt, by: this.trainerId,
       });
-      this.term(m, err.message);
-      this.log(`bus: dead-lettered task seq ${m.info.streamSequence}: ${err.message}`);
+      this.term(m, reason);
+      this.log(`bus: dead-lettered task seq ${m.info.streamSequence}: ${reason}`);
       return null;
+    }
+    if (attempt > 1) {
+      // JetStream delivers at least once: a trainer that missed its ack deadline (an event loop
+      // blocked longer than ackWaitMs) may have finished and published the child since.
+      const done = await this.storedResult(task);
+      if (done) {
+        await m.ackAck().catch(() => m.ack());
+        this.log(`bus: child ${task.childId} of ${task.searchId} came back (delivery ${attempt}) after ${done.trainer ?? 'a trainer'} had published its result; acknowledged without training it again`);
+        return null;
+      }
     }
     if (attempt > this.maxAttempts) {
       const reason = `no trainer finished it in ${this.maxAttempts} attempts: each one that took it stopped answering `
@@ -182,12 +197,30 @@ export class TrainerConsumer {
     return {
       task,
       attempt,
+      streamSequence: m.info.streamSequence,
       maxAttempts: this.maxAttempts,
       working: () => m.working(),
       ack: async () => { await m.ackAck(); },
       nak: (delayMs) => m.nak(delayMs),
       term: async (reason) => { this.term(m, reason); await nc.flush(); },
     };
+  }
+
+  /**
+   * The child's result already in NAS_RESULTS, when it is a final one for
+   * this very task (same genotype; a 'cancelled' result is not: the child
+   * was queued again after it). Undefined when there is none or it cannot
+   * be read: then the child trains, which is never wrong, only wasteful.
+   */
+  private async storedResult(task: ChildTask): Promise<ChildResult | undefined> {
+    try {
+      const stored = await this.bus.jsm.streams.getMessage(STREAM_RESULTS, { last_by_subj: resultSubject(task.searchId, task.childId) });
+      if (!stored) return undefined;
+      const { result, genotypeHash } = decodeChildResult(stored.data, stored.subject);
+      return result.status !== 'cancelled' && genotypeHash === task.hash ? result : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Stops pulling; the connection stays open. */

@@ -1,6 +1,6 @@
-import { DeliverPolicy, type OrderedConsumerOptions } from '@nats-io/jetstream';
 import { decodeBusEvent, encodeBusEvent } from './codec.js';
 import type { BusConnection } from './connect.js';
+import { followStream, type FollowStart } from './follow.js';
 import {
   eventSubject, STREAM_EVENTS, SYSTEM_EVENTS,
   type BusEvent, type EventBus, type EventSubscribeOptions, type EventSubscription,
@@ -13,9 +13,10 @@ export function subjectOfEvent(event: BusEvent): string {
 
 /**
  * BusEvents on JetStream (stream NAS_EVENTS, JSON). publish() waits for the
- * stream's acknowledgement; subscribe() follows through an ordered consumer,
- * which survives reconnects without gaps or duplicates and can replay what
- * the stream still holds (WatchSearch resuming, a metrics service starting).
+ * stream's acknowledgement; subscribe() follows through an ordered consumer
+ * that is re-created after every reconnect (followStream), so it survives
+ * server restarts without gaps or duplicates, and can replay what the
+ * stream still holds (WatchSearch resuming, a metrics service starting).
  */
 export class NatsEventBus implements EventBus {
   constructor(private readonly bus: BusConnection) {}
@@ -26,38 +27,31 @@ export class NatsEventBus implements EventBus {
 
   async subscribe(handler: (event: BusEvent) => void, options: EventSubscribeOptions = {}): Promise<EventSubscription> {
     const filter = options.searchId === undefined ? 'nas.events.>' : eventSubject(options.searchId);
-    const opts: Partial<OrderedConsumerOptions> = { filter_subjects: filter };
+    let start: FollowStart;
     if (options.fromTimeMs !== undefined) {
-      opts.deliver_policy = DeliverPolicy.StartTime;
-      opts.opt_start_time = new Date(options.fromTimeMs).toISOString();
+      start = { policy: 'time', timeMs: options.fromTimeMs };
     } else if (options.deliverAll) {
-      opts.deliver_policy = DeliverPolicy.All;
+      start = { policy: 'all' };
     } else {
       // "New" counted from now, not from when the consumer gets created.
       const info = await this.bus.jsm.streams.info(STREAM_EVENTS);
-      opts.deliver_policy = DeliverPolicy.StartSequence;
-      opts.opt_start_seq = info.state.last_seq + 1;
+      start = { policy: 'sequence', seq: info.state.last_seq + 1 };
     }
-    const consumer = await this.bus.js.consumers.get(STREAM_EVENTS, opts);
-    const messages = await consumer.consume();
-    const done = (async () => {
-      for await (const m of messages) {
+    const follower = await followStream(this.bus, STREAM_EVENTS, {
+      filter, start,
+      log: options.log ?? ((line) => process.stderr.write(`${line}\n`)),
+      onMessage: (m) => {
         let event: BusEvent;
         try {
           event = decodeBusEvent(m.data, m.subject);
         } catch (err) {
           options.onError?.(err as Error);
-          continue;
+          return;
         }
         handler(event);
-      }
-    })().catch((err: unknown) => options.onError?.(err as Error));
-    return {
-      close: async () => {
-        await messages.close();
-        await done;
       },
-    };
+    });
+    return { close: () => follower.close() };
   }
 }
 

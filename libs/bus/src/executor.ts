@@ -1,10 +1,11 @@
-import { DeliverPolicy, type ConsumerMessages } from '@nats-io/jetstream';
 import { headers as natsHeaders, type Subscription } from '@nats-io/transport-node';
 import type { ChildExecutor, ChildProgress, ChildResult, ChildTask } from '@nasnet/search';
 import { CancelBoard } from './cancel.js';
 import { decodeBusEvent, decodeChildResult, encodeChildTask } from './codec.js';
 import type { BusConnection } from './connect.js';
-import { ChildAbortedError, ExecutorClosedError } from './errors.js';
+import { BusDecodeError, ChildAbortedError, ExecutorClosedError } from './errors.js';
+import { followStream, type StreamFollower } from './follow.js';
+import { publishDeadLetter } from './publish.js';
 import { eventSubject, resultSubject, STREAM_RESULTS, taskSubject } from './types.js';
 
 export interface JetStreamExecutorOptions {
@@ -12,6 +13,8 @@ export interface JetStreamExecutorOptions {
   log?: (line: string) => void;
   /** Stop following a search's results this long after its last pending child. @default 60000 */
   idleMs?: number;
+  /** Written into the dead letters of undecodable results (Nas-Dlq-By). @default 'controller' */
+  by?: string;
 }
 
 interface Waiter {
@@ -27,7 +30,7 @@ interface Waiter {
 interface SearchWatch {
   ready: Promise<void>;
   waiters: Map<number, Set<Waiter>>;
-  messages?: ConsumerMessages;
+  follower?: StreamFollower;
   progress?: Subscription;
   idleTimer?: NodeJS.Timeout;
 }
@@ -44,7 +47,8 @@ interface SearchWatch {
  *    (controller restart) does not queue it twice within the stream's
  *    duplicate window.
  * 3. Resolves with the first result on `nas.results.<searchId>.<childId>`;
- *    one ordered consumer per search serves every pending child, later
+ *    one ordered consumer per search (re-created after a reconnect, see
+ *    followStream) serves every pending child, later
  *    copies (a trainer redelivered the task and published again) are
  *    ignored. Progress of the child (nas.events, kind child_progress) goes
  *    to hooks.onProgress.
@@ -55,11 +59,18 @@ interface SearchWatch {
  * 'cancelled' result. A stored 'cancelled' result is not reused: executing
  * that child again queues it anew (Nats-Msg-Id suffixed with the stale
  * result's sequence, so this too is queued once).
+ *
+ * A message on a followed search's results subjects that is not a valid
+ * ChildResult for that subject is dead-lettered to nas.dlq.results with the
+ * decoder's reason (once per stream sequence, though the lookup and the
+ * consumer may both meet it) and otherwise ignored: the child keeps
+ * waiting for its real result.
  */
 export class JetStreamExecutor implements ChildExecutor {
   private readonly searches = new Map<string, SearchWatch>();
   private readonly log: (line: string) => void;
   private readonly idleMs: number;
+  private readonly by: string;
   private readonly background = new Set<Promise<unknown>>();
   private board?: Promise<CancelBoard>;
   private closed = false;
@@ -67,6 +78,7 @@ export class JetStreamExecutor implements ChildExecutor {
   constructor(private readonly bus: BusConnection, options: JetStreamExecutorOptions = {}) {
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.idleMs = options.idleMs ?? 60_000;
+    this.by = options.by ?? 'controller';
   }
 
   private cancels(): Promise<CancelBoard> {
@@ -114,7 +126,14 @@ export class JetStreamExecutor implements ChildExecutor {
         if (waiter.settled) return;
         const subject = resultSubject(searchId, childId);
         let msgId = `${searchId}.${childId}.${task.phase}`;
-        const stored = await this.bus.jsm.streams.getMessage(STREAM_RESULTS, { last_by_subj: subject });
+        // Both lookups at once: they are independent, and each is a round trip
+        // on the way from proposal to queue (dispatch latency, test/bench/load.ts).
+        // A direct get answers "no result" with a status, not an API error to build and catch.
+        const [stored] = await Promise.all([
+          this.bus.jsm.direct.getMessage(STREAM_RESULTS, { last_by_subj: subject }),
+          // A marker left by an earlier run's cancellation must not stop this one.
+          this.cancels().then((board) => board.clear(searchId, childId)),
+        ]);
         if (stored) {
           try {
             const { result } = decodeChildResult(stored.data, stored.subject);
@@ -122,12 +141,9 @@ export class JetStreamExecutor implements ChildExecutor {
             waiter.minSeq = stored.seq;
             msgId = `${msgId}.after${stored.seq}`;
           } catch (err) {
-            this.log(`bus: ignoring the stored result of child ${childId} of ${searchId}: ${(err as Error).message}`);
+            this.deadLetterResult(stored.data, stored.subject, stored.seq, err);
           }
         }
-        if (waiter.settled) return;
-        const board = await this.cancels();
-        await board.clear(searchId, childId);
         if (waiter.settled) return;
         const wire = encodeChildTask(task);
         const h = natsHeaders();
@@ -159,6 +175,13 @@ export class JetStreamExecutor implements ChildExecutor {
     await Promise.allSettled([...this.background]);
   }
 
+  /** Records a message on a results subject that is no ChildResult for it in nas.dlq.results, with why. */
+  private deadLetterResult(data: Uint8Array, subject: string, seq: number, err: unknown): void {
+    const reason = err instanceof BusDecodeError ? err.message : new BusDecodeError(subject, '(message)', String((err as Error)?.message ?? err)).message;
+    this.log(`bus: dead-lettering result seq ${seq}: ${reason}`);
+    this.track(publishDeadLetter(this.bus, { kind: 'results', data, reason, subject, stream: STREAM_RESULTS, streamSequence: seq, by: this.by }));
+  }
+
   private track(p: Promise<unknown>): void {
     const q = p.catch((err: unknown) => this.log(`bus: ${(err as Error).message}`)).finally(() => this.background.delete(q));
     this.background.add(q);
@@ -179,7 +202,7 @@ export class JetStreamExecutor implements ChildExecutor {
   private stopWatch(searchId: string, watch: SearchWatch): void {
     if (watch.idleTimer) clearTimeout(watch.idleTimer);
     if (this.searches.get(searchId) === watch) this.searches.delete(searchId);
-    void watch.messages?.close().catch(() => {});
+    void watch.follower?.close().catch(() => {});
     watch.progress?.unsubscribe();
   }
 
@@ -192,26 +215,24 @@ export class JetStreamExecutor implements ChildExecutor {
       // Start right after the last stored result: whatever is stored now the
       // lookup in execute() finds, whatever comes later this consumer sees.
       const info = await this.bus.jsm.streams.info(STREAM_RESULTS);
-      const consumer = await this.bus.js.consumers.get(STREAM_RESULTS, {
-        filter_subjects: `nas.results.${searchId}.>`,
-        deliver_policy: DeliverPolicy.StartSequence,
-        opt_start_seq: info.state.last_seq + 1,
-      });
-      if (this.searches.get(searchId) !== watch) return;
-      const messages = await consumer.consume();
-      watch.messages = messages;
-      void (async () => {
-        for await (const m of messages) {
+      const follower = await followStream(this.bus, STREAM_RESULTS, {
+        filter: `nas.results.${searchId}.>`, start: { policy: 'sequence', seq: info.state.last_seq + 1 }, log: this.log,
+        onMessage: (m) => {
           let result: ChildResult;
           try {
             result = decodeChildResult(m.data, m.subject).result;
           } catch (err) {
-            this.log(`bus: skipping result seq ${m.seq}: ${(err as Error).message}`);
-            continue;
+            this.deadLetterResult(m.data, m.subject, m.seq, err);
+            return;
           }
           for (const w of [...(watch.waiters.get(result.childId) ?? [])]) if (m.seq > w.minSeq) w.resolve(result);
-        }
-      })().catch((err: unknown) => this.log(`bus: results of ${searchId}: ${(err as Error).message}`));
+        },
+      });
+      if (this.searches.get(searchId) !== watch) {
+        await follower.close();
+        return;
+      }
+      watch.follower = follower;
       watch.progress = this.bus.nc.subscribe(eventSubject(searchId), {
         callback: (err, msg) => {
           if (err) return;

@@ -36,6 +36,11 @@ export type { WireMessage, HeaderReader, TaskSource, ResultContext, DecodedResul
 export {
   BusDecodeError, BusEncodeError, StreamConfigConflictError, StateStoreKeyError, StateIntegrityError, ExecutorClosedError, ChildAbortedError,
 } from './errors.js';
+export {
+  NATS_ROLES, NATS_PASSWORD_VARIABLES, natsPermissions, natsAuthConfig, natsPasswordVariables, inboxPrefixFor, isVariableSafePassword,
+  NatsAuthConfigError,
+} from './auth.js';
+export type { NatsRole, NatsPermissions, NatsPassword, NatsPasswordVariable } from './auth.js';
 export { connectBus } from './connect.js';
 export type { BusConnection, ConnectBusOptions } from './connect.js';
 export { ensureStreams, streamConfigs, defaultStreamOptions } from './streams.js';

@@ -14,9 +14,16 @@ export const DLQ_HEADERS = {
   by: 'Nas-Dlq-By',
 } as const;
 
-/** Publishes a child's result where its executor waits (and where a restarted controller finds it). */
-export async function publishChildResult(bus: BusConnection, task: Pick<ChildTask, 'searchId' | 'hash'>, result: ChildResult): Promise<void> {
-  await bus.js.publish(resultSubject(task.searchId, result.childId), encodeChildResult(result, { searchId: task.searchId, genotypeHash: task.hash }));
+/**
+ * Publishes a child's result where its executor waits (and where a
+ * restarted controller finds it). `msgId` (Nats-Msg-Id) lets a publisher
+ * retry a publish whose acknowledgement it lost without storing it twice.
+ */
+export async function publishChildResult(
+  bus: BusConnection, task: Pick<ChildTask, 'searchId' | 'hash'>, result: ChildResult, options: { msgId?: string } = {},
+): Promise<void> {
+  await bus.js.publish(resultSubject(task.searchId, result.childId), encodeChildResult(result, { searchId: task.searchId, genotypeHash: task.hash }),
+    options.msgId ? { msgID: options.msgId } : undefined);
 }
 
 /** What a dead letter records besides the raw bytes. */
@@ -30,6 +37,14 @@ export interface DeadLetter {
   deliveries?: number;
   /** Process that gave up on it (trainer id). */
   by?: string;
+  /**
+   * Nats-Msg-Id of the dead letter, so one bad message seen twice (a trainer
+   * that died between dead-lettering and terming it, a controller that met
+   * a bad result both in its lookup and in its consumer) is stored once
+   * within NAS_DLQ's duplicate window.
+   * @default `<stream>.<streamSequence>` when both are given, else none
+   */
+  msgId?: string;
 }
 
 /** Header values are one line: newlines and other control characters become spaces. */
@@ -44,5 +59,6 @@ export async function publishDeadLetter(bus: BusConnection, letter: DeadLetter):
   if (letter.streamSequence !== undefined) h.set(DLQ_HEADERS.streamSequence, String(letter.streamSequence));
   if (letter.deliveries !== undefined) h.set(DLQ_HEADERS.deliveries, String(letter.deliveries));
   if (letter.by) h.set(DLQ_HEADERS.by, oneLine(letter.by));
-  await bus.js.publish(dlqSubject(letter.kind), letter.data, { headers: h });
+  const msgID = letter.msgId ?? (letter.stream && letter.streamSequence !== undefined ? `${letter.stream}.${letter.streamSequence}` : undefined);
+  await bus.js.publish(dlqSubject(letter.kind), letter.data, { headers: h, ...(msgID ? { msgID } : {}) });
 }

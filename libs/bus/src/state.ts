@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { BusConnection } from './connect.js';
 import { StateIntegrityError, StateStoreKeyError } from './errors.js';
@@ -52,6 +53,22 @@ type Envelope =
 type Slot = 'a' | 'b';
 type SlotCounts = { a: number; b: number };
 
+/** What a put needs to know of the entry it replaces: its KV revision (0: none yet) and its chunk bookkeeping. */
+interface EntryMeta {
+  revision: number;
+  /** Slot of the entry's chunks; undefined when its value is inline. */
+  slot?: Slot;
+  counts: SlotCounts;
+}
+
+function metaOf(revision: number, env: Envelope | undefined): EntryMeta {
+  return { revision, counts: { ...(env?.slotCounts ?? { a: 0, b: 0 }) }, ...(env && 'chunked' in env ? { slot: env.chunked.slot } : {}) };
+}
+
+function isWrongLastSequence(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence;
+}
+
 export interface KvStateStoreOptions {
   /** @default 'nas_searches' */
   bucket?: string;
@@ -78,8 +95,18 @@ export interface KvStateStoreOptions {
  * reads again), and a writer that dies halfway leaves the old value intact.
  * Chunk keys are reused put after put, so the bucket (history 1) does not
  * grow with the number of checkpoints.
+ *
+ * A put needs the current entry's chunk bookkeeping. The store remembers
+ * what it last wrote or read per key, with the entry's revision, and
+ * replaces the entry only if it still has that revision (KV compare and
+ * set); otherwise it reads the entry and writes again. So a writer that
+ * checkpoints a large search every second does not read the whole previous
+ * value back each time, and two writers of one key still never leave
+ * chunks that the entry does not describe.
  */
 export class KvStateStore<T> implements StateStore<T> {
+  private readonly known = new Map<string, EntryMeta>();
+
   private constructor(private readonly kv: KV, readonly chunkBytes: number) {}
 
   static async open<T>(bus: BusConnection, options: KvStateStoreOptions = {}): Promise<KvStateStore<T>> {
@@ -95,14 +122,22 @@ export class KvStateStore<T> implements StateStore<T> {
     return new KvStateStore<T>(kv, Math.floor(chunk));
   }
 
+  /** The entry under `key` (undefined when there is none or it was deleted); remembers its revision for the next put. */
   private async envelope(key: string): Promise<Envelope | undefined> {
     const e = await this.kv.get(key);
-    if (!e || e.operation !== 'PUT') return undefined;
+    if (!e || e.operation !== 'PUT') {
+      this.known.set(key, metaOf(e?.revision ?? 0, undefined));
+      return undefined;
+    }
+    let env: Envelope;
     try {
-      return JSON.parse(e.string()) as Envelope;
+      env = JSON.parse(e.string()) as Envelope;
     } catch (err) {
+      this.known.delete(key);
       throw new StateIntegrityError(key, `entry is not JSON: ${(err as Error).message}`, { cause: err });
     }
+    this.known.set(key, metaOf(e.revision, env));
+    return env;
   }
 
   async get(key: string): Promise<T | undefined> {
@@ -138,15 +173,33 @@ export class KvStateStore<T> implements StateStore<T> {
   async put(key: string, value: T): Promise<void> {
     checkKey(key);
     const json = toJson(key, value);
-    const old = await this.envelope(key);
-    const counts: SlotCounts = { ...(old?.slotCounts ?? { a: 0, b: 0 }) };
+    for (let tries = 0; ; tries++) {
+      let old = this.known.get(key);
+      if (!old) {
+        await this.envelope(key);
+        old = this.known.get(key)!;
+      }
+      try {
+        this.known.set(key, await this.write(key, json, old));
+        return;
+      } catch (err) {
+        // Someone else wrote the entry since we last saw it: read it and write again.
+        this.known.delete(key);
+        if (isWrongLastSequence(err) && tries < 2) continue;
+        throw err;
+      }
+    }
+  }
+
+  /** Replaces the entry that `old` describes (compare and set on its revision); returns the new entry's bookkeeping. */
+  private async write(key: string, json: string, old: EntryMeta): Promise<EntryMeta> {
+    const counts: SlotCounts = { ...old.counts };
     const inline = `{"v":1,"value":${json},"slotCounts":${JSON.stringify(counts)}}`;
     if (Buffer.byteLength(inline) <= this.chunkBytes) {
-      await this.kv.put(key, inline);
-      return;
+      return { revision: await this.kv.put(key, inline, { previousSeq: old.revision }), counts };
     }
     const bytes = Buffer.from(json, 'utf8');
-    const slot: Slot = old && 'chunked' in old && old.chunked.slot === 'a' ? 'b' : 'a';
+    const slot: Slot = old.slot === 'a' ? 'b' : 'a';
     const count = Math.ceil(bytes.length / this.chunkBytes);
     for (let i = 0; i < count; i++) {
       await this.kv.put(`${key}.${slot}.${i}`, bytes.subarray(i * this.chunkBytes, (i + 1) * this.chunkBytes));
@@ -155,13 +208,15 @@ export class KvStateStore<T> implements StateStore<T> {
     const stale = counts[slot];
     counts[slot] = count;
     const env: Envelope = { v: 1, chunked: { slot, count, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }, slotCounts: counts };
-    await this.kv.put(key, JSON.stringify(env));
+    const revision = await this.kv.put(key, JSON.stringify(env), { previousSeq: old.revision });
     for (let i = count; i < stale; i++) await this.kv.purge(`${key}.${slot}.${i}`);
+    return { revision, slot, counts };
   }
 
   async delete(key: string): Promise<void> {
     checkKey(key);
     const old = await this.envelope(key).catch(() => undefined);
+    this.known.delete(key);
     await this.kv.purge(key);
     const counts = old?.slotCounts ?? { a: 0, b: 0 };
     for (const slot of ['a', 'b'] as const) for (let i = 0; i < counts[slot]; i++) await this.kv.purge(`${key}.${slot}.${i}`);

@@ -21,16 +21,33 @@ export interface NatsServerOptions {
   maxPayloadBytes?: number;
   /** Give up waiting for "Server is ready" after this long. @default 15000 */
   startTimeoutMs?: number;
+  /**
+   * More nats.conf text, appended to the generated file: e.g. an
+   * `authorization { users = [...] }` block from natsAuthConfig(). @default none
+   */
+  config?: string;
+  /** Extra environment of the server process (values for `$VARIABLE` references in `config`). @default none */
+  env?: Record<string, string>;
 }
 
 export interface NatsTestServer {
   /** `nats://127.0.0.1:PORT` */
   url: string;
   port: number;
+  /** Process id of the running server (a new one after restart()); benchmarks read its CPU time from /proc. */
+  readonly pid: number;
   /** The JetStream store folder (deleted by stop()). */
   storeDir: string;
   /** Everything the server wrote to stderr so far, for failing tests. */
   log(): string;
+  /**
+   * Stops the server with SIGTERM (JetStream writes out its store; SIGKILL
+   * after 5 s) and starts it again on the same port with the same store and
+   * configuration, as a rolling restart or a crashed pod coming back would:
+   * clients reconnect to `url` and find every stream as it was. `downMs`
+   * keeps it down that long in between. @default downMs 0
+   */
+  restart(downMs?: number): Promise<void>;
   /** Kills the server (SIGKILL after 5 s of SIGTERM) and deletes its store. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -50,31 +67,52 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const storeDir = join(dir, 'store');
   const configFile = join(dir, 'server.conf');
   const maxPayload = options.maxPayloadBytes ?? 1024 * 1024;
-  writeFileSync(configFile, `max_payload: ${maxPayload}\n`);
-  const child = spawn(binary, ['-a', '127.0.0.1', '-p', '-1', '-js', '-sd', storeDir, '-c', configFile], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  writeFileSync(configFile, `max_payload: ${maxPayload}\n${options.config ? `${options.config}\n` : ''}`);
   let stderr = '';
   let stopped: Promise<void> | undefined;
+  let current: { child: ChildProcess; exited: Promise<void> } | undefined;
   // A test process that exits without stop() (a crash, process.exit) takes its server along.
-  const killOnExit = () => { child.kill('SIGKILL'); };
+  const killOnExit = () => { current?.child.kill('SIGKILL'); };
   process.once('exit', killOnExit);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => { process.off('exit', killOnExit); resolve(); }));
+  /** Starts one server process on `port` (-1: the server picks one) and waits until it is ready. */
+  const launch = async (port: number): Promise<number> => {
+    const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, '-c', configFile], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
+    });
+    current = { child, exited: new Promise<void>((resolve) => child.once('exit', () => resolve())) };
+    // Only this process's lines count towards its "ready" (the log keeps every run's).
+    let own = '';
+    return waitForReady(child, options.startTimeoutMs ?? 15_000, (chunk) => { own += chunk; stderr += chunk; }, () => own);
+  };
+  const terminate = async (): Promise<void> => {
+    const run = current;
+    if (!run || run.child.exitCode !== null || run.child.signalCode !== null) return;
+    run.child.kill('SIGTERM');
+    const timer = setTimeout(() => run.child.kill('SIGKILL'), 5000);
+    await run.exited;
+    clearTimeout(timer);
+  };
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await terminate();
+      process.off('exit', killOnExit);
       rmSync(dir, { recursive: true, force: true });
     })();
     return stopped;
   };
   try {
-    const port = await waitForReady(child, options.startTimeoutMs ?? 15_000, (chunk) => { stderr += chunk; }, () => stderr);
-    return { url: `nats://127.0.0.1:${port}`, port, storeDir, log: () => stderr, stop };
+    const port = await launch(-1);
+    const restart = async (downMs = 0): Promise<void> => {
+      if (stopped) throw new NatsServerStartError('nats-server was stopped; it cannot be restarted');
+      await terminate();
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+      await launch(port);
+    };
+    return {
+      url: `nats://127.0.0.1:${port}`, port, storeDir, log: () => stderr, restart, stop,
+      get pid() { return current?.child.pid ?? 0; },
+    };
   } catch (err) {
     await stop();
     throw err;

@@ -46,6 +46,8 @@ export interface TaskDelivery {
   task: ChildTask;
   /** 1 on first delivery. */
   attempt: number;
+  /** NAS_TASKS sequence of the task's message: names this queueing of the child (a re-queued child gets a new one). */
+  streamSequence: number;
   /** Training attempts allowed; a failure at attempt === maxAttempts is final. */
   maxAttempts: number;
   /** Extends the ack deadline while a long child trains. */
@@ -74,6 +76,8 @@ export interface EventSubscribeOptions {
   fromTimeMs?: number;
   /** Called with an event that could not be decoded (it is skipped). @default ignore */
   onError?: (err: Error) => void;
+  /** Status lines of the subscription itself (following again after a reconnect). @default a line on stderr */
+  log?: (line: string) => void;
 }
 
 export interface EventSubscription {

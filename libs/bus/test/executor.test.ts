@@ -5,8 +5,9 @@ import { defaultRecipe, type ChildProgress, type ChildResult, type ChildTask } f
 import { genotypeHash, sampleGenotype, type Genotype } from '@nasnet/search-space';
 import {
   CancelBoard, ChildAbortedError, DLQ_HEADERS, ExecutorClosedError, JetStreamExecutor, NatsEventBus, publishChildResult, queueStats,
-  STREAM_DLQ, STREAM_TASKS, TrainerConsumer, taskSubject, type BusConnection, type TaskDelivery,
+  STREAM_DLQ, STREAM_TASKS, TrainerConsumer, taskSubject, resultSubject, encodeChildResult, encodeChildTask, type BusConnection, type TaskDelivery,
 } from '../src/index.js';
+import * as pb from '@nasnet/proto';
 import { useNatsServer } from './nats-server.js';
 
 const nats = useNatsServer();
@@ -258,4 +259,88 @@ test('executor - an execute aborted before it published queues nothing', async (
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(await queued(controller, 'early'), 0);
   assert.equal(await (await CancelBoard.open(controller)).reasonFor('early', 2), undefined);
+});
+
+test('executor - bad messages on a followed search\'s results subjects are dead-lettered once each with the reason; the children still get their results', async () => {
+  const bus = await nats.connect('bad-results');
+  const executor = new JetStreamExecutor(bus, { log: () => {}, by: 'controller-x' });
+  const trainer = await startTrainer('bad-results-trainer', { ackWaitMs: 1000 });
+  try {
+    const a = task('badres', 1);
+    const b = task('badres', 2);
+    // Child 2's subject already holds garbage when its execute looks for a stored result,
+    // and the results consumer (made for child 1) has met the same message: one dead letter.
+    const pendingA = executor.execute(a);
+    await new Promise((r) => setTimeout(r, 150));
+    const stale = await bus.js.publish(resultSubject('badres', 2), new Uint8Array([0x0a, 0x05, 0x61]));
+    const wrongChild = await bus.js.publish(resultSubject('badres', 1), encodeChildResult({ childId: 9, status: 'ok', reward: 0.5, validationByEpoch: [0.5], trainSeconds: 1, paramCount: 1, multAdds: 1 }, { searchId: 'badres' }));
+    await new Promise((r) => setTimeout(r, 150));
+    const [ra, rb] = await Promise.all([pendingA, executor.execute(b)]);
+    assert.equal(ra.reward, fakeReward(a.genotype));
+    assert.equal(rb.reward, fakeReward(b.genotype));
+    let letters: Array<{ seq: string; reason: string; by: string; subject: string }> = [];
+    for (let i = 0; i < 100 && letters.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 30));
+      letters = [];
+      const info = await bus.jsm.streams.info(STREAM_DLQ);
+      for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+        const m = await bus.jsm.streams.getMessage(STREAM_DLQ, { seq }).catch(() => null);
+        if (m?.subject === 'nas.dlq.results') {
+          letters.push({ seq: m.header.get(DLQ_HEADERS.streamSequence), reason: m.header.get(DLQ_HEADERS.reason), by: m.header.get(DLQ_HEADERS.by), subject: m.header.get(DLQ_HEADERS.subject) });
+        }
+      }
+    }
+    await new Promise((r) => setTimeout(r, 200)); // a second letter for the same message would arrive now
+    const again = await bus.jsm.streams.info(STREAM_DLQ, { subjects_filter: 'nas.dlq.results' });
+    assert.equal(again.state.subjects?.['nas.dlq.results'], 2, 'each bad message once');
+    letters.sort((x, y) => Number(x.seq) - Number(y.seq));
+    assert.deepEqual(letters.map((l) => [Number(l.seq), l.subject, l.by]), [[stale.seq, resultSubject('badres', 2), 'controller-x'], [wrongChild.seq, resultSubject('badres', 1), 'controller-x']]);
+    assert.match(letters[0]!.reason, /undecodable message on 'nas\.results\.badres\.2': \(message\): not a nas\.v1\.ChildResult/);
+    assert.match(letters[1]!.reason, /search_id\/child_id: "badres\.9" does not belong on this subject/);
+  } finally {
+    await trainer.stop();
+    await executor.close();
+  }
+});
+
+test('executor - a task the genotype check rejects with a plain error (an impossible block count) is dead-lettered; the trainer takes the next task', async () => {
+  const bus = await nats.connect('num-blocks');
+  const good = task('blocks', 1);
+  const wire = pb.ChildTask.decode(encodeChildTask(good).data);
+  wire.recipe!.numBlocks = 0;
+  const bad = await bus.js.publish(taskSubject('blocks'), pb.ChildTask.encode(wire).finish());
+  await bus.js.publish(taskSubject('blocks'), encodeChildTask(good).data);
+  const consumer = await TrainerConsumer.start(bus, { trainerId: 'blocks-trainer', pullExpiresMs: 1000, log: () => {} });
+  const d = await consumer.next();
+  assert.equal(d?.task.childId, 1, 'the good task after the bad one');
+  await d!.ack();
+  consumer.close();
+  const dead = await bus.jsm.streams.getMessage(STREAM_DLQ, { last_by_subj: 'nas.dlq.tasks' });
+  assert.equal(Number(dead!.header.get(DLQ_HEADERS.streamSequence)), bad.seq);
+  assert.equal(dead!.header.get(DLQ_HEADERS.reason), "undecodable message on 'nas.tasks.blocks': recipe.num_blocks: must be an integer in 1..16, got 0");
+});
+
+test('executor - a task redelivered after its result was published (the trainer died before acking) is acknowledged, not trained again', async () => {
+  const bus = await nats.connect('late-ack');
+  const t = task('lateack', 4);
+  const executor = new JetStreamExecutor(bus, { log: () => {} });
+  const result = executor.execute(t);
+  // The first trainer publishes the result and vanishes without acking.
+  const first = await TrainerConsumer.start(await nats.connect('late-ack-a'), { trainerId: 'late-a', ackWaitMs: 1000, maxAttempts: 3, pullExpiresMs: 1000, log: () => {} });
+  const d = await first.next();
+  assert.equal(d?.task.childId, 4);
+  assert.equal(d!.attempt, 1);
+  await publishChildResult(bus, t, { childId: 4, status: 'ok', reward: 0.75, validationByEpoch: [0.75], trainSeconds: 1, paramCount: 1, multAdds: 1, trainer: 'late-a', attempts: 1 });
+  first.close();
+  assert.equal((await result).reward, 0.75);
+  // The second trainer gets the redelivery after the 1 s deadline and lets it go.
+  const lines: string[] = [];
+  const second = await TrainerConsumer.start(await nats.connect('late-ack-b'), { trainerId: 'late-b', ackWaitMs: 1000, maxAttempts: 3, pullExpiresMs: 1000, log: (l) => lines.push(l) });
+  const giveUp = AbortSignal.timeout(3500);
+  assert.equal(await second.next(giveUp), null, 'nothing to train');
+  second.close();
+  assert.equal(await queued(bus, 'lateack'), 0, 'the redelivery was acknowledged');
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!, /child 4 of lateack came back \(delivery 2\) after late-a had published its result; acknowledged without training it again/);
+  await executor.close();
 });

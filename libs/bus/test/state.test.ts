@@ -78,3 +78,27 @@ test('state - a damaged chunk is reported, not returned', async () => {
   await kv.put('dmg.a.1', 'garbage');
   await assert.rejects(store.get('dmg'), (e: unknown) => e instanceof StateIntegrityError && /sha256|bytes/.test(e.message));
 });
+
+test('state - a put does not read the value back, and one after another writer reads the entry again and stays consistent', async () => {
+  const bus = await nats.connect('state-cas');
+  const a = await KvStateStore.open<ReturnType<typeof bigState>>(bus, { chunkBytes: 64 * 1024 });
+  const b = await KvStateStore.open<ReturnType<typeof bigState>>(bus, { chunkBytes: 64 * 1024 });
+  // Count the entry reads a's puts make (kv.get of the key itself; chunks are written, not read).
+  const reads: string[] = [];
+  const kvOfA = (a as unknown as { kv: { get(k: string): Promise<unknown> } }).kv;
+  const get = kvOfA.get.bind(kvOfA);
+  kvOfA.get = (k: string) => { reads.push(k); return get(k); };
+
+  await a.put('cas', bigState(1, 20_000));
+  await a.put('cas', bigState(2, 20_000));
+  await a.put('cas', { version: 1, name: 'inline', weights: [] });
+  await a.put('cas', bigState(3, 20_000));
+  assert.deepEqual(reads, ['cas'], 'only the first put reads the entry');
+  // Another writer (chunked, into the other slot), then a again: its remembered revision is stale.
+  await b.put('cas', bigState(4, 30_000));
+  await a.put('cas', bigState(5, 20_000));
+  assert.deepEqual(reads, ['cas', 'cas'], 'the stale put read the entry again');
+  assert.deepEqual(await b.get('cas'), bigState(5, 20_000));
+  await b.put('cas', bigState(6, 10_000));
+  assert.deepEqual(await a.get('cas'), bigState(6, 10_000));
+});

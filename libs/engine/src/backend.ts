@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { registerTrainingGradients, registerWasmTrainingKernels } from './kernels/register.js';
 import { programsFor } from './kernels/wasm-heap.js';
+import { guardWasmHeap } from './wasm-memory.js';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
@@ -30,6 +31,13 @@ export interface InitBackendOptions {
    * @default console.error
    */
   log?: (line: string) => void;
+  /**
+   * On wasm: the most the heap may grow to. A tensor that does not fit fails
+   * its op with WasmOutOfMemoryError, and the backend stays usable. Set it
+   * under a container's memory limit so the kernel's OOM killer never has
+   * to. Clamped to (and by default) DEFAULT_WASM_HEAP_LIMIT_BYTES.
+   */
+  wasmHeapLimitBytes?: number;
 }
 
 /** The backend name (argument or NAS_BACKEND) is not one we know. */
@@ -209,12 +217,14 @@ export async function initBackend(
   if (pending) {
     const choice = await pending;
     if (tf.getBackend() !== choice.backend) await tf.setBackend(choice.backend);
+    if (choice.backend === 'wasm') guardWasmHeap(tf.backend() as BackendWasm, options.wasmHeapLimitBytes);
     return choice;
   }
   pending = start(checked);
   started.set(checked, pending);
   try {
     const choice = await pending;
+    if (choice.backend === 'wasm') guardWasmHeap(tf.backend() as BackendWasm, options.wasmHeapLimitBytes);
     (options.log ?? ((line: string) => console.error(line)))(`[engine] tfjs backend: ${choice.backend} (${choice.reason})`);
     return choice;
   } catch (error) {

@@ -28,3 +28,4 @@ export {
   MissingBackendKernelError, UnsupportedDataFormatError, UnsupportedDtypeError, WasmMemoryUnavailableError,
 } from './kernels/errors.js';
 export { DepthwiseGradientInputError } from './kernels/gradients/DepthwiseConv2dNative_grad.js';
+export { WasmOutOfMemoryError, DEFAULT_WASM_HEAP_LIMIT_BYTES, guardWasmHeap } from './wasm-memory.js';

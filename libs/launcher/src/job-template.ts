@@ -91,6 +91,9 @@ export function defaultTrainerJobTemplate(): V1Job {
               args: ['services/child-trainer/src/main.ts'],
               env: [
                 { name: 'NATS_URL', value: 'nats://nats:4222' },
+                // Its own NATS user (permissions: k8s/base/nats/nats.conf, natsPermissions in @nasnet/bus).
+                { name: 'NATS_USER', value: 'trainer' },
+                { name: 'NATS_PASS', valueFrom: { secretKeyRef: { name: 'nats-credentials', key: 'trainer-password' } } },
                 { name: 'TRAINER_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                 // wasm runs single-threaded in Node (DESIGN.md section 3): one CPU.
                 { name: 'NAS_BACKEND', value: 'wasm' },

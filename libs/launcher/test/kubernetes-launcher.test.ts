@@ -88,6 +88,8 @@ test('kubernetes launcher - creates a schema-valid Job with parallelism, GPU lim
   const env = Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
   assert.deepEqual(env, {
     NATS_URL: 'nats://nats.nasnet.svc:4222',
+    NATS_USER: 'trainer',
+    NATS_PASS: { secretKeyRef: { name: 'nats-credentials', key: 'trainer-password' } },
     TRAINER_ID: { fieldRef: { fieldPath: 'metadata.name' } },
     NAS_BACKEND: 'tensorflow',
     SEARCH_ID: id,

@@ -79,6 +79,17 @@ export interface SearchLoopOptions {
 /** Proposals that hit the cache are free, but a converged policy could propose only those: stop after this many per budgeted child. */
 const MAX_DUPLICATES_PER_CHILD = 20;
 
+/**
+ * Proposing and observing run in slices of about this long, with a turn of
+ * the event loop in between, so the executor's messages keep flowing: a PPO
+ * update with 100 LSTM units takes seconds of CPU and a proposal tens of
+ * milliseconds, and filling a 500-child window (or several updates) in one
+ * go ran the executor's requests past their timeouts (test/bench/load.ts).
+ * Only timing changes: the order of proposals and observations, hence the
+ * search, stays the same.
+ */
+const SLICE_MS = 50;
+
 export class SearchLoop {
   readonly searchId: string;
   readonly spec: SearchSpec;
@@ -90,6 +101,7 @@ export class SearchLoop {
   private readonly checkpointEveryMs: number;
   private lastCheckpointMs = -Infinity;
   private lastCheckpointPhase: SearchPhase | undefined;
+  private checkpointTimer: NodeJS.Timeout | undefined;
   /** Search-phase entries, their count of trained (non-duplicate) ones, and the first entry per hash. */
   private searchList: ChildEntry[] = [];
   private trained = 0;
@@ -106,7 +118,17 @@ export class SearchLoop {
   private outcome: SearchOutcome | undefined;
   private reason: string | undefined;
   private readonly abort = new AbortController();
+  /**
+   * Frozen copies of finished entries for exportState(): a finished entry
+   * never changes again, so every later snapshot shares its copy instead of
+   * copying it anew (snapshots of a 20,000-child search otherwise copy
+   * ~20 MB of JSON each time).
+   */
+  private readonly doneCopies = new WeakMap<ChildEntry, ChildEntry>();
   private stopProposing = false;
+  /** Start of the current slice of advance() work, and whether the rest waits for the next turn. */
+  private sliceStartMs = 0;
+  private yielding = false;
   private finish?: () => void;
   private failure?: Error;
 
@@ -148,7 +170,11 @@ export class SearchLoop {
     this.reason = state.reason;
   }
 
-  /** A deep, JSON-safe snapshot. */
+  /**
+   * A deep, JSON-safe snapshot. Entries of finished children are frozen
+   * copies shared between snapshots (they cannot change); everything else
+   * is copied each time.
+   */
   exportState(): SearchState {
     const state: SearchState = {
       version: 1,
@@ -156,7 +182,7 @@ export class SearchLoop {
       spec: this.spec,
       phase: this.phase,
       strategy: this.strategy.exportState(),
-      entries: this.entries,
+      entries: [],
       observed: this.observed,
       updates: this.updates,
       bestChildId: this.bestChildId,
@@ -164,7 +190,17 @@ export class SearchLoop {
       ...(this.outcome ? { outcome: this.outcome } : {}),
       ...(this.reason ? { reason: this.reason } : {}),
     };
-    return JSON.parse(JSON.stringify(state)) as SearchState;
+    const copy = JSON.parse(JSON.stringify(state)) as SearchState;
+    copy.entries = this.entries.map((e) => {
+      if (e.state !== 'done') return JSON.parse(JSON.stringify(e)) as ChildEntry;
+      let frozen = this.doneCopies.get(e);
+      if (!frozen) {
+        frozen = deepFreeze(JSON.parse(JSON.stringify(e)) as ChildEntry);
+        this.doneCopies.set(e, frozen);
+      }
+      return frozen;
+    });
+    return copy;
   }
 
   private elapsedMs(): number {
@@ -227,7 +263,8 @@ export class SearchLoop {
 
   /** Synchronous heart of the loop: observe in order, propose what that allows, move between phases. */
   private advance(): void {
-    if (this.outcome) return;
+    if (this.outcome || this.yielding) return;
+    this.sliceStartMs = performance.now();
     try {
       if (this.phase === 'search') this.advanceSearch();
       if (this.phase === 'final') this.advanceFinal();
@@ -259,16 +296,29 @@ export class SearchLoop {
           break;
         }
         this.propose();
+        if (this.sliceUsed()) return;
       }
       const next = search[this.observed];
       if (!next || next.state !== 'done') break;
       this.observe(next);
       this.observed++;
+      if (this.sliceUsed()) return;
     }
     const search = this.searchEntries();
     const allObserved = this.observed === search.length;
     const budgetDone = this.trainedCount() >= architectures || this.stopProposing;
     if (allObserved && budgetDone) this.enterFinal();
+  }
+
+  /** True when this slice is used up; the rest of the work then continues on the next turn of the event loop. */
+  private sliceUsed(): boolean {
+    if (performance.now() - this.sliceStartMs < SLICE_MS) return false;
+    this.yielding = true;
+    setImmediate(() => {
+      this.yielding = false;
+      this.advance();
+    });
+    return true;
   }
 
   private propose(): ChildEntry {
@@ -411,9 +461,30 @@ export class SearchLoop {
     if (!this.wantsCheckpoints) return;
     const now = performance.now();
     const due = now - this.lastCheckpointMs >= this.checkpointEveryMs || this.phase !== this.lastCheckpointPhase || this.outcome !== undefined;
-    if (!due) return;
+    if (!due) {
+      // A change inside the interval is still saved once it has passed, even
+      // if nothing else happens by then (the rest of the window may train for hours).
+      this.checkpointTimer ??= setTimeout(() => {
+        this.checkpointTimer = undefined;
+        if (!this.failure && this.phase !== 'done') this.checkpoint();
+      }, this.lastCheckpointMs + this.checkpointEveryMs - now).unref();
+      return;
+    }
+    if (this.checkpointTimer) {
+      clearTimeout(this.checkpointTimer);
+      this.checkpointTimer = undefined;
+    }
     this.lastCheckpointMs = now;
     this.lastCheckpointPhase = this.phase;
     this.onCheckpoint(this.exportState());
   }
+}
+
+/** Freezes a JSON value and everything in it. */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
 }

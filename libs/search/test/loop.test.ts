@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '@nasnet/random';
 import { NASNET_A, type Genotype } from '@nasnet/search-space';
-import type { SearchStrategy } from '@nasnet/controller';
+import { createStrategy, type SearchStrategy } from '@nasnet/controller';
 import { SearchLoop, normalizeSpec, SearchSpecError, type ChildExecutor, type ChildTask, type ChildResult, type SearchState } from '../src/index.js';
 
 /** Reward is a known function of the genotype; children finish after seeded random delays, out of order. */
@@ -124,4 +124,49 @@ test('search spec - errors name the field', () => {
   assert.throws(() => normalizeSpec({ recipe: { learningRate: Number.NaN } }), /field 'recipe.learningRate': must be a finite number/);
   assert.throws(() => normalizeSpec({ recipe: 5 as never }), /field 'recipe': must be an object/);
   assert.equal(normalizeSpec({}).controller.batchSize, 20);
+});
+
+test('search loop - snapshots share frozen copies of finished children and copy the rest', async () => {
+  const snapshots: SearchState[] = [];
+  const loop = new SearchLoop(normalizeSpec({ ...baseSpec, budget: { architectures: 12, concurrency: 3 } }), {
+    searchId: 's', executor: syntheticExecutor(3), onCheckpoint: (s) => snapshots.push(s),
+  });
+  const final = await loop.run();
+  const early = snapshots.find((s) => s.entries.some((e) => e.state === 'done') && s.entries.some((e) => e.state === 'running'))!;
+  assert.ok(early, 'a snapshot with finished and running children');
+  const done = early.entries.find((e) => e.state === 'done')!;
+  assert.equal(final.entries[done.childId], done, 'a finished child is one shared object in later snapshots');
+  assert.ok(Object.isFrozen(done) && Object.isFrozen(done.result) && Object.isFrozen(done.genotype.normal.blocks[0]!.ops));
+  assert.throws(() => { (done.result as { reward: number }).reward = 2; }, TypeError, 'shared copies cannot be changed by one holder');
+  const running = early.entries.find((e) => e.state === 'running')!;
+  assert.equal(Object.isFrozen(running), false);
+  assert.notEqual(final.entries[running.childId], running, 'a child that was running is copied anew');
+  assert.deepEqual(JSON.parse(JSON.stringify(final)), final, 'still plain JSON');
+});
+
+test('search loop - slow proposals are worked in slices, so the event loop turns while the window fills; the search is unchanged', async () => {
+  const spec = normalizeSpec({ strategy: 'random', seed: 6, budget: { architectures: 12, concurrency: 8 } });
+  const slow = (busyMs: number, counter: { proposals: number }): SearchStrategy => {
+    const inner = createStrategy({ strategy: 'random', seed: spec.seed, numBlocks: spec.numBlocks });
+    return {
+      name: inner.name,
+      propose() {
+        const until = performance.now() + busyMs;
+        while (performance.now() < until) { /* a slow policy's forward pass */ }
+        counter.proposals++;
+        return inner.propose();
+      },
+      observe: (c, r) => inner.observe(c, r),
+      exportState: () => inner.exportState(),
+      importState: (s) => inner.importState(s),
+    };
+  };
+  const counter = { proposals: 0 };
+  let proposalsAtFirstTurn = -1;
+  const loop = new SearchLoop(spec, { searchId: 's', executor: syntheticExecutor(5), strategy: slow(20, counter) });
+  setImmediate(() => { proposalsAtFirstTurn = counter.proposals; });
+  const sliced = await loop.run();
+  assert.ok(proposalsAtFirstTurn >= 1 && proposalsAtFirstTurn < 8, `the event loop turned after ${proposalsAtFirstTurn} of the 8 first proposals`);
+  const fast = await new SearchLoop(spec, { searchId: 's', executor: syntheticExecutor(5), strategy: slow(0, { proposals: 0 }) }).run();
+  assert.deepEqual(sliced.entries.map((e) => e.hash), fast.entries.map((e) => e.hash));
 });

@@ -74,16 +74,25 @@ export async function trainChild(options: TrainChildOptions): Promise<TrainChild
   const totalSteps = stepsPerEpoch * recipe.epochs;
   if (dataset.height !== dataset.width) throw new RangeError(`images must be square, got ${dataset.height}x${dataset.width}`);
 
-  const built = buildNetwork(genotype, {
-    layout: options.layout ?? 'cifar', cells: recipe.cells, initialFilters: recipe.initialFilters, imageSize: dataset.height,
-    channels: dataset.channels, numClasses: dataset.numClasses, auxHead: recipe.auxHead,
-    seed, dropPathKeepProb: recipe.dropPathKeepProb, totalSteps,
-  });
+  // A network that cannot be built (out of memory half way) must not leave its first layers' weights behind.
+  const variablesBefore = new Set(Object.keys(tf.engine().registeredVariables));
+  let built: ReturnType<typeof buildNetwork>;
+  try {
+    built = buildNetwork(genotype, {
+      layout: options.layout ?? 'cifar', cells: recipe.cells, initialFilters: recipe.initialFilters, imageSize: dataset.height,
+      channels: dataset.channels, numClasses: dataset.numClasses, auxHead: recipe.auxHead,
+      seed, dropPathKeepProb: recipe.dropPathKeepProb, totalSteps,
+    });
+  } catch (err) {
+    for (const [name, v] of Object.entries(tf.engine().registeredVariables)) if (!variablesBefore.has(name)) v.dispose();
+    throw err;
+  }
   const { model, plan } = built;
   const weights = model.trainableWeights;
   const vars = weights.map(variableOf);
   const decayMask = weights.map((w) => /kernel/.test(w.name));
-  const velocity = vars.map((v) => tf.zerosLike(v));
+  // Filled inside the try below: an allocation failing there still disposes the model.
+  const velocity: tf.Tensor[] = [];
   const rng = new Rng(deriveSeed(seed, 'data'));
   const augment = options.augment ?? defaultAugment(dataset);
   const every = options.progressEverySteps ?? 20;
@@ -95,6 +104,7 @@ export async function trainChild(options: TrainChildOptions): Promise<TrainChild
   let imagesSeen = 0;
   let trainingMs = 0;
   try {
+    for (const v of vars) velocity.push(tf.zerosLike(v));
     let step = 0;
     for (let epoch = 1; epoch <= recipe.epochs; epoch++) {
       let lossSum = 0, correct = 0, seen = 0;
@@ -162,7 +172,34 @@ export async function trainChild(options: TrainChildOptions): Promise<TrainChild
   return result;
 }
 
+/**
+ * tfjs-core keeps a clone of every tensor a gradient needs (the tape's
+ * `saved` tensors) until the backward pass has run, and only a successful
+ * backward pass disposes them (engine.gradients). A step that throws half
+ * way, out of memory say, would leave a whole forward pass of activations
+ * on the heap for the next child; this disposes them as gradients() would.
+ */
+function releaseTape(): void {
+  const state = tf.engine().state as unknown as { gradientDepth: number; activeTape: Array<{ saved?: tf.Tensor[] }> | null };
+  if (state.gradientDepth !== 0) return; // an enclosing gradient computation still owns the tape
+  for (const node of state.activeTape ?? []) for (const t of node.saved ?? []) if (!t.isDisposed) t.dispose();
+  state.activeTape = null;
+}
+
 function trainStep(
+  model: tfl.LayersModel, vars: tf.Variable[], velocity: tf.Tensor[], decayMask: boolean[],
+  batch: { x: Float32Array; y: Int32Array; shape: [number, number, number, number] }, numClasses: number, recipe: ChildRecipe, lr: number,
+  auxWeight: number,
+): tf.Tensor1D {
+  try {
+    return trainStepTidy(model, vars, velocity, decayMask, batch, numClasses, recipe, lr, auxWeight);
+  } catch (err) {
+    releaseTape();
+    throw err;
+  }
+}
+
+function trainStepTidy(
   model: tfl.LayersModel, vars: tf.Variable[], velocity: tf.Tensor[], decayMask: boolean[],
   batch: { x: Float32Array; y: Int32Array; shape: [number, number, number, number] }, numClasses: number, recipe: ChildRecipe, lr: number,
   auxWeight: number,

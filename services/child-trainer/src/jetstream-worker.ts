@@ -35,6 +35,12 @@ export interface TrainerLoopOptions {
   retryDelayMs?: (attempt: number) => number;
   /** @default TrainerConsumer's (5000) */
   pullExpiresMs?: number;
+  /**
+   * How long publishing a finished child's result is retried (the bus
+   * reconnecting) before the child is handed back to be trained again.
+   * @default 120000
+   */
+  resultRetryMs?: number;
   /** @default NatsEventBus on `bus` */
   events?: EventBus;
   /** @default stderr */
@@ -72,7 +78,8 @@ function emptyResult(task: ChildTask, status: 'failed' | 'cancelled', reason: st
  * - otherwise publish child_attempt (redelivered when attempt > 1), train
  *   with progress events, and call working() every ackWaitMs / 3;
  * - train() returned (ok, diverged, early_stopped, or failed with a reason
- *   as runChildTask reports bad data): publish that result, ack;
+ *   as runChildTask reports bad data): publish that result (retried while
+ *   the bus reconnects, see resultRetryMs), ack;
  * - train() threw: nak with retryDelayMs(attempt), or at the last attempt
  *   publish a 'failed' result with the error and term;
  * - cancelled while training: the child's signal aborts; publish
@@ -87,6 +94,7 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const events = options.events ?? new NatsEventBus(bus);
   const retryDelayMs = options.retryDelayMs ?? ((attempt: number) => attempt * 1000);
+  const resultRetryMs = options.resultRetryMs ?? 120_000;
   const stats: TrainerLoopStats = { trained: 0, failed: 0, retried: 0, cancelled: 0, handedBack: 0 };
   const emit = (e: BusEvent) => { events.publish(e).catch((err: unknown) => log(`trainer ${trainerId}: publishing ${e.kind}: ${errorText(err)}`)); };
 
@@ -125,6 +133,28 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
       .catch((err: unknown) => log(`trainer ${trainerId}: publishing the last heartbeat: ${errorText(err)}`));
   }
   return stats;
+
+  /**
+   * Publishes a child's outcome, retrying for up to resultRetryMs while the
+   * bus reconnects (a PubAck lost to a server restart): the child's training
+   * is done and must not be thrown away and redone for that. The delivery
+   * is kept (working()) meanwhile; one Nats-Msg-Id per delivery (task
+   * message and attempt), so a retry of a publish that did land is stored once.
+   */
+  async function publishResult(d: TaskDelivery, result: ChildResult): Promise<void> {
+    const deadline = Date.now() + resultRetryMs;
+    const msgId = `result.${d.task.searchId}.${d.task.childId}.${d.streamSequence}.${d.attempt}`;
+    for (let tries = 1; ; tries++) {
+      try {
+        await publishChildResult(bus, d.task, result, { msgId });
+        return;
+      } catch (err) {
+        if (Date.now() >= deadline || bus.nc.isClosed()) throw err;
+        log(`trainer ${trainerId}: publishing the result of child ${d.task.childId} of ${d.task.searchId} failed (${errorText(err)}); retrying`);
+        await new Promise((r) => setTimeout(r, Math.min(2000, 200 * tries)));
+      }
+    }
+  }
 
   /** Trains one delivery; true when the loop must stop (shutdown). */
   async function handle(d: TaskDelivery): Promise<boolean> {
@@ -166,36 +196,50 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
     } catch (error) {
       outcome = { ok: false, error };
     } finally {
-      clearInterval(working);
       unlisten();
       signal?.removeEventListener('abort', onShutdown);
     }
 
     const why = stoppingNow(); // set by the callbacks above
-    if (why?.why === 'shutdown') return true;
+    if (why?.why === 'shutdown') {
+      clearInterval(working);
+      return true;
+    }
+    // working() goes on until the outcome is published: a publish can wait out a reconnect.
+    let published = false;
     try {
       if (outcome.ok) {
-        await publishChildResult(bus, task, { ...outcome.result, childId: task.childId, trainer: trainerId, attempts: attempt });
-        await d.ack();
+        await publishResult(d, { ...outcome.result, childId: task.childId, trainer: trainerId, attempts: attempt });
+        published = true;
         stats.trained++;
-      } else if (why?.why === 'cancel') {
-        await publishChildResult(bus, task, emptyResult(task, 'cancelled', why.reason, trainerId, attempt));
         await d.ack();
+      } else if (why?.why === 'cancel') {
+        await publishResult(d, emptyResult(task, 'cancelled', why.reason, trainerId, attempt));
+        published = true;
         stats.cancelled++;
+        await d.ack();
       } else if (attempt >= d.maxAttempts) {
         const reason = `attempt ${attempt} of ${d.maxAttempts} failed: ${errorText(outcome.error)}`;
-        await publishChildResult(bus, task, emptyResult(task, 'failed', reason, trainerId, attempt));
-        await d.term(reason);
+        await publishResult(d, emptyResult(task, 'failed', reason, trainerId, attempt));
+        published = true;
         stats.failed++;
+        await d.term(reason);
       } else {
         log(`trainer ${trainerId}: child ${task.childId} of ${task.searchId}, attempt ${attempt}: ${errorText(outcome.error)}; retrying`);
         d.nak(retryDelayMs(attempt));
         stats.retried++;
       }
     } catch (err) {
-      // The result could not be published (connection lost): let the task come back.
-      log(`trainer ${trainerId}: child ${task.childId} of ${task.searchId}: ${errorText(err)}; handing it back`);
-      d.nak(retryDelayMs(attempt));
+      if (published) {
+        // The result is stored; a redelivery of the task is acknowledged without training (TrainerConsumer).
+        log(`trainer ${trainerId}: child ${task.childId} of ${task.searchId}: its result is published but acknowledging failed: ${errorText(err)}`);
+      } else {
+        // The result could not be published even after retrying: let the task come back.
+        log(`trainer ${trainerId}: child ${task.childId} of ${task.searchId}: ${errorText(err)}; handing it back`);
+        d.nak(retryDelayMs(attempt));
+      }
+    } finally {
+      clearInterval(working);
     }
     return false;
   }
@@ -208,6 +252,8 @@ export interface TrainerSettings {
   maxAttempts: number;
   ackWaitMs: number;
   heartbeatMs: number;
+  /** Most the wasm heap may grow to, MiB (keep it under the pod's memory limit). Unset: the engine's default. */
+  wasmHeapLimitMb?: number;
   user?: string;
   pass?: string;
   token?: string;
@@ -231,7 +277,9 @@ function intVar(env: Record<string, string | undefined>, name: string, fallback:
 /**
  * Reads NATS_URL (default nats://127.0.0.1:4222), TRAINER_ID (default
  * `<host>-<pid>`), MAX_DELIVER (training attempts per child, default 5),
- * ACK_WAIT_MS (default 30000), HEARTBEAT_MS (default 10000) and optional
+ * ACK_WAIT_MS (default 30000), HEARTBEAT_MS (default 10000), optional
+ * WASM_HEAP_LIMIT_MB (at least 64: a child needing more fails with the
+ * reason instead of the pod being OOM-killed) and optional
  * NATS_USER / NATS_PASS / NATS_TOKEN. NAS_BACKEND is read by initBackend.
  */
 export function trainerSettingsFromEnv(env: Record<string, string | undefined>, host: { hostname: string; pid: number }): TrainerSettings {
@@ -243,6 +291,7 @@ export function trainerSettingsFromEnv(env: Record<string, string | undefined>, 
     maxAttempts: intVar(env, 'MAX_DELIVER', 5, 1),
     ackWaitMs: intVar(env, 'ACK_WAIT_MS', 30_000, 1000),
     heartbeatMs: intVar(env, 'HEARTBEAT_MS', 10_000, 100),
+    ...(env['WASM_HEAP_LIMIT_MB'] ? { wasmHeapLimitMb: intVar(env, 'WASM_HEAP_LIMIT_MB', 0, 64) } : {}),
     ...(env['NATS_USER'] ? { user: env['NATS_USER'] } : {}),
     ...(env['NATS_PASS'] ? { pass: env['NATS_PASS'] } : {}),
     ...(env['NATS_TOKEN'] ? { token: env['NATS_TOKEN'] } : {}),

@@ -14,7 +14,7 @@ import { runTrainerLoop, trainerSettingsFromEnv } from './jetstream-worker.js';
 
 const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 const settings = trainerSettingsFromEnv(process.env, { hostname: hostname(), pid: process.pid });
-const choice = await initBackend(undefined, { log });
+const choice = await initBackend(undefined, { log, ...(settings.wasmHeapLimitMb ? { wasmHeapLimitBytes: settings.wasmHeapLimitMb * 1024 * 1024 } : {}) });
 log(`trainer ${settings.trainerId}: backend ${choice.backend} (${choice.reason})`);
 
 const stop = new AbortController();

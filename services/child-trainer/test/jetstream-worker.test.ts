@@ -204,4 +204,6 @@ test('trainer settings - environment with defaults and checks', () => {
   assert.throws(() => trainerSettingsFromEnv({ MAX_DELIVER: 'five' }, host), (e: unknown) => e instanceof TrainerEnvError && e.variable === 'MAX_DELIVER');
   assert.throws(() => trainerSettingsFromEnv({ ACK_WAIT_MS: '10' }, host), (e: unknown) => e instanceof TrainerEnvError && e.variable === 'ACK_WAIT_MS');
   assert.throws(() => trainerSettingsFromEnv({ TRAINER_ID: 'a b' }, host), (e: unknown) => e instanceof TrainerEnvError && e.variable === 'TRAINER_ID');
+  assert.equal(trainerSettingsFromEnv({ WASM_HEAP_LIMIT_MB: '512' }, host).wasmHeapLimitMb, 512);
+  assert.throws(() => trainerSettingsFromEnv({ WASM_HEAP_LIMIT_MB: '32' }, host), (e: unknown) => e instanceof TrainerEnvError && e.variable === 'WASM_HEAP_LIMIT_MB');
 });

@@ -65,12 +65,29 @@ interface Managed {
   events: SequencedEvent[];
   watchers: Set<(e: SequencedEvent | 'end') => void>;
   done: Promise<void>;
+  /** The last write asked for (the tail of the chain of writes). */
   persisting: Promise<void>;
+  /** A write that has not started yet: it takes the state when it starts, so later requests join it. */
+  queued?: Promise<void>;
   lastPersistMs: number;
+  /** How long the last write took (the next waits WRITE_BUDGET^-1 times that). */
+  lastWriteMs: number;
+  /** A write put off by the interval, due when it has passed. */
+  trailing?: NodeJS.Timeout;
   trainersStop?: () => Promise<void>;
 }
 
 const FINAL: ReadonlySet<SearchRunState> = new Set(['succeeded', 'failed', 'cancelled']);
+
+/**
+ * Share of the time the controller may spend saving one search: a
+ * checkpoint comes no sooner than lastWriteMs / WRITE_BUDGET after the
+ * last. A 20,000-child state is ~21 MB of JSON; written every second it
+ * kept a core busy (test/bench/load.ts), written every ~10 write-times it
+ * costs a tenth of that. Nothing is lost in between: finished children's
+ * results stay in NAS_RESULTS, where a resumed search finds them.
+ */
+const WRITE_BUDGET = 0.1;
 
 /**
  * Runs the searches of one controller: submit, status, watch, cancel, top;
@@ -126,7 +143,7 @@ export class SearchManager {
   }
 
   private track(stored: StoredSearch): Managed {
-    const m: Managed = { stored, events: [], watchers: new Set(), done: Promise.resolve(), persisting: Promise.resolve(), lastPersistMs: 0 };
+    const m: Managed = { stored, events: [], watchers: new Set(), done: Promise.resolve(), persisting: Promise.resolve(), lastPersistMs: 0, lastWriteMs: 0 };
     this.searches.set(stored.id, m);
     return m;
   }
@@ -140,8 +157,10 @@ export class SearchManager {
       onEvent: (event) => this.emit(m, event),
       checkpointEveryMs: this.options.checkpointEveryMs ?? 1000,
       onCheckpoint: (state) => {
+        // Phase changes and the end are saved at once; progress at the pace persist() allows.
+        const milestone = state.phase !== s.loop?.phase || state.outcome !== undefined;
         s.loop = state;
-        void this.persist(m, true);
+        void this.persist(m, milestone);
       },
     });
     m.loop = loop;
@@ -189,15 +208,48 @@ export class SearchManager {
     this.options.publish?.({ kind: 'search', searchId: s.id, sequence: e.sequence, timeMs: e.timeMs, event });
   }
 
+  /**
+   * Saves the search. Writes never overlap, and at most one waits behind
+   * the one running: it takes the search as it is when it starts, so a
+   * checkpoint that comes while a large state is being written joins it
+   * instead of queueing a copy of its own (a 20,000-child search made
+   * checkpoints faster than the store wrote them, and the queue of copies
+   * ran the controller out of memory). Unforced saves come at most every
+   * checkpointEveryMs and WRITE_BUDGET^-1 write-times; one put off is
+   * written once its time has come. A forced save resolves once a write
+   * that started after the call has finished.
+   */
   private persist(m: Managed, force: boolean): Promise<void> {
-    const now = Date.now();
-    if (!force && now - m.lastPersistMs < (this.options.checkpointEveryMs ?? 1000)) return m.persisting;
-    m.lastPersistMs = now;
-    const snapshot: StoredSearch = JSON.parse(JSON.stringify(m.stored));
-    m.persisting = m.persisting
-      .then(() => this.options.store.put(snapshot.id, snapshot))
-      .catch((err: Error) => this.log(`search ${snapshot.id}: saving state failed: ${err.message}`));
-    return m.persisting;
+    const gapMs = Math.max(this.options.checkpointEveryMs ?? 1000, m.lastWriteMs / WRITE_BUDGET);
+    const waitMs = m.lastPersistMs + gapMs - Date.now();
+    if (!force && waitMs > 0) {
+      // Not yet; but do save once the gap has passed, even if nothing else happens by then.
+      m.trailing ??= setTimeout(() => {
+        m.trailing = undefined;
+        void this.persist(m, true);
+      }, waitMs).unref();
+      return m.persisting;
+    }
+    if (m.trailing) {
+      clearTimeout(m.trailing);
+      m.trailing = undefined;
+    }
+    m.lastPersistMs = Date.now();
+    if (m.queued) return m.queued;
+    const id = m.stored.id;
+    const write = m.persisting.then(async () => {
+      m.queued = undefined;
+      // A shallow copy is a consistent snapshot: the loop state is a fresh
+      // export per checkpoint, and the other fields are replaced, never
+      // changed in place. The store serialises it before its first await.
+      const snapshot: StoredSearch = { ...m.stored };
+      const started = performance.now();
+      await this.options.store.put(id, snapshot);
+      m.lastWriteMs = performance.now() - started;
+    }).catch((err: Error) => this.log(`search ${id}: saving state failed: ${err.message}`));
+    m.queued = write;
+    m.persisting = write;
+    return write;
   }
 
   private managed(id: string): Managed {

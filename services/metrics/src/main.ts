@@ -4,6 +4,7 @@
  *   NATS_URL       NATS server URL(s), comma-separated (required)
  *   METRICS_PORT   port of /metrics and /healthz (default 9464)
  *   METRICS_HOST   address to bind (default 0.0.0.0)
+ *   NATS_USER, NATS_PASS  NATS credentials (optional; user `metrics` in k8s)
  * SIGTERM or SIGINT stops following events, closes the HTTP server and
  * drains the NATS connection, then exits 0.
  */

@@ -115,14 +115,21 @@ export interface MetricsServiceOptions extends Omit<EventMetricsOptions, 'events
   natsUrl: string | string[];
   /** Client name shown by the NATS server. @default 'nasnet-metrics' */
   name?: string;
+  /** NATS user (its permissions: read NAS_EVENTS, nothing else; see natsPermissions in @nasnet/bus). @default none */
+  natsUser?: string;
+  /** @default none */
+  natsPass?: string;
 }
 
 /** Connects to NATS, follows NAS_EVENTS from its start and serves /metrics; close() also closes the connection. */
 export async function runMetricsService(options: MetricsServiceOptions): Promise<MetricsService> {
-  const { natsUrl, name, ...rest } = options;
+  const { natsUrl, name, natsUser, natsPass, ...rest } = options;
   const servers = (Array.isArray(natsUrl) ? natsUrl : natsUrl.split(',')).map((s) => s.trim()).filter((s) => s.length > 0);
   const log = rest.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const bus = await connectBus(servers, { name: name ?? 'nasnet-metrics', log });
+  const bus = await connectBus(servers, {
+    name: name ?? 'nasnet-metrics', log,
+    ...(natsUser !== undefined ? { user: natsUser } : {}), ...(natsPass !== undefined ? { pass: natsPass } : {}),
+  });
   let service: MetricsService;
   try {
     service = await startEventMetrics({ ...rest, log, events: new NatsEventBus(bus), healthy: () => !bus.nc.isClosed() });

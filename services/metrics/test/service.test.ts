@@ -133,6 +133,9 @@ test('metrics service - configuration comes from NATS_URL, METRICS_PORT and METR
   assert.throws(() => metricsConfigFromEnv({ NATS_URL: 'nats://n:4222', METRICS_PORT: 'http' }), (e: Error) => e instanceof MetricsConfigError && e.message === 'METRICS_PORT="http": expected a TCP port, 0 to 65535');
   assert.throws(() => metricsConfigFromEnv({ NATS_URL: 'nats://n:4222', METRICS_PORT: '70000' }), MetricsConfigError);
   assert.throws(() => metricsConfigFromEnv({ NATS_URL: '  ' }), /NATS_URL=" {2}"/);
+  // Its own NATS user (k8s: `metrics`, which may only read events).
+  assert.deepEqual(metricsConfigFromEnv({ NATS_URL: 'nats://n:4222', NATS_USER: 'metrics', NATS_PASS: 'pw' }), { natsUrl: 'nats://n:4222', port: 9464, host: '0.0.0.0', natsUser: 'metrics', natsPass: 'pw' });
+  assert.throws(() => metricsConfigFromEnv({ NATS_URL: 'nats://n:4222', NATS_PASS: 'pw' }), /NATS_USER=\(unset\): expected a NATS user name when NATS_PASS is set/);
 });
 
 test('metrics service - the embedded mode serves a MemoryEventBus the same way', async () => {

@@ -1,0 +1,418 @@
+/**
+ * Load benchmark of the distributed search: a real nats-server, the real
+ * controller (runController, in its own process so its CPU time and peak
+ * memory are measured alone) and many simulated trainers (runTrainerLoop,
+ * the trainer's own loop, sharing a few NATS connections) whose "training"
+ * sleeps a random 50-500 ms and reports a reward that is a known function
+ * of the genotype.
+ *
+ *   npm run bench:load                      20,000 children, 500 trainers, random, then PPO on 1,000
+ *   npm run bench:load -- --children 2000 --trainers 100 --strategy ppo --ppo-children 0
+ *
+ * Options: --children N, --trainers N, --strategy random|ppo|evolution,
+ * --connections N (trainer connections, default 4), --min-delay-ms,
+ * --max-delay-ms, --ppo-children N (a second run with PPO; 0 = none,
+ * default 1000 when --strategy is not ppo), --seed, --timeout-s, --verbose.
+ * LOAD_BENCH_CONTROLLER_ARGS adds node flags to the controller (profiling).
+ *
+ * After each run it checks that nothing was lost or duplicated: the final
+ * search state in KV holds exactly N distinct trained children, each with
+ * the reward its genotype earns; every child was trained exactly once; the
+ * tasks stream saw N tasks and the results stream N results. Prints
+ * human-readable lines, then one JSON line (the last line) with every figure.
+ */
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { setMaxListeners } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  connectBus, decodeBusEvent, KvStateStore, startNatsServer, STREAM_RESULTS, STREAM_TASKS,
+  type BusConnection, type NatsTestServer,
+} from '@nasnet/bus';
+import { runTrainerLoop, type TrainerLoopStats } from '@nasnet/child-trainer';
+import type { StoredSearch } from '@nasnet/controller-service';
+import { deriveSeed, Rng } from '@nasnet/random';
+import type { SearchSpecInput } from '@nasnet/search';
+import { fakeTrain, syntheticReward } from '../support/fake-train.js';
+import type { ControllerMessage, ControllerUsage, ParentMessage } from './load-controller.js';
+
+/** The benchmark could not run, or a check of its outcome failed. */
+export class LoadBenchError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'LoadBenchError';
+  }
+}
+
+interface RunOptions {
+  children: number;
+  trainers: number;
+  strategy: 'random' | 'ppo' | 'evolution';
+  connections: number;
+  minDelayMs: number;
+  maxDelayMs: number;
+  seed: number;
+  timeoutS: number;
+  verbose: boolean;
+}
+
+interface Latency { p50: number; p90: number; p99: number; max: number; samples: number }
+
+interface RunReport {
+  strategy: string;
+  children: number;
+  trainers: number;
+  wallSeconds: number;
+  childrenPerSecond: number;
+  /** child_queued (controller) -> the trainer starts training it. */
+  dispatchLatencyMs: Latency;
+  /** child_queued -> the task is on the wire (the controller's part). */
+  queuedToPublishedMs: Latency;
+  /** Task on the wire -> the trainer starts it (JetStream delivery, the trainer's cancel check). */
+  publishedToStartedMs: Latency;
+  controller: { cpuSeconds: number; cpuShare: number; peakRssMiB: number; rssAtEndMiB: number; heapAtEndMiB: number };
+  benchProcessCpuSeconds: number;
+  natsServerCpuSeconds: number;
+  stateBytes: number;
+  policyUpdates?: { count: number; meanMs: number; p50Ms: number; maxMs: number; totalSeconds: number };
+  checks: Record<string, boolean>;
+  /** Why checks failed (only when one did). */
+  problems?: string[];
+}
+
+const CONTROLLER_ENTRY = fileURLToPath(new URL('./load-controller.ts', import.meta.url));
+const MIB = 1024 * 1024;
+
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat (fields 14 and 15, in clock ticks). */
+function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces; count fields after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+function percentile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** The controller process and a promise per message type. */
+class ControllerProcess {
+  readonly proc: ChildProcess;
+  private readonly waiting = new Map<ControllerMessage['type'], Array<(m: ControllerMessage) => void>>();
+  private stderr = '';
+  private exited = false;
+
+  constructor(natsUrl: string, verbose: boolean) {
+    this.proc = fork(CONTROLLER_ENTRY, [], {
+      // LOAD_BENCH_CONTROLLER_ARGS: extra node flags for the controller, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+      execArgv: ['--import', 'tsx', ...(process.env.LOAD_BENCH_CONTROLLER_ARGS?.split(/\s+/).filter(Boolean) ?? [])], env: { ...process.env, NATS_URL: natsUrl }, stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+    });
+    this.proc.stderr!.setEncoding('utf8');
+    this.proc.stderr!.on('data', (chunk: string) => {
+      this.stderr = (this.stderr + chunk).slice(-8000);
+      if (verbose) process.stderr.write(chunk);
+    });
+    this.proc.on('message', (m: ControllerMessage) => {
+      const list = this.waiting.get(m.type) ?? [];
+      this.waiting.delete(m.type);
+      for (const resolve of list) resolve(m);
+      if (m.type === 'error') this.failWith(new LoadBenchError(`controller: ${m.message}`));
+    });
+    this.proc.once('exit', (code, signal) => {
+      this.exited = true;
+      this.failWith(new LoadBenchError(`controller process exited (${code ?? signal}); its last output:\n${this.stderr}`));
+    });
+  }
+
+  private failures: Array<(e: Error) => void> = [];
+
+  private failWith(err: Error): void {
+    for (const reject of this.failures) reject(err);
+    this.failures = [];
+  }
+
+  next<T extends ControllerMessage['type']>(type: T): Promise<Extract<ControllerMessage, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      if (this.exited) return reject(new LoadBenchError(`controller process is gone; its last output:\n${this.stderr}`));
+      const list = this.waiting.get(type) ?? [];
+      list.push(resolve as (m: ControllerMessage) => void);
+      this.waiting.set(type, list);
+      this.failures.push(reject);
+    });
+  }
+
+  send(m: ParentMessage): void {
+    this.proc.send(m);
+  }
+
+  async stop(): Promise<void> {
+    if (this.exited) return;
+    const gone = new Promise<void>((resolve) => this.proc.once('exit', () => resolve()));
+    this.proc.disconnect();
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 10_000);
+    await gone;
+    clearTimeout(timer);
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new LoadBenchError(`${what} took longer than ${ms / 1000} s`)), ms); }),
+  ]);
+}
+
+/** One search through a fresh server, controller and trainer fleet. */
+async function runOnce(o: RunOptions, log: (line: string) => void): Promise<RunReport> {
+  // A fresh server per run: stream sequence numbers then count this run's messages alone.
+  const nats: NatsTestServer = await startNatsServer({ maxPayloadBytes: 8 * MIB });
+  const buses: BusConnection[] = [];
+  let controller: ControllerProcess | undefined;
+  const stop = new AbortController();
+  // Every trainer loop and every child it trains listens to this one signal.
+  setMaxListeners(0, stop.signal);
+  let loops: Array<Promise<TrainerLoopStats>> = [];
+  try {
+    controller = new ControllerProcess(nats.url, o.verbose);
+    await withTimeout(controller.next('ready'), 60_000, 'controller start');
+
+    // Watch the events: when the controller queued each child, and which trainers are up.
+    const watcher = await connectBus(nats.url, { name: 'bench-watch', log });
+    buses.push(watcher);
+    const queuedAt = new Map<number, number>();
+    const heartbeats = new Set<string>();
+    watcher.nc.subscribe('nas.events.>', {
+      callback: (err, msg) => {
+        if (err) return;
+        const e = decodeBusEvent(msg.data, msg.subject);
+        if (e.kind === 'search' && e.event.type === 'child_queued' && e.event.phase === 'search') queuedAt.set(e.event.childId, e.timeMs);
+        else if (e.kind === 'trainer_heartbeat') heartbeats.add(e.trainer);
+      },
+    });
+    // A core subscription sees each task as the controller publishes it (Nats-Msg-Id <searchId>.<childId>.<phase>).
+    const publishedAt = new Map<number, number>();
+    watcher.nc.subscribe('nas.tasks.>', {
+      callback: (err, msg) => {
+        if (err) return;
+        const childId = Number((msg.headers?.get('Nats-Msg-Id') ?? '').split('.')[1]);
+        if (Number.isInteger(childId) && !publishedAt.has(childId)) publishedAt.set(childId, Date.now());
+      },
+    });
+
+    const trainerBuses: BusConnection[] = [];
+    for (let c = 0; c < o.connections; c++) {
+      const bus = await connectBus(nats.url, { name: `bench-trainers-${c}`, log });
+      buses.push(bus);
+      trainerBuses.push(bus);
+    }
+    const startedAt = new Map<number, number>();
+    const trainedTimes = new Map<number, number>();
+    loops = Array.from({ length: o.trainers }, (_, i) => {
+      const rng = new Rng(deriveSeed(o.seed, 'trainer', i));
+      return runTrainerLoop({
+        bus: trainerBuses[i % trainerBuses.length]!, trainerId: `sim-${i}`, signal: stop.signal, log,
+        train: fakeTrain({
+          delayMs: () => rng.uniform(o.minDelayMs, o.maxDelayMs),
+          onStart: (task, at) => {
+            if (!startedAt.has(task.childId)) startedAt.set(task.childId, at);
+            trainedTimes.set(task.childId, (trainedTimes.get(task.childId) ?? 0) + 1);
+          },
+        }),
+      });
+    });
+    await withTimeout((async () => { while (heartbeats.size < o.trainers) await new Promise((r) => setTimeout(r, 50)); })(), 120_000, `${o.trainers} trainers starting`);
+    log(`${o.trainers} trainers up on ${o.connections} connections; submitting ${o.children} children (${o.strategy})`);
+
+    const spec: SearchSpecInput = {
+      name: `load-${o.strategy}`, dataset: 'synthetic', strategy: o.strategy, seed: o.seed,
+      budget: { architectures: o.children, concurrency: o.trainers },
+      recipe: { epochs: 1 },
+    };
+    const benchCpu0 = process.cpuUsage();
+    const natsCpu0 = processCpuSeconds(nats.pid);
+    const submitted = controller.next('submitted');
+    const finished = controller.next('finished');
+    controller.send({ type: 'submit', spec });
+    const sub = await withTimeout(submitted, 60_000, 'submit');
+    let lastCount = -1;
+    const progress = setInterval(() => {
+      if (startedAt.size !== lastCount) log(`  ${startedAt.size} / ${o.children} children picked up`);
+      lastCount = startedAt.size;
+    }, 10_000);
+    let fin: Extract<ControllerMessage, { type: 'finished' }>;
+    try {
+      fin = await withTimeout(finished, o.timeoutS * 1000, 'the search');
+    } finally {
+      clearInterval(progress);
+    }
+    const benchCpu = process.cpuUsage(benchCpu0);
+    const natsCpu = processCpuSeconds(nats.pid) - natsCpu0;
+    if (fin.runState !== 'succeeded') throw new LoadBenchError(`search ${sub.id} ended ${fin.runState}: ${fin.message ?? ''}`);
+    const wallSeconds = (fin.atMs - sub.atMs) / 1000;
+
+    stop.abort();
+    const stats = await Promise.all(loops);
+    loops = [];
+
+    // ---- nothing lost, nothing duplicated
+    const checkBus = await connectBus(nats.url, { name: 'bench-check', log });
+    buses.push(checkBus);
+    const store = await KvStateStore.open<StoredSearch>(checkBus);
+    const stored = await store.get(sub.id);
+    if (!stored?.loop) throw new LoadBenchError(`search ${sub.id} has no stored state`);
+    const stateBytes = Buffer.byteLength(JSON.stringify(stored));
+    const search = stored.loop.entries.filter((e) => e.phase === 'search');
+    const trained = search.filter((e) => e.duplicateOf === undefined);
+    const tasks = await checkBus.jsm.streams.info(STREAM_TASKS);
+    const results = await checkBus.jsm.streams.info(STREAM_RESULTS);
+    const checks: Record<string, boolean> = {
+      [`state holds exactly ${o.children} trained children`]: trained.length === o.children,
+      'their genotypes are distinct': new Set(trained.map((e) => e.hash)).size === trained.length,
+      'each has an ok result with the reward of its own genotype': trained.every((e) => e.result?.status === 'ok' && e.result.reward === syntheticReward(e.genotype) && /^sim-\d+$/.test(e.result.trainer ?? '')),
+      'every trained child was trained exactly once': trainedTimes.size === o.children && [...trainedTimes.values()].every((n) => n === 1)
+        && trained.every((e) => trainedTimes.get(e.childId) === 1),
+      'the trainers published one result per child (no retries, no failures)': stats.reduce((n, s) => n + s.trained, 0) === o.children
+        && stats.every((s) => s.failed === 0 && s.retried === 0 && s.cancelled === 0),
+      [`NAS_TASKS received ${o.children} tasks and holds none`]: tasks.state.last_seq === o.children && tasks.state.messages === 0,
+      [`NAS_RESULTS received ${o.children} results, one per child`]: results.state.last_seq === o.children && results.state.messages === o.children,
+    };
+
+    // What went wrong, for a failed check.
+    const notOk = trained.filter((e) => e.result?.status !== 'ok');
+    const reasons = new Map<string, number>();
+    for (const e of notOk) {
+      const why = `${e.result?.status ?? 'no result'}: ${(e.result?.reason ?? '').replace(/\d+/g, 'N').slice(0, 160)}`;
+      reasons.set(why, (reasons.get(why) ?? 0) + 1);
+    }
+    const problems = [
+      ...[...reasons].map(([why, n]) => `${n} children ${why}`),
+      ...(trainedTimes.size !== o.children ? [`${trainedTimes.size} children reached a trainer`] : []),
+      ...[...trainedTimes].filter(([, n]) => n > 1).slice(0, 5).map(([id, n]) => `child ${id} trained ${n} times`),
+      `trainers: ${JSON.stringify(stats.reduce((a, s) => ({ trained: a.trained + s.trained, failed: a.failed + s.failed, retried: a.retried + s.retried, cancelled: a.cancelled + s.cancelled, handedBack: a.handedBack + s.handedBack })))}`,
+      `NAS_TASKS last_seq ${tasks.state.last_seq}, messages ${tasks.state.messages}; NAS_RESULTS last_seq ${results.state.last_seq}, messages ${results.state.messages}`,
+    ];
+    const span = (from: Map<number, number>, to: Map<number, number>) => trained
+      .map((e) => (to.get(e.childId) ?? Number.NaN) - (from.get(e.childId) ?? Number.NaN)).filter(Number.isFinite).sort((a, b) => a - b);
+    const summary = (sorted: number[]) => ({
+      p50: round(percentile(sorted, 0.5)), p90: round(percentile(sorted, 0.9)), p99: round(percentile(sorted, 0.99)), max: round(sorted.at(-1) ?? Number.NaN), samples: sorted.length,
+    });
+    const cpu = (u: ControllerUsage) => (u.userMicros + u.systemMicros) / 1e6;
+    const controllerCpu = cpu(fin.usage) - cpu(sub.usage);
+    const report: RunReport = {
+      strategy: o.strategy, children: o.children, trainers: o.trainers,
+      wallSeconds: round(wallSeconds, 2),
+      childrenPerSecond: round(o.children / wallSeconds),
+      dispatchLatencyMs: summary(span(queuedAt, startedAt)),
+      queuedToPublishedMs: summary(span(queuedAt, publishedAt)),
+      publishedToStartedMs: summary(span(publishedAt, startedAt)),
+      controller: {
+        cpuSeconds: round(controllerCpu, 2), cpuShare: round(controllerCpu / wallSeconds, 2),
+        peakRssMiB: round(fin.usage.maxRssBytes / MIB), rssAtEndMiB: round(fin.usage.rssBytes / MIB), heapAtEndMiB: round(fin.usage.heapUsedBytes / MIB),
+      },
+      benchProcessCpuSeconds: round((benchCpu.user + benchCpu.system) / 1e6, 2),
+      natsServerCpuSeconds: round(natsCpu, 2),
+      stateBytes,
+      checks,
+      ...(Object.values(checks).every(Boolean) ? {} : { problems }),
+    };
+    const updates = stored.loop.updates.map((u) => u.updateMs).sort((a, b) => a - b);
+    if (updates.length) {
+      const total = updates.reduce((a, b) => a + b, 0);
+      report.policyUpdates = {
+        count: updates.length, meanMs: round(total / updates.length), p50Ms: round(percentile(updates, 0.5)), maxMs: round(updates.at(-1)!), totalSeconds: round(total / 1000, 2),
+      };
+    }
+    return report;
+  } finally {
+    stop.abort();
+    await Promise.allSettled(loops);
+    await controller?.stop();
+    for (const b of buses.reverse()) await b.close().catch(() => {});
+    await nats.stop();
+  }
+}
+
+function latency(l: Latency): string {
+  return `p50 ${l.p50} ms, p90 ${l.p90} ms, p99 ${l.p99} ms, max ${l.max} ms`;
+}
+
+function describe(r: RunReport): string[] {
+  const lines = [
+    `${r.strategy}: ${r.children} children on ${r.trainers} simulated trainers in ${r.wallSeconds} s = ${r.childrenPerSecond} children/s`,
+    `  dispatch latency (child_queued -> trainer starts it): ${latency(r.dispatchLatencyMs)}`,
+    `    controller part (child_queued -> task published):  ${latency(r.queuedToPublishedMs)}`,
+    `    delivery part (task published -> trainer starts):  ${latency(r.publishedToStartedMs)}`,
+    `  controller: ${r.controller.cpuSeconds} CPU s (${Math.round(r.controller.cpuShare * 100)}% of one core), peak RSS ${r.controller.peakRssMiB} MiB, RSS at end ${r.controller.rssAtEndMiB} MiB`,
+    `  bench process (trainers, watcher): ${r.benchProcessCpuSeconds} CPU s; nats-server: ${r.natsServerCpuSeconds} CPU s; final state ${round(r.stateBytes / MIB, 2)} MiB of JSON`,
+  ];
+  if (r.policyUpdates) {
+    const u = r.policyUpdates;
+    lines.push(`  policy updates: ${u.count}, mean ${u.meanMs} ms, p50 ${u.p50Ms} ms, max ${u.maxMs} ms, ${u.totalSeconds} s in all`);
+  }
+  for (const [what, ok] of Object.entries(r.checks)) lines.push(`  ${ok ? 'ok  ' : 'FAIL'} ${what}`);
+  for (const p of r.problems ?? []) lines.push(`    ${p}`);
+  return lines;
+}
+
+function intOption(values: Record<string, string | boolean | undefined>, name: string, fallback: number, min: number): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new LoadBenchError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      children: { type: 'string' }, trainers: { type: 'string' }, strategy: { type: 'string' }, connections: { type: 'string' },
+      'min-delay-ms': { type: 'string' }, 'max-delay-ms': { type: 'string' }, 'ppo-children': { type: 'string' },
+      seed: { type: 'string' }, 'timeout-s': { type: 'string' }, verbose: { type: 'boolean' },
+    },
+  });
+  const strategy = (values.strategy ?? 'random') as RunOptions['strategy'];
+  if (!['random', 'ppo', 'evolution'].includes(strategy)) throw new LoadBenchError(`--strategy must be random, ppo or evolution, got ${strategy}`);
+  const base: RunOptions = {
+    children: intOption(values, 'children', 20_000, 1),
+    trainers: intOption(values, 'trainers', 500, 1),
+    strategy,
+    connections: intOption(values, 'connections', 4, 1),
+    minDelayMs: intOption(values, 'min-delay-ms', 50, 0),
+    maxDelayMs: intOption(values, 'max-delay-ms', 500, 0),
+    seed: intOption(values, 'seed', 1, 0),
+    timeoutS: intOption(values, 'timeout-s', 540, 1),
+    verbose: values.verbose ?? false,
+  };
+  if (base.maxDelayMs < base.minDelayMs) throw new LoadBenchError('--max-delay-ms must be at least --min-delay-ms');
+  const ppoChildren = intOption(values, 'ppo-children', strategy === 'ppo' ? 0 : 1000, 0);
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+
+  const runs: RunReport[] = [];
+  runs.push(await runOnce(base, log));
+  for (const line of describe(runs[0]!)) console.log(line);
+  if (ppoChildren > 0) {
+    runs.push(await runOnce({ ...base, strategy: 'ppo', children: ppoChildren }, log));
+    for (const line of describe(runs[1]!)) console.log(line);
+  }
+  const ok = runs.every((r) => Object.values(r.checks).every(Boolean));
+  console.log(JSON.stringify({ bench: 'load', ok, node: process.version, cpus: (await import('node:os')).cpus().length, runs }));
+  process.exitCode = ok ? 0 : 1;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:load failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});
