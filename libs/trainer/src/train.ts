@@ -133,8 +133,10 @@ export async function trainChild(options: TrainChildOptions): Promise<TrainChild
           });
           windowStart = now; windowImages = 0;
         }
-        // Let cancel messages and timers in.
-        if (k % 4 === 0) await new Promise((r) => setImmediate(r));
+        // Let cancel messages and timers in after every step: a trainer's working() ticks keep its
+        // child past the ack deadline only if they run (4 steps at a time blocked for over 2 s on a
+        // busy 2-core machine; setImmediate costs microseconds next to a step).
+        await new Promise((r) => setImmediate(r));
       }
       const valAcc = await evaluate(model, validation, dataset, recipe.batchSize);
       result.validationByEpoch.push(valAcc);
