@@ -133,7 +133,11 @@ export class ResultTap {
   }
 
   close(): void {
-    this.sub.unsubscribe();
+    try {
+      this.sub.unsubscribe();
+    } catch {
+      // the connection is closed already: so is the subscription
+    }
   }
 }
 
