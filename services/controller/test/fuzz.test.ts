@@ -1,3 +1,4 @@
+import { MemoryStateStore } from '@nasnet/bus';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
@@ -8,9 +9,9 @@ import { SearchManager, startControllerServer, type StoredSearch } from '../src/
 const CODES = new Set(Object.values(status).filter((v): v is number => typeof v === 'number'));
 
 test('fuzz - 10,000 seeded random and mutated SubmitSearch requests: every reply is a proper status, the server survives', async () => {
-  const store = new Map<string, StoredSearch>();
+  const store = new MemoryStateStore<StoredSearch>();
   const manager = new SearchManager({
-    store: { get: async (k) => store.get(k), put: async (k, v) => { store.set(k, v); }, delete: async (k) => { store.delete(k); }, keys: async () => [...store.keys()] },
+    store,
     // Children never finish: accepted searches just wait, so the test measures request handling only.
     executorFor: () => ({ execute: () => new Promise(() => {}) }),
     maxActiveSearches: 16,

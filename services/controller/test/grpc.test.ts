@@ -1,3 +1,4 @@
+import { MemoryStateStore } from '@nasnet/bus';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
@@ -5,14 +6,6 @@ import * as pb from '@nasnet/proto';
 import type { ChildExecutor } from '@nasnet/search';
 import type { Genotype } from '@nasnet/search-space';
 import { SearchManager, startControllerServer, type StoredSearch } from '../src/index.js';
-
-class MapStore<T> {
-  readonly map = new Map<string, T>();
-  async get(k: string) { const v = this.map.get(k); return v === undefined ? undefined : JSON.parse(JSON.stringify(v)) as T; }
-  async put(k: string, v: T) { this.map.set(k, JSON.parse(JSON.stringify(v))); }
-  async delete(k: string) { this.map.delete(k); }
-  async keys() { return [...this.map.keys()]; }
-}
 
 const reward = (g: Genotype) => g.normal.blocks.filter((b) => b.combine === 'add').length / 5;
 const executor = (delayMs: number): ChildExecutor => ({
@@ -22,7 +15,7 @@ const executor = (delayMs: number): ChildExecutor => ({
   },
 });
 
-const store = new MapStore<StoredSearch>();
+const store = new MemoryStateStore<StoredSearch>();
 const manager = new SearchManager({ store, executorFor: () => executor(2) });
 const server = await startControllerServer({ manager, port: 0, token: 's3cret' });
 const client = new pb.SearchServiceClient(`127.0.0.1:${server.port}`, credentials.createInsecure());
@@ -120,7 +113,7 @@ test('controller gRPC - bad requests get precise statuses and the service keeps 
 });
 
 test('controller gRPC - cancel ends a running search as cancelled', async () => {
-  const slow = new SearchManager({ store: new MapStore<StoredSearch>(), executorFor: () => executor(200) });
+  const slow = new SearchManager({ store: new MemoryStateStore<StoredSearch>(), executorFor: () => executor(200) });
   const srv = await startControllerServer({ manager: slow, port: 0 });
   const c = new pb.SearchServiceClient(`127.0.0.1:${srv.port}`, credentials.createInsecure());
   try {
@@ -137,7 +130,7 @@ test('controller gRPC - cancel ends a running search as cancelled', async () => 
 });
 
 test('controller - a restarted manager resumes unfinished searches from the store', async () => {
-  const shared = new MapStore<StoredSearch>();
+  const shared = new MemoryStateStore<StoredSearch>();
   const first = new SearchManager({ store: shared, executorFor: () => executor(30), checkpointEveryMs: 0 });
   const s = await first.submit({ dataset: 'synthetic', seed: 9, budget: { architectures: 10, concurrency: 2 }, controller: { batchSize: 4, lstmUnits: 16 } });
   await new Promise((r) => setTimeout(r, 150));

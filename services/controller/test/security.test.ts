@@ -1,3 +1,4 @@
+import { MemoryStateStore } from '@nasnet/bus';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -25,9 +26,9 @@ function makePki(): Record<'ca' | 'serverCert' | 'serverKey' | 'clientCert' | 'c
 }
 
 const pki = makePki();
-const store = new Map<string, StoredSearch>();
+const store = new MemoryStateStore<StoredSearch>();
 const manager = new SearchManager({
-  store: { get: async (k) => store.get(k), put: async (k, v) => { store.set(k, v); }, delete: async (k) => { store.delete(k); }, keys: async () => [...store.keys()] },
+  store,
   executorFor: () => ({ execute: async (t) => ({ childId: t.childId, status: 'ok', reward: 0.5, validationByEpoch: [0.5], trainSeconds: 0, paramCount: 1, multAdds: 1 }) }),
 });
 

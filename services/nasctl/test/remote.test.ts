@@ -1,3 +1,4 @@
+import { MemoryStateStore } from '@nasnet/bus';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
@@ -7,9 +8,9 @@ import type { ChildExecutor } from '@nasnet/search';
 import { SearchManager, startControllerServer, type StoredSearch } from '@nasnet/controller-service';
 import { main, type CliIO } from '../src/main.js';
 
-const store = new Map<string, StoredSearch>();
+const store = new MemoryStateStore<StoredSearch>();
 const manager = new SearchManager({
-  store: { get: async (k) => store.get(k), put: async (k, v) => { store.set(k, v); }, delete: async (k) => { store.delete(k); }, keys: async () => [...store.keys()] },
+  store,
   executorFor: (): ChildExecutor => ({
     execute: async (task) => ({ childId: task.childId, status: 'ok', reward: (task.childId % 7) / 10, validationByEpoch: [0.1], trainSeconds: 0, paramCount: 1000, multAdds: 2000 }),
   }),
