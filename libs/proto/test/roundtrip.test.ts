@@ -65,8 +65,8 @@ function fullSearchSpec(): SearchSpec {
     strategy: SearchStrategy.SEARCH_STRATEGY_EVOLUTION,
     seed: 0xdeadbeef,
     earlyStopping: { medianRule: true, minEpochs: 3 },
-    finalPhase: { topK: 250, epochs: 600 },
-    resources: { gpus: 1, cpu: '2', memory: '4Gi', image: 'registry.local/trainer:0.1', backend: 'webgpu' },
+    finalPhase: { topK: 250, epochs: 600, filters: 32, cells: 6 },
+    resources: { gpus: 1, cpu: '2', memory: '4Gi', image: 'registry.local/trainer:0.1', backend: 'webgpu', profile: 'gpu' },
     labels: { team: 'nas', 'app.kubernetes.io/part-of': 'nasnet' },
     evolution: { populationSize: 100, sampleSize: 25 },
   };

@@ -149,6 +149,9 @@ export function statusToProto(s: StoredSearch): pb.SearchStatus {
     createdAtMs: s.createdAtMs, startedAtMs: s.startedAtMs ?? 0, updatedAtMs: Date.now(), finishedAtMs: s.finishedAtMs ?? 0,
     message: s.message ?? '',
     lastSequence: s.lastSequence,
+    submitter: '',
+    bestSearchReward: best?.result?.reward ?? 0,
+    bestFromFinalPhase: false,
   };
 }
 

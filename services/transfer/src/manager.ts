@@ -252,7 +252,10 @@ export class TransferManager {
     if (!isRunning()) return;
     if (outcome.testAccuracy === null) this.log(rec, 'warn', 'the data set has no test split: result.test_accuracy is 0');
     this.log(rec, 'info', `validation accuracy ${outcome.validationAccuracy.toFixed(4)}; ${outcome.steps} steps at ${outcome.imagesPerSec.toFixed(1)} images/s`);
-    const result: pb.TransferResult = { testAccuracy: outcome.testAccuracy ?? 0, exportUri: outcome.exportPath ?? '', trainSeconds: outcome.trainSeconds };
+    const result: pb.TransferResult = {
+      testAccuracy: outcome.testAccuracy ?? 0, exportUri: outcome.exportPath ?? '', trainSeconds: outcome.trainSeconds,
+      hasTestSplit: outcome.testAccuracy !== null, validationAccuracy: outcome.validationAccuracy,
+    };
     rec.status.result = result;
     rec.status.paramCount = outcome.paramCount;
     rec.status.multAdds = outcome.multAdds;

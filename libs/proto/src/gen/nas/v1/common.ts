@@ -88,6 +88,11 @@ export interface TrainerResources {
    * "cpu". Empty = chosen by the trainer from what its machine offers.
    */
   backend: string;
+  /**
+   * Trainer profile defined by the operator (e.g. "cpu", "gpu"): image,
+   * resources and backend come from it. Empty = the operator's default.
+   */
+  profile: string;
 }
 
 /** One line of log output attached to a search or a transfer. */
@@ -101,7 +106,7 @@ export interface LogLine {
 }
 
 function createBaseTrainerResources(): TrainerResources {
-  return { gpus: 0, cpu: "", memory: "", image: "", backend: "" };
+  return { gpus: 0, cpu: "", memory: "", image: "", backend: "", profile: "" };
 }
 
 export const TrainerResources: MessageFns<TrainerResources> = {
@@ -120,6 +125,9 @@ export const TrainerResources: MessageFns<TrainerResources> = {
     }
     if (message.backend !== "") {
       writer.uint32(42).string(message.backend);
+    }
+    if (message.profile !== "") {
+      writer.uint32(50).string(message.profile);
     }
     return writer;
   },
@@ -177,6 +185,14 @@ export const TrainerResources: MessageFns<TrainerResources> = {
             message.backend = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.profile = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -196,6 +212,7 @@ export const TrainerResources: MessageFns<TrainerResources> = {
       memory: isSet(object.memory) ? globalThis.String(object.memory) : "",
       image: isSet(object.image) ? globalThis.String(object.image) : "",
       backend: isSet(object.backend) ? globalThis.String(object.backend) : "",
+      profile: isSet(object.profile) ? globalThis.String(object.profile) : "",
     };
   },
 
@@ -216,6 +233,9 @@ export const TrainerResources: MessageFns<TrainerResources> = {
     if (message.backend !== "") {
       obj.backend = message.backend;
     }
+    if (message.profile !== "") {
+      obj.profile = message.profile;
+    }
     return obj;
   },
 
@@ -229,6 +249,7 @@ export const TrainerResources: MessageFns<TrainerResources> = {
     message.memory = object.memory ?? "";
     message.image = object.image ?? "";
     message.backend = object.backend ?? "";
+    message.profile = object.profile ?? "";
     return message;
   },
 };

@@ -334,6 +334,10 @@ export interface FinalPhase {
   topK: number;
   /** Epochs of each retraining run. */
   epochs: number;
+  /** Initial filters F0 of the retrained networks; 0 = the search recipe's. */
+  filters: number;
+  /** Normal cells per stack N of the retrained networks; 0 = the search recipe's. */
+  cells: number;
 }
 
 /** Everything needed to run one architecture search. */
@@ -440,6 +444,15 @@ export interface SearchStatus {
    * start watching right after the status it read.
    */
   lastSequence: number;
+  /** Name of the token that submitted the search (the server's token table). */
+  submitter: string;
+  /**
+   * Search-phase reward of best_child_id. best_reward is its retrained
+   * reward when best_from_final_phase is set (the final phase decides).
+   */
+  bestSearchReward: number;
+  /** Whether best_child_id was chosen by the final phase's retraining. */
+  bestFromFinalPhase: boolean;
 }
 
 /** One trained architecture, as ranked by reward. */
@@ -456,8 +469,13 @@ export interface ArchitectureSummary {
   paramCount: number;
   /** Multiply-adds of one forward pass of one image. */
   multAdds: number;
-  /** Position by reward, 1 = best. */
+  /**
+   * Position, 1 = best: by final_reward among retrained architectures
+   * (which rank first), then by reward.
+   */
   rank: number;
+  /** Reward after the final phase's retraining; unset if not retrained. */
+  finalReward?: number | undefined;
 }
 
 function createBaseSearchBudget(): SearchBudget {
@@ -1443,7 +1461,7 @@ export const EarlyStopping: MessageFns<EarlyStopping> = {
 };
 
 function createBaseFinalPhase(): FinalPhase {
-  return { topK: 0, epochs: 0 };
+  return { topK: 0, epochs: 0, filters: 0, cells: 0 };
 }
 
 export const FinalPhase: MessageFns<FinalPhase> = {
@@ -1453,6 +1471,12 @@ export const FinalPhase: MessageFns<FinalPhase> = {
     }
     if (message.epochs !== 0) {
       writer.uint32(16).uint32(message.epochs);
+    }
+    if (message.filters !== 0) {
+      writer.uint32(24).uint32(message.filters);
+    }
+    if (message.cells !== 0) {
+      writer.uint32(32).uint32(message.cells);
     }
     return writer;
   },
@@ -1486,6 +1510,22 @@ export const FinalPhase: MessageFns<FinalPhase> = {
             message.epochs = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.filters = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.cells = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1506,6 +1546,8 @@ export const FinalPhase: MessageFns<FinalPhase> = {
         ? globalThis.Number(object.top_k)
         : 0,
       epochs: isSet(object.epochs) ? globalThis.Number(object.epochs) : 0,
+      filters: isSet(object.filters) ? globalThis.Number(object.filters) : 0,
+      cells: isSet(object.cells) ? globalThis.Number(object.cells) : 0,
     };
   },
 
@@ -1517,6 +1559,12 @@ export const FinalPhase: MessageFns<FinalPhase> = {
     if (message.epochs !== 0) {
       obj.epochs = Math.round(message.epochs);
     }
+    if (message.filters !== 0) {
+      obj.filters = Math.round(message.filters);
+    }
+    if (message.cells !== 0) {
+      obj.cells = Math.round(message.cells);
+    }
     return obj;
   },
 
@@ -1527,6 +1575,8 @@ export const FinalPhase: MessageFns<FinalPhase> = {
     const message = createBaseFinalPhase();
     message.topK = object.topK ?? 0;
     message.epochs = object.epochs ?? 0;
+    message.filters = object.filters ?? 0;
+    message.cells = object.cells ?? 0;
     return message;
   },
 };
@@ -2099,6 +2149,9 @@ function createBaseSearchStatus(): SearchStatus {
     finishedAtMs: 0,
     message: "",
     lastSequence: 0,
+    submitter: "",
+    bestSearchReward: 0,
+    bestFromFinalPhase: false,
   };
 }
 
@@ -2145,6 +2198,15 @@ export const SearchStatus: MessageFns<SearchStatus> = {
     }
     if (message.lastSequence !== 0) {
       writer.uint32(112).uint64(message.lastSequence);
+    }
+    if (message.submitter !== "") {
+      writer.uint32(122).string(message.submitter);
+    }
+    if (message.bestSearchReward !== 0) {
+      writer.uint32(129).double(message.bestSearchReward);
+    }
+    if (message.bestFromFinalPhase !== false) {
+      writer.uint32(136).bool(message.bestFromFinalPhase);
     }
     return writer;
   },
@@ -2274,6 +2336,30 @@ export const SearchStatus: MessageFns<SearchStatus> = {
             message.lastSequence = longToNumber(reader.uint64());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.submitter = reader.string();
+            continue;
+          }
+          case 16: {
+            if (tag !== 129) {
+              break;
+            }
+
+            message.bestSearchReward = reader.double();
+            continue;
+          }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.bestFromFinalPhase = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2342,6 +2428,17 @@ export const SearchStatus: MessageFns<SearchStatus> = {
         : isSet(object.last_sequence)
         ? globalThis.Number(object.last_sequence)
         : 0,
+      submitter: isSet(object.submitter) ? globalThis.String(object.submitter) : "",
+      bestSearchReward: isSet(object.bestSearchReward)
+        ? globalThis.Number(object.bestSearchReward)
+        : isSet(object.best_search_reward)
+        ? globalThis.Number(object.best_search_reward)
+        : 0,
+      bestFromFinalPhase: isSet(object.bestFromFinalPhase)
+        ? globalThis.Boolean(object.bestFromFinalPhase)
+        : isSet(object.best_from_final_phase)
+        ? globalThis.Boolean(object.best_from_final_phase)
+        : false,
     };
   },
 
@@ -2389,6 +2486,15 @@ export const SearchStatus: MessageFns<SearchStatus> = {
     if (message.lastSequence !== 0) {
       obj.lastSequence = Math.round(message.lastSequence);
     }
+    if (message.submitter !== "") {
+      obj.submitter = message.submitter;
+    }
+    if (message.bestSearchReward !== 0) {
+      obj.bestSearchReward = floatToJson(message.bestSearchReward);
+    }
+    if (message.bestFromFinalPhase !== false) {
+      obj.bestFromFinalPhase = message.bestFromFinalPhase;
+    }
     return obj;
   },
 
@@ -2417,12 +2523,15 @@ export const SearchStatus: MessageFns<SearchStatus> = {
     message.finishedAtMs = object.finishedAtMs ?? 0;
     message.message = object.message ?? "";
     message.lastSequence = object.lastSequence ?? 0;
+    message.submitter = object.submitter ?? "";
+    message.bestSearchReward = object.bestSearchReward ?? 0;
+    message.bestFromFinalPhase = object.bestFromFinalPhase ?? false;
     return message;
   },
 };
 
 function createBaseArchitectureSummary(): ArchitectureSummary {
-  return { genotype: undefined, reward: 0, childId: "", paramCount: 0, multAdds: 0, rank: 0 };
+  return { genotype: undefined, reward: 0, childId: "", paramCount: 0, multAdds: 0, rank: 0, finalReward: undefined };
 }
 
 export const ArchitectureSummary: MessageFns<ArchitectureSummary> = {
@@ -2444,6 +2553,9 @@ export const ArchitectureSummary: MessageFns<ArchitectureSummary> = {
     }
     if (message.rank !== 0) {
       writer.uint32(48).uint32(message.rank);
+    }
+    if (message.finalReward !== undefined) {
+      writer.uint32(57).double(message.finalReward);
     }
     return writer;
   },
@@ -2509,6 +2621,14 @@ export const ArchitectureSummary: MessageFns<ArchitectureSummary> = {
             message.rank = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.finalReward = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2541,6 +2661,11 @@ export const ArchitectureSummary: MessageFns<ArchitectureSummary> = {
         ? globalThis.Number(object.mult_adds)
         : 0,
       rank: isSet(object.rank) ? globalThis.Number(object.rank) : 0,
+      finalReward: isSet(object.finalReward)
+        ? globalThis.Number(object.finalReward)
+        : isSet(object.final_reward)
+        ? globalThis.Number(object.final_reward)
+        : undefined,
     };
   },
 
@@ -2564,6 +2689,9 @@ export const ArchitectureSummary: MessageFns<ArchitectureSummary> = {
     if (message.rank !== 0) {
       obj.rank = Math.round(message.rank);
     }
+    if (message.finalReward !== undefined) {
+      obj.finalReward = floatToJson(message.finalReward);
+    }
     return obj;
   },
 
@@ -2580,6 +2708,7 @@ export const ArchitectureSummary: MessageFns<ArchitectureSummary> = {
     message.paramCount = object.paramCount ?? 0;
     message.multAdds = object.multAdds ?? 0;
     message.rank = object.rank ?? 0;
+    message.finalReward = object.finalReward ?? undefined;
     return message;
   },
 };

@@ -30,9 +30,16 @@ export enum Layout {
   LAYOUT_CIFAR = 1,
   /**
    * LAYOUT_IMAGENET - ImageNet stacking: 3x3 stride-2 conv stem and two reduction stem cells
-   * before the CIFAR-style stacks.
+   * before the CIFAR-style stacks; the "mobile" configuration of the
+   * reference implementation (stem multiplier 1).
    */
   LAYOUT_IMAGENET = 2,
+  /**
+   * LAYOUT_IMAGENET_LARGE - ImageNet stacking as NASNet-A Large: stem multiplier 3 and each cell
+   * after a reduction reads the reduction's input as its h_{i-1}
+   * (the reference's skip_reduction_layer_input).
+   */
+  LAYOUT_IMAGENET_LARGE = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -47,6 +54,9 @@ export function layoutFromJSON(object: any): Layout {
     case 2:
     case "LAYOUT_IMAGENET":
       return Layout.LAYOUT_IMAGENET;
+    case 3:
+    case "LAYOUT_IMAGENET_LARGE":
+      return Layout.LAYOUT_IMAGENET_LARGE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -62,7 +72,95 @@ export function layoutToJSON(object: Layout): string {
       return "LAYOUT_CIFAR";
     case Layout.LAYOUT_IMAGENET:
       return "LAYOUT_IMAGENET";
+    case Layout.LAYOUT_IMAGENET_LARGE:
+      return "LAYOUT_IMAGENET_LARGE";
     case Layout.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** Optimizer of a training recipe. */
+export enum Optimizer {
+  /** OPTIMIZER_UNSPECIFIED - Not set: the layout's default (SGD for CIFAR, RMSProp for ImageNet). */
+  OPTIMIZER_UNSPECIFIED = 0,
+  /** OPTIMIZER_SGD - SGD with momentum (the paper's CIFAR recipe). */
+  OPTIMIZER_SGD = 1,
+  /** OPTIMIZER_RMSPROP - RMSProp (the paper's ImageNet recipe). */
+  OPTIMIZER_RMSPROP = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function optimizerFromJSON(object: any): Optimizer {
+  switch (object) {
+    case 0:
+    case "OPTIMIZER_UNSPECIFIED":
+      return Optimizer.OPTIMIZER_UNSPECIFIED;
+    case 1:
+    case "OPTIMIZER_SGD":
+      return Optimizer.OPTIMIZER_SGD;
+    case 2:
+    case "OPTIMIZER_RMSPROP":
+      return Optimizer.OPTIMIZER_RMSPROP;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return Optimizer.UNRECOGNIZED;
+  }
+}
+
+export function optimizerToJSON(object: Optimizer): string {
+  switch (object) {
+    case Optimizer.OPTIMIZER_UNSPECIFIED:
+      return "OPTIMIZER_UNSPECIFIED";
+    case Optimizer.OPTIMIZER_SGD:
+      return "OPTIMIZER_SGD";
+    case Optimizer.OPTIMIZER_RMSPROP:
+      return "OPTIMIZER_RMSPROP";
+    case Optimizer.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** Learning-rate schedule of a training recipe. */
+export enum LearningRateSchedule {
+  /** LEARNING_RATE_SCHEDULE_UNSPECIFIED - Not set: the layout's default (cosine for CIFAR, exponential for ImageNet). */
+  LEARNING_RATE_SCHEDULE_UNSPECIFIED = 0,
+  /** LEARNING_RATE_SCHEDULE_COSINE - Cosine decay to 0 over the run. */
+  LEARNING_RATE_SCHEDULE_COSINE = 1,
+  /** LEARNING_RATE_SCHEDULE_EXPONENTIAL - Staircase exponential decay: times lr_decay_rate every lr_decay_epochs. */
+  LEARNING_RATE_SCHEDULE_EXPONENTIAL = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function learningRateScheduleFromJSON(object: any): LearningRateSchedule {
+  switch (object) {
+    case 0:
+    case "LEARNING_RATE_SCHEDULE_UNSPECIFIED":
+      return LearningRateSchedule.LEARNING_RATE_SCHEDULE_UNSPECIFIED;
+    case 1:
+    case "LEARNING_RATE_SCHEDULE_COSINE":
+      return LearningRateSchedule.LEARNING_RATE_SCHEDULE_COSINE;
+    case 2:
+    case "LEARNING_RATE_SCHEDULE_EXPONENTIAL":
+      return LearningRateSchedule.LEARNING_RATE_SCHEDULE_EXPONENTIAL;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return LearningRateSchedule.UNRECOGNIZED;
+  }
+}
+
+export function learningRateScheduleToJSON(object: LearningRateSchedule): string {
+  switch (object) {
+    case LearningRateSchedule.LEARNING_RATE_SCHEDULE_UNSPECIFIED:
+      return "LEARNING_RATE_SCHEDULE_UNSPECIFIED";
+    case LearningRateSchedule.LEARNING_RATE_SCHEDULE_COSINE:
+      return "LEARNING_RATE_SCHEDULE_COSINE";
+    case LearningRateSchedule.LEARNING_RATE_SCHEDULE_EXPONENTIAL:
+      return "LEARNING_RATE_SCHEDULE_EXPONENTIAL";
+    case LearningRateSchedule.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
@@ -198,7 +296,31 @@ export interface TransferRecipe {
     | number
     | undefined;
   /** Stop after this many steps; unset or 0 = no limit. For smoke tests. */
-  maxSteps?: number | undefined;
+  maxSteps?:
+    | number
+    | undefined;
+  /** Optimizer; unset = the layout's default. */
+  optimizer?:
+    | Optimizer
+    | undefined;
+  /** Label smoothing of the cross-entropy loss (ImageNet recipe: 0.1). */
+  labelSmoothing?:
+    | number
+    | undefined;
+  /** Keep probability of the dropout before the classifier (1 = none). */
+  denseDropoutKeepProb?:
+    | number
+    | undefined;
+  /** Learning-rate schedule; unset = the layout's default. */
+  lrSchedule?:
+    | LearningRateSchedule
+    | undefined;
+  /** Exponential schedule: factor applied every lr_decay_epochs. */
+  lrDecayRate?:
+    | number
+    | undefined;
+  /** Exponential schedule: epochs between decays. */
+  lrDecayEpochs?: number | undefined;
 }
 
 /** Everything needed to transfer one architecture. */
@@ -247,6 +369,11 @@ export interface TransferSpec {
     | undefined;
   /** Free-form labels, copied onto the Kubernetes objects of the transfer. */
   labels: { [key: string]: string };
+  /**
+   * Channels of the stem convolution are stem_multiplier x F0 (CIFAR and
+   * NASNet-A Large: 3, mobile: 1); unset = the layout's default.
+   */
+  stemMultiplier?: number | undefined;
 }
 
 export interface TransferSpec_LabelsEntry {
@@ -278,6 +405,13 @@ export interface TransferResult {
   exportUri: string;
   /** Seconds spent training. */
   trainSeconds: number;
+  /**
+   * Whether the dataset had a test split; when not, test_accuracy is
+   * meaningless and validation_accuracy is the measure.
+   */
+  hasTestSplit: boolean;
+  /** Accuracy on the held-out validation split, in [0, 1]. */
+  validationAccuracy: number;
 }
 
 /** The current state of one transfer. */
@@ -318,6 +452,10 @@ export interface TransferStatus {
   updatedAtMs: number;
   /** Sequence number of the latest event of this transfer. */
   lastSequence: number;
+  /** Name of the token that started the transfer (the server's token table). */
+  submitter: string;
+  /** The paper's F of "N@F": filters of the penultimate layer. */
+  penultimateFilters: number;
 }
 
 /** The transfer moved to another life-cycle state. */
@@ -458,6 +596,12 @@ function createBaseTransferRecipe(): TransferRecipe {
     gradClipNorm: undefined,
     imageSize: undefined,
     maxSteps: undefined,
+    optimizer: undefined,
+    labelSmoothing: undefined,
+    denseDropoutKeepProb: undefined,
+    lrSchedule: undefined,
+    lrDecayRate: undefined,
+    lrDecayEpochs: undefined,
   };
 }
 
@@ -501,6 +645,24 @@ export const TransferRecipe: MessageFns<TransferRecipe> = {
     }
     if (message.maxSteps !== undefined) {
       writer.uint32(104).uint64(message.maxSteps);
+    }
+    if (message.optimizer !== undefined) {
+      writer.uint32(112).int32(message.optimizer);
+    }
+    if (message.labelSmoothing !== undefined) {
+      writer.uint32(121).double(message.labelSmoothing);
+    }
+    if (message.denseDropoutKeepProb !== undefined) {
+      writer.uint32(129).double(message.denseDropoutKeepProb);
+    }
+    if (message.lrSchedule !== undefined) {
+      writer.uint32(136).int32(message.lrSchedule);
+    }
+    if (message.lrDecayRate !== undefined) {
+      writer.uint32(145).double(message.lrDecayRate);
+    }
+    if (message.lrDecayEpochs !== undefined) {
+      writer.uint32(153).double(message.lrDecayEpochs);
     }
     return writer;
   },
@@ -622,6 +784,54 @@ export const TransferRecipe: MessageFns<TransferRecipe> = {
             message.maxSteps = longToNumber(reader.uint64());
             continue;
           }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.optimizer = reader.int32() as any;
+            continue;
+          }
+          case 15: {
+            if (tag !== 121) {
+              break;
+            }
+
+            message.labelSmoothing = reader.double();
+            continue;
+          }
+          case 16: {
+            if (tag !== 129) {
+              break;
+            }
+
+            message.denseDropoutKeepProb = reader.double();
+            continue;
+          }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.lrSchedule = reader.int32() as any;
+            continue;
+          }
+          case 18: {
+            if (tag !== 145) {
+              break;
+            }
+
+            message.lrDecayRate = reader.double();
+            continue;
+          }
+          case 19: {
+            if (tag !== 153) {
+              break;
+            }
+
+            message.lrDecayEpochs = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -689,6 +899,32 @@ export const TransferRecipe: MessageFns<TransferRecipe> = {
         : isSet(object.max_steps)
         ? globalThis.Number(object.max_steps)
         : undefined,
+      optimizer: isSet(object.optimizer) ? optimizerFromJSON(object.optimizer) : undefined,
+      labelSmoothing: isSet(object.labelSmoothing)
+        ? globalThis.Number(object.labelSmoothing)
+        : isSet(object.label_smoothing)
+        ? globalThis.Number(object.label_smoothing)
+        : undefined,
+      denseDropoutKeepProb: isSet(object.denseDropoutKeepProb)
+        ? globalThis.Number(object.denseDropoutKeepProb)
+        : isSet(object.dense_dropout_keep_prob)
+        ? globalThis.Number(object.dense_dropout_keep_prob)
+        : undefined,
+      lrSchedule: isSet(object.lrSchedule)
+        ? learningRateScheduleFromJSON(object.lrSchedule)
+        : isSet(object.lr_schedule)
+        ? learningRateScheduleFromJSON(object.lr_schedule)
+        : undefined,
+      lrDecayRate: isSet(object.lrDecayRate)
+        ? globalThis.Number(object.lrDecayRate)
+        : isSet(object.lr_decay_rate)
+        ? globalThis.Number(object.lr_decay_rate)
+        : undefined,
+      lrDecayEpochs: isSet(object.lrDecayEpochs)
+        ? globalThis.Number(object.lrDecayEpochs)
+        : isSet(object.lr_decay_epochs)
+        ? globalThis.Number(object.lr_decay_epochs)
+        : undefined,
     };
   },
 
@@ -733,6 +969,24 @@ export const TransferRecipe: MessageFns<TransferRecipe> = {
     if (message.maxSteps !== undefined) {
       obj.maxSteps = Math.round(message.maxSteps);
     }
+    if (message.optimizer !== undefined) {
+      obj.optimizer = optimizerToJSON(message.optimizer);
+    }
+    if (message.labelSmoothing !== undefined) {
+      obj.labelSmoothing = floatToJson(message.labelSmoothing);
+    }
+    if (message.denseDropoutKeepProb !== undefined) {
+      obj.denseDropoutKeepProb = floatToJson(message.denseDropoutKeepProb);
+    }
+    if (message.lrSchedule !== undefined) {
+      obj.lrSchedule = learningRateScheduleToJSON(message.lrSchedule);
+    }
+    if (message.lrDecayRate !== undefined) {
+      obj.lrDecayRate = floatToJson(message.lrDecayRate);
+    }
+    if (message.lrDecayEpochs !== undefined) {
+      obj.lrDecayEpochs = floatToJson(message.lrDecayEpochs);
+    }
     return obj;
   },
 
@@ -754,6 +1008,12 @@ export const TransferRecipe: MessageFns<TransferRecipe> = {
     message.gradClipNorm = object.gradClipNorm ?? undefined;
     message.imageSize = object.imageSize ?? undefined;
     message.maxSteps = object.maxSteps ?? undefined;
+    message.optimizer = object.optimizer ?? undefined;
+    message.labelSmoothing = object.labelSmoothing ?? undefined;
+    message.denseDropoutKeepProb = object.denseDropoutKeepProb ?? undefined;
+    message.lrSchedule = object.lrSchedule ?? undefined;
+    message.lrDecayRate = object.lrDecayRate ?? undefined;
+    message.lrDecayEpochs = object.lrDecayEpochs ?? undefined;
     return message;
   },
 };
@@ -770,6 +1030,7 @@ function createBaseTransferSpec(): TransferSpec {
     seed: 0,
     resources: undefined,
     labels: {},
+    stemMultiplier: undefined,
   };
 }
 
@@ -818,6 +1079,9 @@ export const TransferSpec: MessageFns<TransferSpec> = {
     globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
       TransferSpec_LabelsEntry.encode({ key: key as any, value }, writer.uint32(106).fork()).join();
     });
+    if (message.stemMultiplier !== undefined) {
+      writer.uint32(112).uint32(message.stemMultiplier);
+    }
     return writer;
   },
 
@@ -941,6 +1205,14 @@ export const TransferSpec: MessageFns<TransferSpec> = {
             }
             continue;
           }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.stemMultiplier = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -998,6 +1270,11 @@ export const TransferSpec: MessageFns<TransferSpec> = {
           {},
         )
         : {},
+      stemMultiplier: isSet(object.stemMultiplier)
+        ? globalThis.Number(object.stemMultiplier)
+        : isSet(object.stem_multiplier)
+        ? globalThis.Number(object.stem_multiplier)
+        : undefined,
     };
   },
 
@@ -1044,6 +1321,9 @@ export const TransferSpec: MessageFns<TransferSpec> = {
           obj.labels[k] = v;
         });
       }
+    }
+    if (message.stemMultiplier !== undefined) {
+      obj.stemMultiplier = Math.round(message.stemMultiplier);
     }
     return obj;
   },
@@ -1107,6 +1387,7 @@ export const TransferSpec: MessageFns<TransferSpec> = {
       },
       {},
     );
+    message.stemMultiplier = object.stemMultiplier ?? undefined;
     return message;
   },
 };
@@ -1358,7 +1639,7 @@ export const TransferProgress: MessageFns<TransferProgress> = {
 };
 
 function createBaseTransferResult(): TransferResult {
-  return { testAccuracy: 0, exportUri: "", trainSeconds: 0 };
+  return { testAccuracy: 0, exportUri: "", trainSeconds: 0, hasTestSplit: false, validationAccuracy: 0 };
 }
 
 export const TransferResult: MessageFns<TransferResult> = {
@@ -1371,6 +1652,12 @@ export const TransferResult: MessageFns<TransferResult> = {
     }
     if (message.trainSeconds !== 0) {
       writer.uint32(25).double(message.trainSeconds);
+    }
+    if (message.hasTestSplit !== false) {
+      writer.uint32(32).bool(message.hasTestSplit);
+    }
+    if (message.validationAccuracy !== 0) {
+      writer.uint32(41).double(message.validationAccuracy);
     }
     return writer;
   },
@@ -1412,6 +1699,22 @@ export const TransferResult: MessageFns<TransferResult> = {
             message.trainSeconds = reader.double();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.hasTestSplit = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.validationAccuracy = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1441,6 +1744,16 @@ export const TransferResult: MessageFns<TransferResult> = {
         : isSet(object.train_seconds)
         ? globalThis.Number(object.train_seconds)
         : 0,
+      hasTestSplit: isSet(object.hasTestSplit)
+        ? globalThis.Boolean(object.hasTestSplit)
+        : isSet(object.has_test_split)
+        ? globalThis.Boolean(object.has_test_split)
+        : false,
+      validationAccuracy: isSet(object.validationAccuracy)
+        ? globalThis.Number(object.validationAccuracy)
+        : isSet(object.validation_accuracy)
+        ? globalThis.Number(object.validation_accuracy)
+        : 0,
     };
   },
 
@@ -1455,6 +1768,12 @@ export const TransferResult: MessageFns<TransferResult> = {
     if (message.trainSeconds !== 0) {
       obj.trainSeconds = floatToJson(message.trainSeconds);
     }
+    if (message.hasTestSplit !== false) {
+      obj.hasTestSplit = message.hasTestSplit;
+    }
+    if (message.validationAccuracy !== 0) {
+      obj.validationAccuracy = floatToJson(message.validationAccuracy);
+    }
     return obj;
   },
 
@@ -1466,6 +1785,8 @@ export const TransferResult: MessageFns<TransferResult> = {
     message.testAccuracy = object.testAccuracy ?? 0;
     message.exportUri = object.exportUri ?? "";
     message.trainSeconds = object.trainSeconds ?? 0;
+    message.hasTestSplit = object.hasTestSplit ?? false;
+    message.validationAccuracy = object.validationAccuracy ?? 0;
     return message;
   },
 };
@@ -1486,6 +1807,8 @@ function createBaseTransferStatus(): TransferStatus {
     createdAtMs: 0,
     updatedAtMs: 0,
     lastSequence: 0,
+    submitter: "",
+    penultimateFilters: 0,
   };
 }
 
@@ -1532,6 +1855,12 @@ export const TransferStatus: MessageFns<TransferStatus> = {
     }
     if (message.lastSequence !== 0) {
       writer.uint32(112).uint64(message.lastSequence);
+    }
+    if (message.submitter !== "") {
+      writer.uint32(122).string(message.submitter);
+    }
+    if (message.penultimateFilters !== 0) {
+      writer.uint32(128).uint32(message.penultimateFilters);
     }
     return writer;
   },
@@ -1661,6 +1990,22 @@ export const TransferStatus: MessageFns<TransferStatus> = {
             message.lastSequence = longToNumber(reader.uint64());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.submitter = reader.string();
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.penultimateFilters = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1713,6 +2058,12 @@ export const TransferStatus: MessageFns<TransferStatus> = {
         : isSet(object.last_sequence)
         ? globalThis.Number(object.last_sequence)
         : 0,
+      submitter: isSet(object.submitter) ? globalThis.String(object.submitter) : "",
+      penultimateFilters: isSet(object.penultimateFilters)
+        ? globalThis.Number(object.penultimateFilters)
+        : isSet(object.penultimate_filters)
+        ? globalThis.Number(object.penultimate_filters)
+        : 0,
     };
   },
 
@@ -1760,6 +2111,12 @@ export const TransferStatus: MessageFns<TransferStatus> = {
     if (message.lastSequence !== 0) {
       obj.lastSequence = Math.round(message.lastSequence);
     }
+    if (message.submitter !== "") {
+      obj.submitter = message.submitter;
+    }
+    if (message.penultimateFilters !== 0) {
+      obj.penultimateFilters = Math.round(message.penultimateFilters);
+    }
     return obj;
   },
 
@@ -1790,6 +2147,8 @@ export const TransferStatus: MessageFns<TransferStatus> = {
     message.createdAtMs = object.createdAtMs ?? 0;
     message.updatedAtMs = object.updatedAtMs ?? 0;
     message.lastSequence = object.lastSequence ?? 0;
+    message.submitter = object.submitter ?? "";
+    message.penultimateFilters = object.penultimateFilters ?? 0;
     return message;
   },
 };
