@@ -4,7 +4,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connectBus, KvStateStore, startNatsServer } from '@nasnet/bus';
+import { connectBus, KvStateStore } from '@nasnet/bus';
+import { startNatsServer } from '@nasnet/bus/testing';
 import type { StoredSearch } from '@nasnet/controller-service';
 import { freePort, startService, ROOT, type ServiceProcess } from './support/processes.js';
 

@@ -14,9 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kvm } from '@nats-io/kv';
 import {
-  connectBus, encodeChildTask, ensureStreams, KvStateStore, natsAuthConfig, natsPasswordVariables, natsPermissions, startNatsServer,
+  connectBus, encodeChildTask, ensureStreams, KvStateStore, natsAuthConfig, natsPasswordVariables, natsPermissions,
   NATS_PASSWORD_VARIABLES, NATS_ROLES, NatsAuthConfigError, type BusConnection,
 } from '@nasnet/bus';
+import { startNatsServer } from '@nasnet/bus/testing';
 import { runTrainerLoop } from '@nasnet/child-trainer';
 import { runController, type StoredSearch } from '@nasnet/controller-service';
 import { runMetricsService } from '@nasnet/metrics-service';

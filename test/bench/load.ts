@@ -27,9 +27,10 @@ import { setMaxListeners } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  connectBus, decodeBusEvent, KvStateStore, startNatsServer, STREAM_RESULTS, STREAM_TASKS,
-  type BusConnection, type NatsTestServer,
+  connectBus, decodeBusEvent, KvStateStore, STREAM_RESULTS, STREAM_TASKS,
+  type BusConnection,
 } from '@nasnet/bus';
+import { startNatsServer, type NatsTestServer } from '@nasnet/bus/testing';
 import { runTrainerLoop, type TrainerLoopStats } from '@nasnet/child-trainer';
 import type { StoredSearch } from '@nasnet/controller-service';
 import { deriveSeed, Rng } from '@nasnet/random';

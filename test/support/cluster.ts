@@ -10,9 +10,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  connectBus, decodeChildResult, ensureStreams, KvStateStore, NatsEventBus, startNatsServer,
-  type BusConnection, type BusEvent, type EventSubscription, type NatsServerOptions, type NatsTestServer,
+  connectBus, decodeChildResult, ensureStreams, KvStateStore, NatsEventBus,
+  type BusConnection, type BusEvent, type EventSubscription,
 } from '@nasnet/bus';
+import { startNatsServer, type NatsServerOptions, type NatsTestServer } from '@nasnet/bus/testing';
 import type { StoredSearch } from '@nasnet/controller-service';
 import type { Subscription } from '@nats-io/transport-node';
 import { freePort, ROOT, startService, type ServiceProcess } from './processes.js';

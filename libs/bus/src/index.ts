@@ -1,7 +1,8 @@
 /**
  * The NATS JetStream bus between the search controller, the child trainers
  * and the metrics service (subjects and streams: see types.ts), plus
- * in-memory stand-ins for the embedded mode.
+ * in-memory stand-ins for the embedded mode. Test helpers (a throwaway
+ * nats-server) live in the separate `@nasnet/bus/testing` entry.
  *
  * ```ts
  * // controller
@@ -56,6 +57,3 @@ export { NatsEventBus, MemoryEventBus, subjectOfEvent } from './events.js';
 export type { MemoryEventBusOptions } from './events.js';
 export { KvStateStore, MemoryStateStore } from './state.js';
 export type { KvStateStoreOptions } from './state.js';
-/** Test utility: a throwaway nats-server for test files (needs the nats-server binary). */
-export { startNatsServer, NatsServerStartError } from './testing.js';
-export type { NatsServerOptions, NatsTestServer } from './testing.js';

@@ -5,9 +5,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  connectBus, inboxPrefixFor, isVariableSafePassword, natsAuthConfig, natsPasswordVariables, startNatsServer,
+  connectBus, inboxPrefixFor, isVariableSafePassword, natsAuthConfig, natsPasswordVariables,
   NATS_PASSWORD_VARIABLES, NATS_ROLES, NatsAuthConfigError,
 } from '../src/index.js';
+import { startNatsServer } from '../src/testing.js';
 
 const SAFE = { controller: 'cControllerPass0001', trainer: 'tTrainerPass000002', metrics: 'mMetricsPass000003', transfer: 'xTransferPass00004' };
 const serverEnv = Object.fromEntries(NATS_ROLES.map((r) => [NATS_PASSWORD_VARIABLES[r], SAFE[r]]));

@@ -1,5 +1,6 @@
 import { after, before } from 'node:test';
-import { connectBus, startNatsServer, ensureStreams, type BusConnection, type NatsServerOptions, type NatsTestServer } from '../src/index.js';
+import { connectBus, ensureStreams, type BusConnection } from '../src/index.js';
+import { startNatsServer, type NatsServerOptions, type NatsTestServer } from '../src/testing.js';
 
 /**
  * One throwaway nats-server per test file: started in `before`, killed (and

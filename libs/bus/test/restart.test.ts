@@ -4,9 +4,10 @@ import { Rng } from '@nasnet/random';
 import { defaultRecipe, type ChildTask } from '@nasnet/search';
 import { genotypeHash, sampleGenotype } from '@nasnet/search-space';
 import {
-  connectBus, ensureStreams, JetStreamExecutor, NatsEventBus, publishChildResult, startNatsServer, TrainerConsumer,
-  type BusConnection, type NatsTestServer,
+  connectBus, ensureStreams, JetStreamExecutor, NatsEventBus, publishChildResult, TrainerConsumer,
+  type BusConnection,
 } from '../src/index.js';
+import { startNatsServer, type NatsTestServer } from '../src/testing.js';
 
 // One server whose streams are on disk (as in production), restarted by each test.
 let server: NatsTestServer;

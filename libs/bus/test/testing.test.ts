@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connectBus, ensureStreams, STREAM_EVENTS, startNatsServer } from '../src/index.js';
+import { connectBus, ensureStreams, STREAM_EVENTS } from '../src/index.js';
+import { startNatsServer } from '../src/testing.js';
 
 test('testing - restart() brings nats-server back on the same port with the same JetStream store; clients reconnect', async () => {
   const server = await startNatsServer();

@@ -1,9 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  CancelBoard, connectBus, ensureStreams, JetStreamExecutor, MemoryEventBus, startNatsServer, STREAM_TASKS, taskSubject,
-  type BusConnection, type BusEvent, type NatsTestServer,
+  CancelBoard, connectBus, ensureStreams, JetStreamExecutor, MemoryEventBus, STREAM_TASKS, taskSubject,
+  type BusConnection, type BusEvent,
 } from '@nasnet/bus';
+import { startNatsServer, type NatsTestServer } from '@nasnet/bus/testing';
 import { Rng } from '@nasnet/random';
 import { defaultRecipe, type ChildProgress, type ChildResult, type ChildTask } from '@nasnet/search';
 import { genotypeHash, sampleGenotype } from '@nasnet/search-space';

@@ -1,7 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { connectBus, ensureStreams, JetStreamExecutor, NatsEventBus, startNatsServer, type BusEvent, type NatsTestServer } from '@nasnet/bus';
+import { connectBus, ensureStreams, JetStreamExecutor, NatsEventBus, type BusEvent } from '@nasnet/bus';
+import { startNatsServer, type NatsTestServer } from '@nasnet/bus/testing';
 import { defaultRecipe, type ChildTask } from '@nasnet/search';
 import { genotypeHash, NASNET_A } from '@nasnet/search-space';
 import { JETSTREAM_TRAINER_ENTRY } from '../src/index.js';

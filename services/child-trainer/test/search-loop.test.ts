@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connectBus, ensureStreams, JetStreamExecutor, startNatsServer, type BusConnection, type NatsTestServer } from '@nasnet/bus';
+import { connectBus, ensureStreams, JetStreamExecutor, type BusConnection } from '@nasnet/bus';
+import { startNatsServer, type NatsTestServer } from '@nasnet/bus/testing';
 import { normalizeSpec, SearchLoop, type ChildExecutor, type SearchState } from '@nasnet/search';
 import { runTrainerLoop, type TrainFunction } from '../src/index.js';
 

@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
-  connectBus, ensureStreams, startNatsServer, MemoryEventBus, NatsEventBus,
-  type BusConnection, type BusEvent, type NatsTestServer,
+  connectBus, ensureStreams, MemoryEventBus, NatsEventBus,
+  type BusConnection, type BusEvent,
 } from '@nasnet/bus';
+import { startNatsServer, type NatsTestServer } from '@nasnet/bus/testing';
 import {
   runMetricsService, startEventMetrics, metricsConfigFromEnv, MetricsConfigError, type MetricsService,
 } from '../src/index.js';
