@@ -9,9 +9,11 @@
  * const final = await loop.run();
  * ```
  */
-export { SearchLoop } from './loop.js';
+export { SearchLoop, FAIL_FAST_CHILDREN } from './loop.js';
 export type { SearchState, SearchEvent, SearchPhase, SearchOutcome, ChildEntry, SearchLoopOptions } from './loop.js';
-export { normalizeSpec, defaultRecipe, defaultControllerSettings, SearchSpecError } from './spec.js';
+export { normalizeSpec, defaultRecipe, defaultControllerSettings, finalRecipe, SearchSpecError } from './spec.js';
+export { summarizeSearch, topArchitectures, countChildren, mostCommonFailure } from './summary.js';
+export type { SearchSummary, SearchCounts, RankedArchitecture } from './summary.js';
 export type {
   SearchSpec, SearchSpecInput, ChildRecipe, SearchBudget, ControllerSettings, EarlyStoppingSettings, FinalPhaseSettings,
 } from './spec.js';

@@ -3,7 +3,8 @@ import { createStrategy, type Candidate, type PolicyUpdate, type SearchStrategy,
 import { deriveSeed } from '@nasnet/random';
 import { formatGenotype, genotypeFromJSON, genotypeHash, type Genotype } from '@nasnet/search-space';
 import type { ChildExecutor, ChildProgress, ChildResult, ChildTask } from './child.js';
-import type { SearchSpec } from './spec.js';
+import { finalRecipe, type SearchSpec } from './spec.js';
+import { countChildren, mostCommonFailure } from './summary.js';
 
 /**
  * The search loop: proposes children with a strategy, trains them through an
@@ -27,6 +28,8 @@ export interface ChildEntry {
   logProb?: number;
   /** Child whose result this one reuses (same canonical hash). */
   duplicateOf?: number;
+  /** Final phase: the search-phase child whose cell this one retrains. */
+  sourceChildId?: number;
   earlyStop?: ChildTask['earlyStop'];
   seed: number;
   state: 'running' | 'done';
@@ -80,6 +83,15 @@ export interface SearchLoopOptions {
 const MAX_DUPLICATES_PER_CHILD = 20;
 
 /**
+ * When the first this-many trained children of a search all failed with the
+ * very same reason, the search stops with that reason: different
+ * architectures failing identically means the cause is not the architecture
+ * (a truncated data file, a missing folder), and every further child would
+ * fail the same way and burn the budget (issue 13).
+ */
+export const FAIL_FAST_CHILDREN = 3;
+
+/**
  * Proposing and observing run in slices of about this long, with a turn of
  * the event loop in between, so the executor's messages keep flowing: a PPO
  * update with 100 LSTM units takes seconds of CPU and a proposal tens of
@@ -126,6 +138,8 @@ export class SearchLoop {
    */
   private readonly doneCopies = new WeakMap<ChildEntry, ChildEntry>();
   private stopProposing = false;
+  /** Reasons of the first search children while all of them failed alike; undefined once one did not. */
+  private failedFirst: string[] | undefined = [];
   /** Start of the current slice of advance() work, and whether the rest waits for the next turn. */
   private sliceStartMs = 0;
   private yielding = false;
@@ -162,6 +176,7 @@ export class SearchLoop {
     this.entries = state.entries.map((e) => ({ ...e, genotype: genotypeFromJSON(e.genotype) }));
     for (const e of this.entries) this.index(e);
     this.observed = state.observed;
+    for (const e of this.searchList.slice(0, this.observed)) if (e.duplicateOf === undefined && e.result) this.noteEarlyFailure(e);
     this.phase = state.phase;
     this.updates = state.updates.slice();
     this.bestChildId = state.bestChildId;
@@ -302,6 +317,7 @@ export class SearchLoop {
       if (!next || next.state !== 'done') break;
       this.observe(next);
       this.observed++;
+      if (this.outcome) return;
       if (this.sliceUsed()) return;
     }
     const search = this.searchEntries();
@@ -370,7 +386,7 @@ export class SearchLoop {
   }
 
   private dispatch(entry: ChildEntry): void {
-    const recipe = entry.phase === 'final' ? { ...this.spec.recipe, epochs: this.spec.finalPhase.epochs } : this.spec.recipe;
+    const recipe = entry.phase === 'final' ? finalRecipe(this.spec) : this.spec.recipe;
     const task: ChildTask = {
       searchId: this.searchId, childId: entry.childId, genotype: entry.genotype, hash: entry.hash, recipe,
       dataset: this.spec.dataset, seed: entry.seed, phase: entry.phase,
@@ -409,6 +425,7 @@ export class SearchLoop {
         this.onEvent({ type: 'policy_updated', update });
       }
     }
+    if (entry.duplicateOf === undefined) this.failFast(entry);
     const best = this.bestChildId === null ? undefined : this.entries[this.bestChildId];
     if (result.status === 'ok' && entry.duplicateOf === undefined && (!best || result.reward > best.result!.reward)) {
       this.bestChildId = entry.childId;
@@ -416,20 +433,55 @@ export class SearchLoop {
     }
   }
 
+  /**
+   * Ends the search as failed, at once, when its first FAIL_FAST_CHILDREN
+   * distinct children (in proposal order) all failed with one reason.
+   */
+  private failFast(entry: ChildEntry): void {
+    if (this.outcome || !this.noteEarlyFailure(entry)) return;
+    this.endFailed(`the first ${this.failedFirst!.length} children all failed with the same error, so the search stopped: ${entry.result!.reason ?? 'no reason given'}`);
+  }
+
+  /** Records an observed child in failedFirst; true when the first children have now all failed alike. */
+  private noteEarlyFailure(entry: ChildEntry): boolean {
+    if (this.failedFirst === undefined) return false;
+    const result = entry.result!;
+    if (result.status !== 'failed' || (this.failedFirst.length > 0 && this.failedFirst[0] !== (result.reason ?? ''))) {
+      this.failedFirst = undefined;
+      return false;
+    }
+    this.failedFirst.push(result.reason ?? '');
+    return this.failedFirst.length >= Math.min(FAIL_FAST_CHILDREN, this.spec.budget.architectures);
+  }
+
+  /** Ends the search as failed: running children are aborted, nothing else is proposed. */
+  private endFailed(reason: string): void {
+    this.outcome = 'failed';
+    this.reason = reason;
+    this.stopProposing = true;
+    this.abort.abort(new Error(reason));
+    this.phase = 'done';
+    this.onEvent({ type: 'phase', phase: 'done' });
+  }
+
   private enterFinal(): void {
     const topK = this.spec.finalPhase.topK;
-    if (topK === 0 || this.stopProposingForCancel()) {
-      this.phase = 'done';
-      this.onEvent({ type: 'phase', phase: 'done' });
-      return;
+    if (this.stopProposingForCancel()) return this.endPhases();
+    // A search none of whose children gave a reward failed, whatever its budget said.
+    const counts = countChildren(this.searchEntries());
+    if (counts.trained === 0 && counts.failed + counts.diverged > 0) {
+      const top = mostCommonFailure(this.searchEntries())!;
+      return this.endFailed(`all ${counts.failed + counts.diverged} children failed; most common reason (${top.children} of ${top.of}): ${top.reason}`);
     }
+    // Only cells that trained successfully are retrained: never a failed, diverged or cached child.
+    const ranked = topK === 0 ? [] : this.topChildren(topK);
+    if (ranked.length === 0) return this.endPhases();
     this.phase = 'final';
     this.onEvent({ type: 'phase', phase: 'final' });
-    const ranked = this.topChildren(topK);
     for (const source of ranked) {
       const childId = this.entries.length;
       const entry: ChildEntry = {
-        childId, phase: 'final', genotype: source.genotype, hash: source.hash,
+        childId, phase: 'final', genotype: source.genotype, hash: source.hash, sourceChildId: source.childId,
         seed: deriveSeed(this.spec.seed, 'final', source.childId), state: 'running',
       };
       this.entries.push(entry);
@@ -438,15 +490,24 @@ export class SearchLoop {
     }
   }
 
+  private endPhases(): void {
+    this.phase = 'done';
+    this.onEvent({ type: 'phase', phase: 'done' });
+  }
+
   private stopProposingForCancel(): boolean {
     return this.outcome === 'cancelled';
   }
 
   private advanceFinal(): void {
-    if (this.entries.filter((e) => e.phase === 'final').every((e) => e.state === 'done')) {
-      this.phase = 'done';
-      this.onEvent({ type: 'phase', phase: 'done' });
+    const finals = this.entries.filter((e) => e.phase === 'final');
+    if (!finals.every((e) => e.state === 'done')) return;
+    // Retraining decides the best cell; when no retraining succeeded there is no decision to report.
+    if (finals.length > 0 && !finals.some((e) => e.result?.status === 'ok')) {
+      const top = mostCommonFailure(finals);
+      return this.endFailed(`final phase: all ${finals.length} retrained children failed${top ? `; most common reason (${top.children} of ${top.of}): ${top.reason}` : ''}`);
     }
+    this.endPhases();
   }
 
   /** The best distinct architectures of the search phase, best first. */

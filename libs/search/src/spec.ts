@@ -76,11 +76,20 @@ export interface EarlyStoppingSettings {
   minCompleted: number;
 }
 
+/**
+ * The paper's final phase (section 4): the top cells of the search are
+ * retrained with a larger network for longer (the paper: the top 250, to
+ * convergence) and that retraining decides the best cell.
+ */
 export interface FinalPhaseSettings {
-  /** Cells retrained after the search (0 = none). @default 0 */
+  /** Distinct cells retrained after the search (0 = none). @default 0 */
   topK: number;
   /** Epochs of the retraining. @default 2 x recipe.epochs */
   epochs: number;
+  /** Initial filters F0 of the retrained networks. @default recipe.initialFilters */
+  filters: number;
+  /** Normal cells per stack N of the retrained networks. @default recipe.cells */
+  cells: number;
 }
 
 export type SearchSpecInput = Partial<Omit<SearchSpec, 'budget' | 'recipe' | 'controller' | 'earlyStopping' | 'finalPhase'>> & {
@@ -126,7 +135,7 @@ export function normalizeSpec(input: SearchSpecInput): SearchSpec {
     recipe,
     controller: { ...defaultControllerSettings(), ...pickObject(input.controller, 'controller') },
     earlyStopping: { enabled: false, minEpochs: 1, minCompleted: 5, ...pickObject(input.earlyStopping, 'earlyStopping') },
-    finalPhase: { topK: 0, epochs: 2 * recipe.epochs, ...pickObject(input.finalPhase, 'finalPhase') },
+    finalPhase: { topK: 0, epochs: 2 * recipe.epochs, filters: recipe.initialFilters, cells: recipe.cells, ...pickObject(input.finalPhase, 'finalPhase') },
   };
   str(spec.name, 'name', 200);
   str(spec.dataset, 'dataset', 4096);
@@ -164,7 +173,14 @@ export function normalizeSpec(input: SearchSpecInput): SearchSpec {
   int(spec.earlyStopping.minCompleted, 'earlyStopping.minCompleted', 1, 1_000_000);
   int(spec.finalPhase.topK, 'finalPhase.topK', 0, 10_000);
   int(spec.finalPhase.epochs, 'finalPhase.epochs', 1, 100_000);
+  int(spec.finalPhase.filters, 'finalPhase.filters', 1, 4096);
+  int(spec.finalPhase.cells, 'finalPhase.cells', 1, 64);
   return spec;
+}
+
+/** The recipe of final-phase children: the search recipe with the final phase's epochs and network size. */
+export function finalRecipe(spec: SearchSpec): ChildRecipe {
+  return { ...spec.recipe, epochs: spec.finalPhase.epochs, initialFilters: spec.finalPhase.filters, cells: spec.finalPhase.cells };
 }
 
 function pickObject<T>(value: T | undefined, field: string): Partial<T> {
