@@ -1,7 +1,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { deriveSeed } from '@nasnet/random';
 import type { Genotype } from '@nasnet/search-space';
-import { InvalidNetworkOptionError } from './errors.js';
+import { InvalidNetworkOptionError, WeightCopyError } from './errors.js';
 import { BatchNorm, DilatedConv2d, DropPath, SamePaddingAvgPool2d, SeededDropout, convInitializer, isStepAware } from './layers.js';
 import { planNetwork } from './plan.js';
 import type { NetworkOptions, ResolvedNetworkOptions } from './options.js';
@@ -21,6 +21,14 @@ export interface BuildOptions extends NetworkOptions {
    * @default 0
    */
   totalSteps?: number;
+  /**
+   * Build the inference model: no auxiliary head (whatever `auxHead` says),
+   * and no drop-path or dropout layers at all (they are the identity at
+   * inference). Its layers and weights have the training model's names, so
+   * `copyWeights` moves trained weights into it; what an export saves.
+   * @default false
+   */
+  inference?: boolean;
 }
 
 export interface BuiltNetwork {
@@ -51,6 +59,7 @@ interface LayerContext {
   readonly keepProb: number;
   readonly totalSteps: number;
   readonly totalCells: number;
+  readonly inference: boolean;
 }
 
 /**
@@ -135,6 +144,7 @@ function realize(layer: PlannedLayer, inputs: Sym[], ctx: LayerContext): Sym {
     case 'concat':
       return applyOne(tfl.layers.concatenate({ name, axis: -1 }), distinctInputs(name, inputs));
     case 'drop_path':
+      if (ctx.inference) return x;
       return applyOne(
         new DropPath({ name, keepProb: ctx.keepProb, cell: spec.cell, totalCells: ctx.totalCells, totalSteps: ctx.totalSteps, seed }),
         x,
@@ -144,6 +154,7 @@ function realize(layer: PlannedLayer, inputs: Sym[], ctx: LayerContext): Sym {
     case 'flatten':
       return applyOne(tfl.layers.flatten({ name }), x);
     case 'dropout':
+      if (ctx.inference) return x;
       return applyOne(new SeededDropout({ name, rate: spec.rate, seed }), x);
     case 'dense':
       return applyOne(
@@ -174,8 +185,9 @@ export function buildNetwork(genotype: Genotype, options: BuildOptions): BuiltNe
   const totalSteps = options.totalSteps ?? 0;
   if (!Number.isFinite(totalSteps)) throw new InvalidNetworkOptionError('totalSteps', totalSteps, 'must be a finite number');
 
-  const plan = planNetwork(genotype, options);
-  const ctx: LayerContext = { seed: options.seed, options: plan.options, keepProb, totalSteps, totalCells: plan.totalCells };
+  const inference = options.inference ?? false;
+  const plan = planNetwork(genotype, inference ? { ...options, auxHead: false } : options);
+  const ctx: LayerContext = { seed: options.seed, options: plan.options, keepProb, totalSteps, totalCells: plan.totalCells, inference };
   const tensors = new Map<string, Sym>();
   let input: Sym | undefined;
   for (const layer of plan.layers) {
@@ -200,4 +212,27 @@ export function buildNetwork(genotype: Genotype, options: BuildOptions): BuiltNe
 /** Trainable parameters of a tfjs model (to compare with a plan's paramCount). */
 export function trainableParamCount(model: tfl.LayersModel): number {
   return model.trainableWeights.reduce((sum, w) => sum + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0);
+}
+
+/**
+ * Copies every weight (trainable and batch-norm moving statistics) of
+ * `target`'s layers from the same-named layers of `source`: how a trained
+ * network's weights move into its inference model. Layers of `source` that
+ * `target` lacks (the auxiliary head) are left behind. Throws when a
+ * target layer with weights has no counterpart or the shapes differ.
+ */
+export function copyWeights(source: tfl.LayersModel, target: tfl.LayersModel): void {
+  const byName = new Map(source.layers.map((l) => [l.name, l]));
+  for (const layer of target.layers) {
+    if (layer.weights.length === 0) continue;
+    const from = byName.get(layer.name);
+    if (!from) throw new WeightCopyError(layer.name, 'the source model has no layer of that name');
+    const values = from.getWeights();
+    const shapes = layer.weights.map((w) => w.shape.join('x'));
+    const given = values.map((v) => v.shape.join('x'));
+    if (shapes.join(',') !== given.join(',')) {
+      throw new WeightCopyError(layer.name, `its weights of shapes [${shapes.join(', ')}] cannot take [${given.join(', ')}]`);
+    }
+    layer.setWeights(values);
+  }
 }

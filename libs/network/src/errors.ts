@@ -70,3 +70,15 @@ export class ModelSaveError extends Error {
     this.file = file;
   }
 }
+
+/** Weights cannot move from one model into another (copyWeights): a layer is missing or its shapes differ. */
+export class WeightCopyError extends Error {
+  /** The target layer. */
+  readonly layer: string;
+
+  constructor(layer: string, reason: string, options?: ErrorOptions) {
+    super(`cannot copy weights into layer ${layer}: ${reason}`, options);
+    this.name = 'WeightCopyError';
+    this.layer = layer;
+  }
+}

@@ -1,6 +1,6 @@
 /**
  * NASNet network builder: stacks a genotype's normal and reduction cells into
- * the paper's CIFAR or ImageNet network (Zoph et al. 2017, Figure 2; the
+ * the paper's CIFAR or ImageNet (mobile or Large) network (Zoph et al. 2017, Figure 2; the
  * reference is tensorflow/models research/slim/nets/nasnet).
  *
  * `planNetwork` describes every layer, its shapes, parameters and mult-adds
@@ -24,9 +24,11 @@ export {
   AUX_PROJECTION_FILTERS,
   FINAL_FILTER_SCALE,
   IMAGENET_STEM_FILTERS,
+  NETWORK_LAYOUTS,
   cellOutputWidth,
   defaultNetworkOptions,
   initialFiltersFor,
+  isImagenetLayout,
   resolveNetworkOptions,
 } from './options.js';
 export type { NetworkLayout, NetworkOptions, ResolvedNetworkOptions } from './options.js';
@@ -34,8 +36,8 @@ export { planNetwork, planTotals } from './plan.js';
 export type { CellPlan, LayerKind, LayerSpec, NetworkPlan, PlannedLayer, Shape } from './plan.js';
 export { dropPathKeepProb } from './drop-path.js';
 export type { DropPathSchedule } from './drop-path.js';
-export { buildNetwork, setTrainingStep, trainableParamCount } from './build.js';
+export { buildNetwork, copyWeights, setTrainingStep, trainableParamCount } from './build.js';
 export type { BuildOptions, BuiltNetwork } from './build.js';
 export { BatchNorm, DilatedConv2d, DropPath, SamePaddingAvgPool2d, SeededDropout } from './layers.js';
 export { MODEL_JSON_FILE, WEIGHTS_FILE, folderIOHandler, loadModel, saveModel } from './io.js';
-export { CellConstructionError, FeatureMapTooSmallError, InvalidNetworkOptionError, ModelLoadError, ModelSaveError } from './errors.js';
+export { CellConstructionError, FeatureMapTooSmallError, InvalidNetworkOptionError, ModelLoadError, ModelSaveError, WeightCopyError } from './errors.js';

@@ -1,8 +1,21 @@
 import type { Cell, Genotype } from '@nasnet/search-space';
 import { CellConstructionError, InvalidNetworkOptionError } from './errors.js';
 
-/** How cells are stacked: the paper's CIFAR-10 or ImageNet network (Zoph et al. 2017, Figure 2). */
-export type NetworkLayout = 'cifar' | 'imagenet';
+/**
+ * How cells are stacked: the paper's CIFAR-10 or ImageNet network (Zoph et
+ * al. 2017, Figure 2). `imagenet` is the reference's mobile configuration
+ * (mobile_imagenet_config), `imagenet-large` its NASNet-A Large one
+ * (large_imagenet_config: stem multiplier 3, skip_reduction_layer_input).
+ */
+export type NetworkLayout = 'cifar' | 'imagenet' | 'imagenet-large';
+
+/** Every layout, for parsers and error messages. */
+export const NETWORK_LAYOUTS: readonly NetworkLayout[] = Object.freeze(['cifar', 'imagenet', 'imagenet-large']);
+
+/** Whether a layout uses the ImageNet stem (stride-2 conv and two reduction stem cells). */
+export function isImagenetLayout(layout: NetworkLayout): boolean {
+  return layout !== 'cifar';
+}
 
 /**
  * Filter scale between the first and the last stack: two reduction cells,
@@ -21,14 +34,14 @@ export const IMAGENET_STEM_FILTERS = 32;
 export interface NetworkOptions {
   /**
    * Stacking. `cifar`: stem conv, N normal, reduction, N normal, reduction,
-   * N normal. `imagenet`: stride-2 stem conv and two reduction stem cells
-   * first.
+   * N normal. `imagenet` and `imagenet-large`: stride-2 stem conv and two
+   * reduction stem cells first (they differ in their defaults).
    * @default 'cifar'
    */
   layout?: NetworkLayout;
   /**
    * N, normal cells per stack (3 stacks).
-   * @default 6 (cifar), 4 (imagenet)
+   * @default 6 (cifar), 4 (imagenet), 6 (imagenet-large)
    */
   cells?: number;
   /**
@@ -36,7 +49,7 @@ export interface NetworkOptions {
    * channels of the last cell's output. The first stack's per-op filter count
    * is `initialFiltersFor(genotype, filters)`. Ignored when `initialFilters`
    * is given.
-   * @default 768 (cifar, NASNet-A 6@768), 1056 (imagenet, NASNet-A 4@1056)
+   * @default 768 (cifar, NASNet-A 6@768), 1056 (imagenet, NASNet-A 4@1056), 4032 (imagenet-large, NASNet-A 6@4032)
    */
   filters?: number;
   /**
@@ -46,7 +59,7 @@ export interface NetworkOptions {
   initialFilters?: number;
   /**
    * Input height and width.
-   * @default 32 (cifar), 224 (imagenet)
+   * @default 32 (cifar), 224 (imagenet), 331 (imagenet-large)
    */
   imageSize?: number;
   /**
@@ -56,7 +69,7 @@ export interface NetworkOptions {
   channels?: number;
   /**
    * Classes of the final (and auxiliary) classifier.
-   * @default 10 (cifar), 1000 (imagenet)
+   * @default 10 (cifar), 1000 (imagenet layouts)
    */
   numClasses?: number;
   /**
@@ -68,22 +81,31 @@ export interface NetworkOptions {
   /**
    * Stem filter multiplier: the CIFAR stem has initialFilters x stemMultiplier
    * filters, the ImageNet stem 32 x stemMultiplier.
-   * @default 3 (cifar), 1 (imagenet) - reference cifar_config / mobile_imagenet_config
+   * @default 3 (cifar), 1 (imagenet), 3 (imagenet-large) - reference cifar_config / mobile_imagenet_config / large_imagenet_config
    */
   stemMultiplier?: number;
   /**
+   * The reference's skip_reduction_layer_input (nasnet.py _build_nasnet_base):
+   * a normal cell right after a reduction cell reads, as its h_{i-1}, the
+   * reduction cell's own h_{i-1} (the output of the cell two before the
+   * reduction) instead of the cell just before the reduction. Other cells
+   * are unaffected.
+   * @default false (cifar, imagenet), true (imagenet-large) - reference configs skip_reduction_layer_input 0 / 0 / 1
+   */
+  skipReductionLayerInput?: boolean;
+  /**
    * Dropout rate before the final classifier.
-   * @default 0 (cifar), 0.5 (imagenet) - reference dense_dropout_keep_prob 1.0 / 0.5
+   * @default 0 (cifar), 0.5 (imagenet layouts) - reference dense_dropout_keep_prob 1.0 / 0.5 / 0.5
    */
   denseDropout?: number;
   /**
    * Batch-norm moving-average momentum.
-   * @default 0.9 (cifar), 0.9997 (imagenet) - reference nasnet_*_arg_scope batch_norm_decay
+   * @default 0.9 (cifar), 0.9997 (imagenet layouts) - reference nasnet_*_arg_scope batch_norm_decay
    */
   batchNormMomentum?: number;
   /**
    * Batch-norm epsilon.
-   * @default 1e-5 (cifar), 1e-3 (imagenet) - reference nasnet_*_arg_scope batch_norm_epsilon
+   * @default 1e-5 (cifar), 1e-3 (imagenet layouts) - reference nasnet_*_arg_scope batch_norm_epsilon
    */
   batchNormEpsilon?: number;
 }
@@ -101,6 +123,7 @@ export interface ResolvedNetworkOptions extends Required<Omit<NetworkOptions, 'f
 /** The defaults of one layout: the published NASNet-A configurations. */
 export function defaultNetworkOptions(layout: NetworkLayout = 'cifar'): Required<Omit<NetworkOptions, 'initialFilters'>> {
   if (layout === 'imagenet') {
+    // Reference mobile_imagenet_config + nasnet_mobile_arg_scope (NASNet-A 4@1056, num_conv_filters 44).
     return {
       layout,
       cells: 4,
@@ -110,6 +133,24 @@ export function defaultNetworkOptions(layout: NetworkLayout = 'cifar'): Required
       numClasses: 1000,
       auxHead: false,
       stemMultiplier: 1,
+      skipReductionLayerInput: false,
+      denseDropout: 0.5,
+      batchNormMomentum: 0.9997,
+      batchNormEpsilon: 1e-3,
+    };
+  }
+  if (layout === 'imagenet-large') {
+    // Reference large_imagenet_config + nasnet_large_arg_scope (NASNet-A 6@4032, num_conv_filters 168, 331x331).
+    return {
+      layout,
+      cells: 6,
+      filters: 4032,
+      imageSize: 331,
+      channels: 3,
+      numClasses: 1000,
+      auxHead: false,
+      stemMultiplier: 3,
+      skipReductionLayerInput: true,
       denseDropout: 0.5,
       batchNormMomentum: 0.9997,
       batchNormEpsilon: 1e-3,
@@ -124,6 +165,7 @@ export function defaultNetworkOptions(layout: NetworkLayout = 'cifar'): Required
     numClasses: 10,
     auxHead: false,
     stemMultiplier: 3,
+    skipReductionLayerInput: false,
     denseDropout: 0,
     batchNormMomentum: 0.9,
     batchNormEpsilon: 1e-5,
@@ -183,9 +225,10 @@ function requireRange(field: string, value: number, lo: number, hi: number, hiOp
 /** Fill in defaults, derive initialFilters / filters / stemFilters, and check every field. */
 export function resolveNetworkOptions(genotype: Genotype, options: NetworkOptions = {}): ResolvedNetworkOptions {
   const layout = options.layout ?? 'cifar';
-  if (layout !== 'cifar' && layout !== 'imagenet') {
-    throw new InvalidNetworkOptionError('layout', layout, "must be 'cifar' or 'imagenet'");
+  if (!NETWORK_LAYOUTS.includes(layout)) {
+    throw new InvalidNetworkOptionError('layout', layout, `must be one of ${NETWORK_LAYOUTS.map((l) => `'${l}'`).join(', ')}`);
   }
+  const imagenet = isImagenetLayout(layout);
   const d = defaultNetworkOptions(layout);
   const width = cellOutputWidth(genotype.normal, 'normal cell');
   let initialFilters: number;
@@ -214,6 +257,7 @@ export function resolveNetworkOptions(genotype: Genotype, options: NetworkOption
     numClasses: options.numClasses ?? d.numClasses,
     auxHead: options.auxHead ?? d.auxHead,
     stemMultiplier: options.stemMultiplier ?? d.stemMultiplier,
+    skipReductionLayerInput: options.skipReductionLayerInput ?? d.skipReductionLayerInput,
     denseDropout: options.denseDropout ?? d.denseDropout,
     batchNormMomentum: options.batchNormMomentum ?? d.batchNormMomentum,
     batchNormEpsilon: options.batchNormEpsilon ?? d.batchNormEpsilon,
@@ -223,6 +267,9 @@ export function resolveNetworkOptions(genotype: Genotype, options: NetworkOption
   requireInt('channels', r.channels, 1);
   requireInt('numClasses', r.numClasses, 1);
   if (typeof r.auxHead !== 'boolean') throw new InvalidNetworkOptionError('auxHead', r.auxHead, 'must be a boolean');
+  if (typeof r.skipReductionLayerInput !== 'boolean') {
+    throw new InvalidNetworkOptionError('skipReductionLayerInput', r.skipReductionLayerInput, 'must be a boolean');
+  }
   if (!(Number.isFinite(r.stemMultiplier) && r.stemMultiplier > 0)) {
     throw new InvalidNetworkOptionError('stemMultiplier', r.stemMultiplier, 'must be a positive number');
   }
@@ -232,18 +279,18 @@ export function resolveNetworkOptions(genotype: Genotype, options: NetworkOption
     throw new InvalidNetworkOptionError('batchNormEpsilon', r.batchNormEpsilon, 'must be a positive number');
   }
   // Reference: int(num_conv_filters * stem_multiplier) / int(32 * stem_multiplier).
-  const stemFilters = Math.floor((layout === 'cifar' ? initialFilters : IMAGENET_STEM_FILTERS) * r.stemMultiplier);
+  const stemFilters = Math.floor((imagenet ? IMAGENET_STEM_FILTERS : initialFilters) * r.stemMultiplier);
   if (stemFilters < 1) {
     throw new InvalidNetworkOptionError('stemMultiplier', r.stemMultiplier, 'gives a stem conv with no filters');
   }
   // Factorized reduction splits a cell's filters in two halves: every cell needs >= 2.
   // The smallest cells are the ImageNet stem cells at initialFilters / 4.
-  const smallest = layout === 'imagenet' ? Math.floor(initialFilters / 4) : initialFilters;
+  const smallest = imagenet ? Math.floor(initialFilters / 4) : initialFilters;
   if (smallest < 2) {
     throw new InvalidNetworkOptionError(
       'initialFilters',
       initialFilters,
-      `gives cells with ${smallest} filter(s); every cell needs at least 2${layout === 'imagenet' ? ' (ImageNet stem cells use initialFilters / 4)' : ''}`,
+      `gives cells with ${smallest} filter(s); every cell needs at least 2${imagenet ? ' (ImageNet stem cells use initialFilters / 4)' : ''}`,
     );
   }
   return { ...r, stemFilters };

@@ -1,7 +1,7 @@
 import { operationInfo } from '@nasnet/search-space';
 import type { Cell, Genotype, Operation } from '@nasnet/search-space';
 import { CellConstructionError, FeatureMapTooSmallError } from './errors.js';
-import { AUX_HIDDEN_FILTERS, AUX_PROJECTION_FILTERS, resolveNetworkOptions } from './options.js';
+import { AUX_HIDDEN_FILTERS, AUX_PROJECTION_FILTERS, isImagenetLayout, resolveNetworkOptions } from './options.js';
 import type { NetworkOptions, ResolvedNetworkOptions } from './options.js';
 
 /** A tensor shape without the batch axis: [height, width, channels] or [features]. */
@@ -468,17 +468,18 @@ export function planNetwork(genotype: Genotype, options: NetworkOptions = {}): N
   const image = wr.input('image', inputShape);
 
   // Stem. CIFAR: 3x3 conv (stride 1) + BN. ImageNet: 3x3 stride-2 valid conv + BN (no ReLU before).
-  const stemStride = o.layout === 'imagenet' ? 2 : 1;
-  const stemPadding = o.layout === 'imagenet' ? 'valid' : 'same';
+  const imagenet = isImagenetLayout(o.layout);
+  const stemStride = imagenet ? 2 : 1;
+  const stemPadding = imagenet ? 'valid' : 'same';
   let net = wr.add('stem_conv', { kind: 'conv', filters: o.stemFilters, kernel: [3, 3], strides: [stemStride, stemStride], padding: stemPadding }, [image]);
   net = wr.add('stem_bn', { kind: 'batch_norm' }, [net]);
   const outputs: Array<Ref | null> = [null, net];
   let cellIndex = 0;
 
-  const addCell = (type: 'normal' | 'reduction', filters: number, stem: boolean): Ref => {
+  const addCell = (type: 'normal' | 'reduction', filters: number, stem: boolean, previousOverride?: Ref | null): Ref => {
     const first = wr.layers.length;
     const current = outputs[outputs.length - 1] as Ref;
-    const previous = outputs[outputs.length - 2] ?? null;
+    const previous = previousOverride !== undefined ? previousOverride : outputs[outputs.length - 2] ?? null;
     const out = planCell(wr, { cell: type === 'normal' ? genotype.normal : genotype.reduction, type, index: cellIndex, stem, filters, current, previous });
     cells.push({
       index: cellIndex,
@@ -496,7 +497,7 @@ export function planNetwork(genotype: Genotype, options: NetworkOptions = {}): N
     return out;
   };
 
-  if (o.layout === 'imagenet') {
+  if (imagenet) {
     // Two reduction stem cells at filter scaling 1/4 and 1/2 (reference _imagenet_stem).
     addCell('reduction', Math.floor(o.initialFilters / 4), true);
     addCell('reduction', Math.floor(o.initialFilters / 2), true);
@@ -507,11 +508,15 @@ export function planNetwork(genotype: Genotype, options: NetworkOptions = {}): N
   let scale = 1;
   let auxLogits: Ref | undefined;
   for (let i = 0; i < 3 * o.cells; i++) {
+    // skip_reduction_layer_input (reference _build_nasnet_base): h_{i-1} is
+    // taken before this step's reduction cell joins the outputs, so a normal
+    // cell right after a reduction reads the reduction's own h_{i-1}.
+    const skipPrevious = o.skipReductionLayerInput ? outputs[outputs.length - 2] ?? null : undefined;
     if (i === o.cells || i === 2 * o.cells) {
       scale *= 2;
       addCell('reduction', o.initialFilters * scale, false);
     }
-    const out = addCell('normal', o.initialFilters * scale, false);
+    const out = addCell('normal', o.initialFilters * scale, false, skipPrevious);
     if (o.auxHead && i === 2 * o.cells - 1) auxLogits = planAuxHead(wr, out, o.numClasses);
   }
 

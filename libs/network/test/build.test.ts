@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NASNET_A } from '@nasnet/search-space';
-import { InvalidNetworkOptionError, buildNetwork, planTotals, trainableParamCount } from '../src/index.js';
+import { DropPath, InvalidNetworkOptionError, SeededDropout, WeightCopyError, buildNetwork, copyWeights, planTotals, trainableParamCount } from '../src/index.js';
 import { tfc } from './support.js';
 
 const SMALL = { cells: 1, initialFilters: 4, imageSize: 8, numClasses: 5 };
@@ -47,4 +47,24 @@ test('build - invalid build options are rejected with the field named', () => {
   field('seed', { seed: 1.5 });
   field('dropPathKeepProb', { dropPathKeepProb: 0 });
   field('totalSteps', { totalSteps: Number.NaN });
+});
+
+test('build - the inference model has no aux head, drop path or dropout, and takes the trained weights', () => {
+  const options = { cells: 1, initialFilters: 4, imageSize: 16, numClasses: 4, denseDropout: 0.5 };
+  const trained = buildNetwork(NASNET_A, { ...options, initialFilters: 6, seed: 5, dropPathKeepProb: 0.7 });
+  const withAux = buildNetwork(NASNET_A, { ...options, auxHead: true, seed: 5, dropPathKeepProb: 0.7 });
+  const inference = buildNetwork(NASNET_A, { ...options, auxHead: true, seed: 6, dropPathKeepProb: 0.7, inference: true });
+  assert.ok(withAux.model.layers.some((l) => l.name.startsWith('aux_')));
+  assert.ok(withAux.model.layers.some((l) => l instanceof DropPath) && withAux.model.layers.some((l) => l instanceof SeededDropout));
+  assert.equal(inference.model.outputs.length, 1);
+  assert.ok(!inference.model.layers.some((l) => l.name.startsWith('aux_') || l instanceof DropPath || l instanceof SeededDropout));
+  assert.equal(trainableParamCount(inference.model), withAux.plan.paramCount);
+  copyWeights(withAux.model, inference.model);
+  const x = tfc.randomUniform([2, 16, 16, 3], 0, 1, 'float32', 4);
+  const [expected] = withAux.model.predict(x) as tfc.Tensor[];
+  const got = inference.model.predict(x) as tfc.Tensor;
+  assert.deepEqual(Array.from(got.dataSync()), Array.from(expected!.dataSync()));
+  // A model of another size cannot take them, and the error names the layer.
+  assert.throws(() => copyWeights(withAux.model, trained.model), (e: unknown) => e instanceof WeightCopyError && e.layer === 'stem_conv' && /shapes \[3x3x3x18\] cannot take \[3x3x3x12\]/.test(e.message));
+  for (const m of [trained, withAux, inference]) m.model.dispose();
 });

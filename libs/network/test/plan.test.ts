@@ -55,6 +55,37 @@ test('plan - NASNet-A 6@4032 at 331x331 matches the reference large model exactl
   assert.equal(plan.options.initialFilters, 168);
 });
 
+test('plan - the imagenet-large layout is NASNet-A Large: 6@4032 at 331, stem x3, 88,753,150 parameters by default', () => {
+  const plan = planNetwork(NASNET_A, { layout: 'imagenet-large' });
+  assert.deepEqual([plan.options.cells, plan.options.filters, plan.options.imageSize, plan.options.stemMultiplier], [6, 4032, 331, 3]);
+  assert.equal(plan.options.skipReductionLayerInput, true);
+  // Keras NASNetLarge (a port of the reference nasnet_large) reports 88,753,150 trainable parameters.
+  assert.equal(plan.paramCount, 88_753_150);
+  assert.equal(plan.layers.find((l) => l.name === 'stem_conv')?.outputShape[2], 96);
+});
+
+test('plan - skip_reduction_layer_input: a cell after a reduction reads the reduction cell\'s h_{i-1}', () => {
+  const options = { layout: 'imagenet' as const, cells: 2, initialFilters: 8, imageSize: 64, numClasses: 3 };
+  const plain = planNetwork(NASNET_A, options);
+  const skip = planNetwork(NASNET_A, { ...options, skipReductionLayerInput: true });
+  // Where a cell's h_{i-1} enters: the ReLU of its factorized reduction (h_{i-1} has twice h_i's size after a reduction).
+  const h1Source = (plan: typeof plain, cell: number) => plan.layers.find((l) => l.name === `cell${cell}_in1_reduce_relu`)?.inputs[0];
+  // Cells: 0, 1 stem; 2, 3 normal; 4 reduction; 5, 6 normal; 7 reduction; 8, 9 normal.
+  assert.deepEqual(plain.cells.map((c) => c.type[0]).join(''), 'rrnnrnnrnn');
+  // Without skip, cell 5 reads cell 3 (just before the reduction); with it, cell 2 (the reduction cell 4's own h_{i-1}).
+  assert.equal(h1Source(plain, 5), plain.cells[3]?.outputLayer);
+  assert.equal(h1Source(skip, 5), skip.cells[2]?.outputLayer);
+  assert.equal(h1Source(plain, 8), plain.cells[6]?.outputLayer);
+  assert.equal(h1Source(skip, 8), skip.cells[5]?.outputLayer);
+  // Cells not right after a reduction read the same input either way.
+  assert.equal(skip.layers.find((l) => l.name === 'cell6_b0_right_sep1_relu')?.inputs[0], plain.layers.find((l) => l.name === 'cell6_b0_right_sep1_relu')?.inputs[0]);
+  // The reduction cell's own inputs do not change.
+  assert.deepEqual(skip.cells[4]?.previous, plain.cells[4]?.previous);
+  assert.deepEqual(skip.cells[5]?.previous, skip.cells[2]?.output);
+  // Same channels on both sources, so the same counts (the Large model's 88.75M does not depend on it).
+  assert.equal(skip.paramCount, plain.paramCount);
+});
+
 test('plan - layer counts follow the conv, separable, BN and dense formulas', () => {
   const plan = planNetwork(NASNET_A, { cells: 1, initialFilters: 4, imageSize: 8, numClasses: 3 });
   const byName = new Map(plan.layers.map((l) => [l.name, l]));
