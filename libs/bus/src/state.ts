@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError, StorageType } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { BusConnection } from './connect.js';
 import { StateIntegrityError, StateStoreKeyError } from './errors.js';
@@ -46,6 +46,21 @@ export class MemoryStateStore<T> implements StateStore<T> {
   }
 }
 
+/** Opens `bucket`, creating it (history 1: the store keeps the latest value per key) when it is missing. */
+async function createBucket(bus: BusConnection, bucket: string, o: NonNullable<KvStateStoreOptions['create']>): Promise<KV> {
+  const kvm = new Kvm(bus.js);
+  try {
+    await bus.jsm.streams.info(`KV_${bucket}`);
+    return await kvm.open(bucket);
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
+  }
+  return kvm.create(bucket, {
+    history: 1, replicas: o.replicas ?? 1, storage: o.storage === 'memory' ? StorageType.Memory : StorageType.File,
+    ...(o.maxValueBytes ? { maxValueSize: o.maxValueBytes } : {}), ...(o.description ? { description: o.description } : {}),
+  });
+}
+
 /** What the entry under a key holds: the value itself, or where its chunks are. */
 type Envelope =
   | { v: 1; value: unknown; slotCounts?: SlotCounts }
@@ -72,6 +87,13 @@ function isWrongLastSequence(err: unknown): boolean {
 export interface KvStateStoreOptions {
   /** @default 'nas_searches' */
   bucket?: string;
+  /**
+   * Create the bucket when it does not exist yet (a service that owns its
+   * bucket, such as the transfer service's nas_transfers, makes it itself
+   * instead of waiting for ensureStreams). An existing bucket is opened as
+   * it is. @default undefined: open an existing bucket only
+   */
+  create?: { description?: string; replicas?: number; storage?: 'file' | 'memory'; maxValueBytes?: number };
   /**
    * Largest piece written in one message. @default the server's max_payload
    * (and the bucket's max value size) less 8 KiB for the message's framing
@@ -110,7 +132,8 @@ export class KvStateStore<T> implements StateStore<T> {
   private constructor(private readonly kv: KV, readonly chunkBytes: number) {}
 
   static async open<T>(bus: BusConnection, options: KvStateStoreOptions = {}): Promise<KvStateStore<T>> {
-    const kv = await new Kvm(bus.js).open(options.bucket ?? KV_SEARCHES);
+    const bucket = options.bucket ?? KV_SEARCHES;
+    const kv = options.create ? await createBucket(bus, bucket, options.create) : await new Kvm(bus.js).open(bucket);
     let chunk = options.chunkBytes;
     if (chunk === undefined) {
       const status = await kv.status();

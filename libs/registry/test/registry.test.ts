@@ -1,0 +1,246 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Kvm } from '@nats-io/kv';
+import { connectBus, KvStateStore, MemoryStateStore, type BusConnection } from '@nasnet/bus';
+import { startNatsServer } from '@nasnet/bus/testing';
+import {
+  InvalidPageTokenError, JobNotLiveError, JobRegistry, JobStoreError, ThrottledWriter,
+  type Job, type JobEvent, type JobRegistryOptions, type StateStore,
+} from '../src/index.js';
+
+type Spec = { task: string };
+type Status = { progress?: number };
+type Ev = { type: 'step' | 'tick' | 'done'; n?: number };
+type TestJob = Job<Spec, Status>;
+
+const nats = await startNatsServer();
+const buses: BusConnection[] = [];
+after(async () => {
+  for (const b of buses) await b.close().catch(() => {});
+  await nats.stop();
+});
+let buckets = 0;
+
+/** A fresh store of each kind: a KV bucket on a real nats-server, and memory. */
+const kinds: Array<{ name: string; open: () => Promise<{ store: StateStore<unknown>; bucket?: string; bus?: BusConnection }> }> = [
+  { name: 'memory', open: async () => ({ store: new MemoryStateStore<unknown>() }) },
+  {
+    name: 'kv',
+    open: async () => {
+      const bus = await connectBus(nats.url, { name: 'registry-test', log: () => {}, apiTimeoutMs: 1500, reconnectTimeWaitMs: 200 });
+      buses.push(bus);
+      const bucket = `reg_${++buckets}`;
+      return { store: await KvStateStore.open<unknown>(bus, { bucket, create: { description: 'registry test' } }), bucket, bus };
+    },
+  },
+];
+
+function registry(store: StateStore<unknown>, over: Partial<JobRegistryOptions<Spec, Status, Ev>> = {}, log: string[] = []) {
+  return new JobRegistry<Spec, Status, Ev>({ store, kind: 'job', saveEveryMs: 0, log: (l) => log.push(l), ...over });
+}
+
+const submit = (r: JobRegistry<Spec, Status, Ev>, task: string, requestId?: string, submitter?: string) =>
+  r.submit({ ...(requestId ? { requestId } : {}), ...(submitter ? { submitter } : {}), prepare: () => ({ spec: { task }, status: {} }) });
+
+async function collect(r: JobRegistry<Spec, Status, Ev>, id: string, from: number): Promise<Array<JobEvent<Ev> | 'end'>> {
+  const got: Array<JobEvent<Ev> | 'end'> = [];
+  await r.watch(id, from, (e) => got.push(e));
+  return got;
+}
+
+for (const kind of kinds) {
+  test(`registry (${kind.name}) - submit stores before anything sees the job; request ids are idempotent, also after a restart; submitter kept`, async () => {
+    const { store } = await kind.open();
+    const a = registry(store);
+    const prepared: string[] = [];
+    const first = await a.submit({ requestId: 'req-1', submitter: 'alice', prepare: () => { prepared.push('one'); return { spec: { task: 'one' }, status: {} }; } });
+    assert.equal(first.created, true);
+    assert.equal(first.job.id, 'job-1');
+    assert.equal(first.job.runState, 'pending');
+    assert.equal(first.job.submitter, 'alice');
+    assert.deepEqual(((await store.get('job-1')) as TestJob).spec, { task: 'one' }, 'stored when submit returns');
+    // Twice at once with one request id: one job, prepared once.
+    const [x, y] = await Promise.all([submit(a, 'two', 'req-2'), submit(a, 'two', 'req-2')]);
+    assert.equal(x.job.id, y.job.id);
+    assert.deepEqual([x.created, y.created].sort(), [false, true]);
+    const again = await a.submit({ requestId: 'req-1', prepare: () => { prepared.push('again'); return { spec: { task: 'x' }, status: {} }; } });
+    assert.deepEqual([again.created, again.job.id], [false, 'job-1']);
+    assert.deepEqual(prepared, ['one'], 'a known request id is not prepared again');
+
+    const b = registry(store);
+    const report = await b.recover();
+    assert.deepEqual(report.unfinished.map((j) => j.id), ['job-1', 'job-2']);
+    const after = await submit(b, 'other', 'req-1');
+    assert.deepEqual([after.created, after.job.id, after.job.submitter], [false, 'job-1', 'alice']);
+    assert.equal((await submit(b, 'three')).job.id, 'job-3', 'numbers go on after the stored ones');
+  });
+
+  test(`registry (${kind.name}) - numbered events replay from any sequence, follow live, end after the final state; kept across a restart`, async () => {
+    const { store } = await kind.open();
+    const a = registry(store, { keepEvent: (e) => e.type !== 'tick' });
+    const { job } = await submit(a, 'events');
+    a.setState(job.id, 'running');
+    a.emit(job.id, { type: 'step', n: 1 });
+    a.emit(job.id, { type: 'tick' });
+    a.emit(job.id, { type: 'step', n: 2 });
+    const live: Array<JobEvent<Ev> | 'end'> = [];
+    const unsubscribe = await a.watch(job.id, 3, (e) => live.push(e));
+    assert.deepEqual(live.map((e) => (e === 'end' ? e : e.sequence)), [3], 'replay from 3; ticks are not kept');
+    a.emit(job.id, { type: 'tick' });
+    assert.equal(await a.save(job.id, true), true);
+
+    // Restarted: the job is unfinished again with its kept events; numbering goes on.
+    const b = registry(store, { keepEvent: (e) => e.type !== 'tick' });
+    const { unfinished } = await b.recover();
+    assert.equal(unfinished[0]!.lastSequence, 4);
+    assert.deepEqual((await collect(b, job.id, 0)).map((e) => (e === 'end' ? e : [e.sequence, e.event.type])), [[1, 'step'], [3, 'step']]);
+    const e5 = b.emit(job.id, { type: 'step', n: 5 });
+    assert.equal(e5.sequence, 5);
+    const followed: Array<JobEvent<Ev> | 'end'> = [];
+    await b.watch(job.id, 5, (e) => followed.push(e));
+    b.emit(job.id, { type: 'done' });
+    await b.finish(job.id, 'succeeded');
+    assert.deepEqual(followed.map((e) => (e === 'end' ? e : e.sequence)), [5, 6, 'end']);
+    assert.throws(() => b.emit(job.id, { type: 'tick' }), JobNotLiveError);
+    assert.equal((await b.get(job.id)).runState, 'succeeded');
+    // The first registry's live watcher saw what it emitted, filtered from 3.
+    unsubscribe();
+    assert.deepEqual(live.map((e) => (e === 'end' ? e : e.sequence)), [3, 4]);
+  });
+
+  test(`registry (${kind.name}) - finished jobs leave memory beyond keepFinished and get, list and watch read them back`, async () => {
+    const { store } = await kind.open();
+    const r = registry(store, { keepFinished: 2 });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const { job } = await submit(r, `t${i}`);
+      r.setState(job.id, 'running');
+      r.current(job.id).progress = i / 10;
+      r.emit(job.id, { type: 'step', n: i });
+      await r.finish(job.id, i === 4 ? 'failed' : 'succeeded', i === 4 ? 'boom' : undefined);
+      ids.push(job.id);
+    }
+    // The three oldest left memory; the two newest are still there.
+    for (const id of ids.slice(0, 3)) assert.throws(() => r.current(id), JobNotLiveError, `${id} left memory`);
+    for (const id of ids.slice(3)) assert.equal(r.current(id).id, id);
+    const oldest = await r.get(ids[0]!);
+    assert.deepEqual([oldest.runState, oldest.progress, oldest.spec.task, oldest.number], ['succeeded', 0, 't0', 1]);
+    assert.deepEqual((await collect(r, ids[1]!, 1)).map((e) => (e === 'end' ? e : e.event.n)), [1, 'end']);
+    const page = await r.list({ pageSize: 3 });
+    assert.deepEqual(page.jobs.map((j) => j.id), [ids[4], ids[3], ids[2]]);
+    const next = await r.list({ pageSize: 3, pageToken: page.nextPageToken });
+    assert.deepEqual([next.jobs.map((j) => j.id), next.nextPageToken], [[ids[1], ids[0]], '']);
+    assert.deepEqual((await r.list({ states: ['failed'] })).jobs.map((j) => [j.id, j.message]), [[ids[4], 'boom']]);
+    assert.equal(r.count(['succeeded']), 4);
+    await assert.rejects(r.list({ pageToken: 'abc' }), InvalidPageTokenError);
+    await assert.rejects(r.get('job-99'), /job 'job-99' not found/);
+  });
+
+  test(`registry (${kind.name}) - cancel asks the service to stop an unfinished job and leaves a finished one as it is`, async () => {
+    const { store } = await kind.open();
+    const asked: string[] = [];
+    const r: JobRegistry<Spec, Status, Ev> = registry(store, { onCancel: async (job, reason) => { asked.push(`${job.id}:${reason}`); await r.finish(job.id, 'cancelled', reason); } });
+    const { job } = await submit(r, 'c');
+    const done = await submit(r, 'd');
+    await r.finish(done.job.id, 'succeeded');
+    assert.equal((await r.cancel(job.id, 'enough')).runState, 'cancelled');
+    assert.equal((await r.cancel(done.job.id, 'late')).runState, 'succeeded');
+    assert.deepEqual(asked, [`${job.id}:enough`]);
+    assert.equal(((await store.get(job.id)) as TestJob).message, 'enough');
+  });
+}
+
+test('registry (kv) - recovery quarantines an unreadable and an undecodable entry and starts everything else', async () => {
+  const { store, bucket, bus } = await kinds[1]!.open();
+  const a = registry(store);
+  const good = await submit(a, 'good');
+  a.setState(good.job.id, 'running');
+  await a.save(good.job.id, true);
+  const finished = await submit(a, 'finished');
+  await a.finish(finished.job.id, 'succeeded');
+  const kv = await new Kvm(bus!.js).open(bucket!);
+  await kv.put('job-7', 'this is not JSON {');
+  await store.put('job-8', { id: 'job-8', runState: 'exploded', createdAtMs: 1, lastSequence: 0, spec: {} });
+
+  const log: string[] = [];
+  const b = registry(store, {}, log);
+  const report = await b.recover();
+  assert.deepEqual(report.unfinished.map((j) => j.id), [good.job.id]);
+  assert.equal(report.finished, 1);
+  assert.deepEqual(report.quarantined.map((q) => [q.key, q.location]), [['job-7', 'job-7'], ['job-8', 'quarantine=job-8']]);
+  assert.match(report.quarantined[0]!.reason, /cannot be read: .*not JSON/);
+  assert.match(report.quarantined[1]!.reason, /runState: "exploded" is not one of/);
+  assert.ok(log.some((l) => /quarantined stored entry 'job-8'/.test(l)), log.join('\n'));
+  // The undecodable value moved aside, still readable for an operator; the unreadable one stays with a marker.
+  assert.equal(await store.get('job-8'), undefined);
+  assert.equal(((await store.get('quarantine=job-8')) as { value: { runState: string } }).value.runState, 'exploded');
+  assert.equal(((await store.get('quarantine=job-7')) as { location: string }).location, 'job-7');
+  // Everything else works; new ids never take a quarantined key.
+  assert.equal((await b.get(finished.job.id)).runState, 'succeeded');
+  const next = await submit(b, 'next');
+  assert.ok(!['job-7', 'job-8'].includes(next.job.id));
+  // A later recovery still lists both.
+  const c = registry(store);
+  assert.deepEqual((await c.recover()).quarantined.map((q) => q.key), ['job-7', 'job-8']);
+});
+
+test('registry (memory) - a value that is not a job is quarantined by the service\'s decode too', async () => {
+  const store = new MemoryStateStore<unknown>();
+  const a = registry(store);
+  await submit(a, 'fine');
+  await store.put('job-5', { id: 'job-5', runState: 'running', createdAtMs: 1, lastSequence: 0, spec: { task: 42 } });
+  const b = registry(store, { decode: (j, key) => { if (typeof j.spec.task !== 'string') throw new Error(`${key}: spec.task must be a string`); return j; } });
+  const report = await b.recover();
+  assert.deepEqual(report.unfinished.map((j) => j.id), ['job-1']);
+  assert.deepEqual(b.quarantined().map((q) => q.key), ['job-5']);
+  assert.match(b.quarantined()[0]!.reason, /spec\.task must be a string/);
+});
+
+test('registry (kv) - submit while the store is down fails cleanly and leaves nothing visible', async () => {
+  const { store } = await kinds[1]!.open();
+  const r = registry(store);
+  await submit(r, 'before');
+  const down = nats.restart(4000);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await assert.rejects(submit(r, 'during', 'req-down'), (err: Error) => err instanceof JobStoreError && /job-2 was not accepted: storing it failed/.test(err.message));
+  assert.equal(r.count(), 1, 'nothing registered');
+  assert.deepEqual((await r.list()).jobs.map((j) => j.spec.task), ['before']);
+  await assert.rejects(r.get('job-2'), /not found/);
+  await down;
+  // Once the store is back the same request id is a new job, stored.
+  let retried: Awaited<ReturnType<typeof submit>> | undefined;
+  for (let i = 0; i < 40 && !retried; i++) retried = await submit(r, 'during', 'req-down').catch(async () => { await new Promise((res) => setTimeout(res, 250)); return undefined; });
+  assert.ok(retried?.created);
+  assert.equal(((await store.get(retried.job.id)) as TestJob).spec.task, 'during');
+});
+
+test('registry - a slow store gets one write at a time, at most one waiting, and no more than the write budget allows', async () => {
+  let running = 0;
+  let maxRunning = 0;
+  let writes = 0;
+  let state = 0;
+  const written: number[] = [];
+  const writer = new ThrottledWriter(async () => {
+    const snapshot = state;
+    writes++;
+    running++;
+    maxRunning = Math.max(maxRunning, running);
+    await new Promise((r) => setTimeout(r, 30));
+    running--;
+    written.push(snapshot);
+  }, { minGapMs: 0, onError: () => {} });
+  const saves: Array<Promise<boolean>> = [];
+  const end = Date.now() + 600;
+  while (Date.now() < end) {
+    state++;
+    saves.push(writer.save(false));
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  state++;
+  assert.equal(await writer.save(true), true);
+  await Promise.all(saves);
+  assert.equal(maxRunning, 1);
+  assert.equal(written.at(-1), state, 'the forced save wrote the latest state');
+  // Writes of 30 ms may come only every 300 ms: 600 ms of saves cannot need more than a handful.
+  assert.ok(writes <= 5, `${writes} writes for ${saves.length} saves`);
+});
