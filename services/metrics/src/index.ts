@@ -15,5 +15,5 @@ export { startMetricsServer, DEFAULT_METRICS_PORT, MetricsServerListenError } fr
 export type { MetricsServer, MetricsServerOptions, MetricsSource } from './server.js';
 export { runMetricsService, startEventMetrics } from './run.js';
 export type { MetricsService, MetricsServiceOptions, EventMetricsOptions } from './run.js';
-export { metricsConfigFromEnv, MetricsConfigError } from './config.js';
+export { metricsConfigFromEnv, VARIABLES } from './config.js';
 export type { MetricsConfig } from './config.js';

@@ -1,20 +1,32 @@
 /**
  * Process entry of the metrics service (the container's command). The
- * environment is read at this edge only (config.ts):
- *   NATS_URL       NATS server URL(s), comma-separated (required)
- *   METRICS_PORT   port of /metrics and /healthz (default 9464)
- *   METRICS_HOST   address to bind (default 0.0.0.0)
- *   NATS_USER, NATS_PASS  NATS credentials (optional; user `metrics` in k8s)
+ * environment is read here, once (config.ts lists the variables); a bad or
+ * missing one is reported in one line naming it, exit code 2.
  * SIGTERM or SIGINT stops following events, closes the HTTP server and
  * drains the NATS connection, then exits 0.
  */
-import { metricsConfigFromEnv } from './config.js';
+import { ConfigError } from '@nasnet/config';
+import { metricsConfigFromEnv, type MetricsConfig } from './config.js';
 import { runMetricsService } from './run.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
+let config: MetricsConfig;
 try {
-  const service = await runMetricsService({ ...metricsConfigFromEnv(process.env), log });
+  config = metricsConfigFromEnv(process.env);
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  log(`metrics: ${err.message}`);
+  process.exit(2);
+}
+
+try {
+  const service = await runMetricsService({
+    natsUrl: config.nats.url,
+    ...(config.nats.user !== undefined ? { natsUser: config.nats.user } : {}),
+    ...(config.nats.pass !== undefined ? { natsPass: config.nats.pass } : {}),
+    host: config.host, port: config.port, log,
+  });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

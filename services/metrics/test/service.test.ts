@@ -7,8 +7,9 @@ import {
   type BusConnection, type BusEvent,
 } from '@nasnet/bus';
 import { startNatsServer, type NatsTestServer } from '@nasnet/bus/testing';
+import { ConfigError } from '@nasnet/config';
 import {
-  runMetricsService, startEventMetrics, metricsConfigFromEnv, MetricsConfigError, type MetricsService,
+  runMetricsService, startEventMetrics, metricsConfigFromEnv, VARIABLES, type MetricsService,
 } from '../src/index.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -117,26 +118,30 @@ test('metrics service - main.ts runs as a process and exits 0 on SIGTERM', async
   }
 });
 
-test('metrics service - main.ts without NATS_URL exits 1 naming the variable', async () => {
+test('metrics service - main.ts without NATS_URL exits 2 naming the variable', async () => {
   const env = { ...process.env };
   delete env.NATS_URL;
   const proc = spawn(process.execPath, ['--import', 'tsx', mainTs], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env });
   let stderr = '';
   proc.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
   const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
-  assert.equal(code, 1);
-  assert.equal(stderr, 'metrics: NATS_URL=(unset): expected a NATS server URL such as nats://nats:4222\n');
+  assert.equal(code, 2);
+  assert.equal(stderr, 'metrics: NATS_URL=(unset): expected comma-separated URLs starting with nats:// or tls:// or ws:// or wss:// such as nats://nats:4222 (required)\n');
 });
 
 test('metrics service - configuration comes from NATS_URL, METRICS_PORT and METRICS_HOST', () => {
-  assert.deepEqual(metricsConfigFromEnv({ NATS_URL: 'nats://n:4222' }), { natsUrl: 'nats://n:4222', port: 9464, host: '0.0.0.0' });
-  assert.deepEqual(metricsConfigFromEnv({ NATS_URL: ' nats://a:1,nats://b:2 ', METRICS_PORT: '9100', METRICS_HOST: '127.0.0.1' }), { natsUrl: 'nats://a:1,nats://b:2', port: 9100, host: '127.0.0.1' });
-  assert.throws(() => metricsConfigFromEnv({ NATS_URL: 'nats://n:4222', METRICS_PORT: 'http' }), (e: Error) => e instanceof MetricsConfigError && e.message === 'METRICS_PORT="http": expected a TCP port, 0 to 65535');
-  assert.throws(() => metricsConfigFromEnv({ NATS_URL: 'nats://n:4222', METRICS_PORT: '70000' }), MetricsConfigError);
+  assert.deepEqual(metricsConfigFromEnv({ NATS_URL: 'nats://n:4222' }), { nats: { url: 'nats://n:4222' }, port: 9464, host: '0.0.0.0' });
+  assert.deepEqual(metricsConfigFromEnv({ NATS_URL: ' nats://a:1,nats://b:2 ', METRICS_PORT: '9100', METRICS_HOST: '127.0.0.1' }), { nats: { url: 'nats://a:1,nats://b:2' }, port: 9100, host: '127.0.0.1' });
+  assert.throws(() => metricsConfigFromEnv({ NATS_URL: 'nats://n:4222', METRICS_PORT: 'http' }), (e: Error) => e instanceof ConfigError && e.message === 'METRICS_PORT="http": expected a TCP port, 0 to 65535 (0: any free port)');
+  assert.throws(() => metricsConfigFromEnv({ NATS_URL: 'nats://n:4222', METRICS_PORT: '70000' }), (e: Error) => e instanceof ConfigError && e.variable === 'METRICS_PORT');
   assert.throws(() => metricsConfigFromEnv({ NATS_URL: '  ' }), /NATS_URL=" {2}"/);
   // Its own NATS user (k8s: `metrics`, which may only read events).
-  assert.deepEqual(metricsConfigFromEnv({ NATS_URL: 'nats://n:4222', NATS_USER: 'metrics', NATS_PASS: 'pw' }), { natsUrl: 'nats://n:4222', port: 9464, host: '0.0.0.0', natsUser: 'metrics', natsPass: 'pw' });
+  assert.deepEqual(metricsConfigFromEnv({ NATS_URL: 'nats://n:4222', NATS_USER: 'metrics', NATS_PASS: 'pw' }), { nats: { url: 'nats://n:4222', user: 'metrics', pass: 'pw' }, port: 9464, host: '0.0.0.0' });
   assert.throws(() => metricsConfigFromEnv({ NATS_URL: 'nats://n:4222', NATS_PASS: 'pw' }), /NATS_USER=\(unset\): expected a NATS user name when NATS_PASS is set/);
+  // Every variable it reads is declared (the k8s manifest check and README table rely on VARIABLES).
+  const read = new Set<string>();
+  metricsConfigFromEnv(new Proxy({ NATS_URL: 'nats://n:4222' } as Record<string, string | undefined>, { get: (t, k) => { read.add(String(k)); return t[String(k)]; } }));
+  assert.deepEqual([...read].sort(), VARIABLES.map((v) => v.name).sort());
 });
 
 test('metrics service - the embedded mode serves a MemoryEventBus the same way', async () => {

@@ -1,0 +1,86 @@
+/**
+ * The child trainer's environment: every variable its two entry points read
+ * (main.ts, the cluster trainer; local-worker.ts, a worker of the embedded
+ * search), and the functions that read them once at start-up.
+ */
+import {
+  natsSettingsFromEnv, NATS_VARIABLES, readEnum, readInteger, readString,
+  type Env, type EnvVariable, type NatsSettings,
+} from '@nasnet/config';
+import { BACKEND_NAMES, type BackendName } from '@nasnet/engine';
+
+const BACKEND: EnvVariable = {
+  name: 'NAS_BACKEND', required: false, default: 'auto',
+  meaning: `Tensor backend: ${BACKEND_NAMES.join(', ')} (auto takes the fastest that starts here).`,
+};
+
+/** Every variable the cluster trainer (main.ts) reads. */
+export const VARIABLES: readonly EnvVariable[] = [
+  ...NATS_VARIABLES,
+  { name: 'NATS_TOKEN', required: false, secret: true, meaning: 'NATS token, for a server that authenticates by token instead of user and password.' },
+  { name: 'TRAINER_ID', required: false, default: '<hostname>-<pid>', meaning: 'Name of this trainer in events and logs (k8s: the pod name); A-Z a-z 0-9 - _ ., at most 200.' },
+  { name: 'SEARCH_ID', required: false, meaning: 'The search whose launch started this trainer (set by the launcher; logged). The trainer takes children of any search from the queue.' },
+  { name: 'MAX_DELIVER', required: false, default: '5', meaning: 'Training attempts per child before it is given up.' },
+  { name: 'ACK_WAIT_MS', required: false, default: '30000', meaning: 'How long a child may go without a progress tick before NATS redelivers it, ms (at least 1000).' },
+  { name: 'HEARTBEAT_MS', required: false, default: '10000', meaning: 'Interval of the trainer heartbeat event, ms (at least 100).' },
+  { name: 'WASM_HEAP_LIMIT_MB', required: false, meaning: 'Most the wasm heap may grow to, MiB (at least 64; keep it under the pod\'s memory limit): a child needing more fails with the reason instead of the pod being OOM-killed. Default: the engine\'s.' },
+  BACKEND,
+  { name: 'TF_FORCE_GPU_ALLOW_GROWTH', required: false, readBy: 'libtensorflow', meaning: 'Read by libtensorflow (tensorflow backend on a GPU), not by our code: true lets it grow GPU memory instead of taking it all at start.' },
+];
+
+/** Every variable a local worker process (local-worker.ts) reads; LocalWorkerPool passes them. */
+export const LOCAL_WORKER_VARIABLES: readonly EnvVariable[] = [BACKEND];
+
+/** Settings of a cluster trainer process. */
+export interface TrainerConfig {
+  nats: NatsSettings;
+  natsToken?: string;
+  trainerId: string;
+  searchId?: string;
+  /** Training attempts per child. @default 5 */
+  maxAttempts: number;
+  /** @default 30000 */
+  ackWaitMs: number;
+  /** @default 10000 */
+  heartbeatMs: number;
+  /** Unset: the engine's default. */
+  wasmHeapLimitMb?: number;
+  /** @default 'auto' */
+  backend: BackendName;
+}
+
+/** Settings of a local worker process. */
+export interface LocalWorkerConfig {
+  /** @default 'auto' */
+  backend: BackendName;
+}
+
+const ID = /^[-_.A-Za-z0-9]{1,200}$/;
+
+/**
+ * Reads the variables in VARIABLES; throws ConfigError naming the first bad
+ * one. `host` names the trainer when TRAINER_ID is unset.
+ */
+export function trainerConfigFromEnv(env: Env, host: { hostname: string; pid: number }): TrainerConfig {
+  const nats = natsSettingsFromEnv(env);
+  const natsToken = readString(env, 'NATS_TOKEN', { secret: true });
+  const trainerId = readString(env, 'TRAINER_ID', { pattern: ID, expected: '1 to 200 characters of A-Z a-z 0-9 - _ .' })?.trim() ?? `${host.hostname}-${host.pid}`;
+  const searchId = readString(env, 'SEARCH_ID', { pattern: ID, expected: 'a search id (1 to 200 characters of A-Z a-z 0-9 - _ .)' })?.trim();
+  const wasmHeapLimitMb = readInteger(env, 'WASM_HEAP_LIMIT_MB', { min: 64 });
+  return {
+    nats,
+    ...(natsToken !== undefined ? { natsToken } : {}),
+    trainerId,
+    ...(searchId !== undefined ? { searchId } : {}),
+    maxAttempts: readInteger(env, 'MAX_DELIVER', { default: 5, min: 1 }),
+    ackWaitMs: readInteger(env, 'ACK_WAIT_MS', { default: 30_000, min: 1000 }),
+    heartbeatMs: readInteger(env, 'HEARTBEAT_MS', { default: 10_000, min: 100 }),
+    ...(wasmHeapLimitMb !== undefined ? { wasmHeapLimitMb } : {}),
+    backend: readEnum(env, 'NAS_BACKEND', BACKEND_NAMES, 'auto'),
+  };
+}
+
+/** Reads LOCAL_WORKER_VARIABLES. */
+export function localWorkerConfigFromEnv(env: Env): LocalWorkerConfig {
+  return { backend: readEnum(env, 'NAS_BACKEND', BACKEND_NAMES, 'auto') };
+}
