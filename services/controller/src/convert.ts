@@ -1,6 +1,6 @@
 import * as pb from '@nasnet/proto';
 import { genotypeToProto } from '@nasnet/proto';
-import type { ChildEntry, SearchSpecInput, SearchSpec } from '@nasnet/search';
+import { summarizeSearch, type RankedArchitecture, type SearchCounts, type SearchSpecInput, type SearchSpec } from '@nasnet/search';
 import { formatGenotype } from '@nasnet/search-space';
 import type { StoredSearch, SearchRunState, SequencedEvent } from './manager.js';
 
@@ -32,6 +32,7 @@ const PROTO_FIELD: Record<string, string> = {
   'controller.baselineDecay': 'spec.controller.baseline_decay', 'controller.batchSize': 'spec.controller.batch_size',
   'controller.clipRange': 'spec.controller.ppo_clip', 'controller.epochs': 'spec.controller.ppo_epochs', 'controller.lstmUnits': 'spec.controller.lstm_units',
   'earlyStopping.minEpochs': 'spec.early_stopping.min_epochs', 'finalPhase.topK': 'spec.final_phase.top_k', 'finalPhase.epochs': 'spec.final_phase.epochs',
+  'finalPhase.filters': 'spec.final_phase.filters', 'finalPhase.cells': 'spec.final_phase.cells',
 };
 
 export function protoFieldFor(domainField: string): string {
@@ -69,7 +70,11 @@ export function specFromProto(spec: pb.SearchSpec | undefined): { input: SearchS
       batchSize: opt(c.batchSize), clipRange: opt(c.ppoClip), epochs: opt(c.ppoEpochs),
     } : {},
     earlyStopping: spec.earlyStopping ? { enabled: spec.earlyStopping.medianRule, ...(spec.earlyStopping.minEpochs ? { minEpochs: spec.earlyStopping.minEpochs } : {}) } : {},
-    finalPhase: spec.finalPhase ? { topK: spec.finalPhase.topK, ...(spec.finalPhase.epochs ? { epochs: spec.finalPhase.epochs } : {}) } : {},
+    finalPhase: spec.finalPhase ? {
+      topK: spec.finalPhase.topK, ...(spec.finalPhase.epochs ? { epochs: spec.finalPhase.epochs } : {}),
+      // 0 = the search recipe's size (proto FinalPhase).
+      ...(spec.finalPhase.filters ? { filters: spec.finalPhase.filters } : {}), ...(spec.finalPhase.cells ? { cells: spec.finalPhase.cells } : {}),
+    } : {},
   };
   const res = spec.resources;
   const trainers: StoredSearch['trainers'] = {
@@ -96,7 +101,7 @@ export function specToProto(spec: SearchSpec): pb.SearchSpec {
       baselineDecay: spec.controller.baselineDecay, batchSize: spec.controller.batchSize, ppoClip: spec.controller.clipRange, ppoEpochs: spec.controller.epochs,
     },
     earlyStopping: { medianRule: spec.earlyStopping.enabled, minEpochs: spec.earlyStopping.minEpochs },
-    finalPhase: { topK: spec.finalPhase.topK, epochs: spec.finalPhase.epochs },
+    finalPhase: { topK: spec.finalPhase.topK, epochs: spec.finalPhase.epochs, filters: spec.finalPhase.filters, cells: spec.finalPhase.cells },
   });
 }
 
@@ -118,31 +123,33 @@ export function runStateFromProto(s: pb.SearchState, field: string): SearchRunSt
   return found[0];
 }
 
-export function architectureToProto(e: ChildEntry, rank: number): pb.ArchitectureSummary {
+/**
+ * One ranked architecture (summarizeSearch / topArchitectures of the search
+ * lib). Sizes are the search child's: the retrained network is larger.
+ */
+export function architectureToProto(a: RankedArchitecture, rank = a.rank): pb.ArchitectureSummary {
   return {
-    genotype: genotypeToProto(e.genotype, { hash: e.hash, text: formatGenotype(e.genotype) }),
-    reward: e.result?.reward ?? 0, childId: String(e.childId), paramCount: e.result?.paramCount ?? 0, multAdds: e.result?.multAdds ?? 0, rank,
+    genotype: genotypeToProto(a.genotype, { hash: a.hash, text: formatGenotype(a.genotype) }),
+    reward: a.reward, childId: String(a.childId), paramCount: a.paramCount, multAdds: a.multAdds, rank,
+    ...(a.finalReward !== undefined ? { finalReward: a.finalReward } : {}),
   };
 }
 
+/** The search lib's counts as the proto has them: its `failed` is "failed or diverged". */
+export function countsToProto(c: SearchCounts): pb.SearchCounts {
+  return { submitted: c.submitted, trained: c.trained, failed: c.failed + c.diverged, cached: c.cached, inFlight: c.inFlight, earlyStopped: c.earlyStopped };
+}
+
 export function statusToProto(s: StoredSearch): pb.SearchStatus {
-  const entries = s.loop?.entries ?? [];
-  const search = entries.filter((e) => e.phase === 'search');
-  const trained = search.filter((e) => e.duplicateOf === undefined);
-  const best = s.loop?.bestChildId !== undefined && s.loop?.bestChildId !== null ? entries[s.loop.bestChildId] : undefined;
+  // One definition of best and of the counts: the search lib's summary (the CLI and the report use it too).
+  const summary = summarizeSearch({ entries: s.loop?.entries ?? [] });
+  const best = summary.best;
   return {
     searchId: s.id,
     spec: specToProto(s.spec),
     state: runStateToProto(s.runState),
-    counts: {
-      submitted: search.length,
-      trained: trained.filter((e) => e.state === 'done' && e.result && ['ok', 'diverged', 'early_stopped'].includes(e.result.status)).length,
-      failed: trained.filter((e) => e.result?.status === 'failed').length,
-      cached: search.length - trained.length,
-      inFlight: entries.filter((e) => e.state === 'running' && e.duplicateOf === undefined).length,
-      earlyStopped: trained.filter((e) => e.result?.status === 'early_stopped').length,
-    },
-    bestReward: best?.result?.reward ?? 0,
+    counts: countsToProto(summary.counts),
+    bestReward: best ? best.finalReward ?? best.reward : 0,
     bestGenotype: best ? genotypeToProto(best.genotype, { hash: best.hash, text: formatGenotype(best.genotype) }) : undefined,
     bestChildId: best ? String(best.childId) : '',
     policyUpdates: s.loop?.updates.length ?? 0,
@@ -150,8 +157,8 @@ export function statusToProto(s: StoredSearch): pb.SearchStatus {
     message: s.message ?? '',
     lastSequence: s.lastSequence,
     submitter: '',
-    bestSearchReward: best?.result?.reward ?? 0,
-    bestFromFinalPhase: false,
+    bestSearchReward: best?.reward ?? 0,
+    bestFromFinalPhase: summary.bestFromFinalPhase,
   };
 }
 

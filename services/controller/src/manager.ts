@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { SearchLoop, normalizeSpec, type ChildEntry, type ChildExecutor, type SearchEvent, type SearchSpec, type SearchSpecInput, type SearchState } from '@nasnet/search';
+import { SearchLoop, normalizeSpec, topArchitectures, type RankedArchitecture, type ChildExecutor, type SearchEvent, type SearchSpec, type SearchSpecInput, type SearchState } from '@nasnet/search';
 import type { BusEvent, StateStore } from '@nasnet/bus';
 
 export type SearchRunState = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -276,14 +276,9 @@ export class SearchManager {
     return m.stored;
   }
 
-  /** The k best distinct architectures trained so far. */
-  top(id: string, k: number): ChildEntry[] {
-    const m = this.managed(id);
-    const entries = m.stored.loop?.entries ?? [];
-    return entries
-      .filter((e) => e.phase === 'search' && e.duplicateOf === undefined && e.result?.status === 'ok')
-      .sort((a, b) => b.result!.reward - a.result!.reward || a.childId - b.childId)
-      .slice(0, k);
+  /** The k best distinct architectures so far, retrained ones first (the search lib's one ranking). */
+  top(id: string, k: number): RankedArchitecture[] {
+    return topArchitectures({ entries: this.managed(id).stored.loop?.entries ?? [] }, k);
   }
 
   /**
