@@ -3,6 +3,7 @@ import { Server, ServerCredentials, type ServerUnaryCall, type ServerWritableStr
 import * as pb from '@nasnet/proto';
 import { architectureToProto, eventToProto, runStateFromProto, specFromProto, statusToProto, InvalidRequestError } from './convert.js';
 import { toGrpcError, UnauthenticatedError } from './grpc-errors.js';
+import { InvalidPageTokenError } from '@nasnet/registry';
 import type { SearchManager } from './manager.js';
 
 export interface ControllerServerOptions {
@@ -83,25 +84,24 @@ export function searchServiceHandlers(manager: SearchManager, token?: string): p
       const s = await manager.submit(input, { trainers, ...(req.requestId ? { requestId: req.requestId } : {}) });
       return { searchId: s.id, status: statusToProto(s) };
     }),
-    getSearch: unary(token, (req: pb.GetSearchRequest) => ({ status: statusToProto(manager.get(req.searchId)) })),
-    listSearches: unary(token, (req: pb.ListSearchesRequest) => {
+    getSearch: unary(token, async (req: pb.GetSearchRequest) => ({ status: statusToProto(await manager.get(req.searchId)) })),
+    listSearches: unary(token, async (req: pb.ListSearchesRequest) => {
       const states = req.states.map((s, i) => runStateFromProto(s, `states[${i}]`));
-      const all = manager.list(states);
-      const size = req.pageSize > 0 ? Math.min(req.pageSize, 1000) : PAGE_SIZE;
-      const start = req.pageToken ? Number.parseInt(req.pageToken, 10) : 0;
-      if (!Number.isInteger(start) || start < 0) throw new InvalidRequestError('page_token', `'${req.pageToken}' is not a token this server issued`);
-      const page = all.slice(start, start + size);
-      return { searches: page.map(statusToProto), nextPageToken: start + size < all.length ? String(start + size) : '' };
+      const page = await manager.list({ states, pageSize: req.pageSize > 0 ? req.pageSize : PAGE_SIZE, pageToken: req.pageToken }).catch((err: unknown) => {
+        if (err instanceof InvalidPageTokenError) throw new InvalidRequestError('page_token', `'${err.token.slice(0, 40)}' is not a token this server issued`);
+        throw err;
+      });
+      return { searches: page.jobs.map(statusToProto), nextPageToken: page.nextPageToken };
     }),
-    cancelSearch: unary(token, (req: pb.CancelSearchRequest) => ({ status: statusToProto(manager.cancel(req.searchId, req.reason || 'cancelled by request')) })),
-    topArchitectures: unary(token, (req: pb.TopArchitecturesRequest) => ({
-      architectures: manager.top(req.searchId, req.k > 0 ? Math.min(req.k, 1000) : 5).map((e, i) => architectureToProto(e, i + 1)),
+    cancelSearch: unary(token, async (req: pb.CancelSearchRequest) => ({ status: statusToProto(await manager.cancel(req.searchId, req.reason || 'cancelled by request')) })),
+    topArchitectures: unary(token, async (req: pb.TopArchitecturesRequest) => ({
+      architectures: (await manager.top(req.searchId, req.k > 0 ? Math.min(req.k, 1000) : 5)).map((a) => architectureToProto(a)),
     })),
-    watchSearch: (call: ServerWritableStream<pb.WatchSearchRequest, pb.SearchEvent>) => {
+    watchSearch: async (call: ServerWritableStream<pb.WatchSearchRequest, pb.SearchEvent>) => {
       try {
         checkToken(token, call.metadata);
         checkDecoded(call.request);
-        const unsubscribe = manager.watch(call.request.searchId, Math.max(1, call.request.fromSequence), (e) => {
+        const unsubscribe = await manager.watch(call.request.searchId, Math.max(1, call.request.fromSequence), (e) => {
           if (e === 'end') call.end();
           else call.write(eventToProto(e));
         });

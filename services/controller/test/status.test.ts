@@ -23,7 +23,7 @@ const executor: ChildExecutor = {
 };
 
 function stored(spec: SearchSpec, loop: SearchState): StoredSearch {
-  return { id: 's-1', createdAtMs: 1, runState: 'succeeded', lastSequence: 0, trainers: { gpusPerTrainer: 0 }, spec, loop };
+  return { id: 's-1', number: 1, createdAtMs: 1, updatedAtMs: 1, runState: 'succeeded', lastSequence: 0, trainers: { gpusPerTrainer: 0 }, spec, loop };
 }
 
 test('controller status - best_child_id, rewards and TopArchitectures follow the final phase; counts come from the search lib', async () => {
