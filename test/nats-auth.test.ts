@@ -58,7 +58,7 @@ let searchId = '';
 test('nats auth - controller, trainers and metrics, each with its own user, finish a search without a permission violation', { timeout: 120_000 }, async () => {
   const controllerLog: string[] = [];
   const controller = await runController({
-    natsUrl: nats.url, natsUser: 'controller', natsPass: PASSWORDS.controller,
+    nats: { url: nats.url, user: 'controller', pass: PASSWORDS.controller },
     host: '127.0.0.1', grpcPort: 0, httpPort: -1, launcher: 'none', queueEveryMs: 200, log: (l) => controllerLog.push(l),
   });
   closers.push(() => controller.close());

@@ -53,7 +53,7 @@ if (!natsUrl) {
 }
 
 const controller = await runController({
-  natsUrl, host: '127.0.0.1', grpcPort: 0, httpPort: -1, launcher: 'none',
+  nats: { url: natsUrl }, host: '127.0.0.1', grpcPort: 0, httpPort: -1, launcher: 'none',
   log: (line) => process.stderr.write(`[controller] ${line}\n`),
 });
 process.on('message', (raw: ParentMessage) => {

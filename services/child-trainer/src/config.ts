@@ -1,18 +1,12 @@
 /**
- * The child trainer's environment: every variable its two entry points read
- * (main.ts, the cluster trainer; local-worker.ts, a worker of the embedded
- * search), and the functions that read them once at start-up.
+ * The cluster trainer's environment: every variable it reads, and the one
+ * function that reads them (main.ts calls it once with process.env).
  */
 import {
   natsSettingsFromEnv, NATS_VARIABLES, readEnum, readInteger, readString,
   type Env, type EnvVariable, type NatsSettings,
 } from '@nasnet/config';
 import { BACKEND_NAMES, type BackendName } from '@nasnet/engine';
-
-const BACKEND: EnvVariable = {
-  name: 'NAS_BACKEND', required: false, default: 'auto',
-  meaning: `Tensor backend: ${BACKEND_NAMES.join(', ')} (auto takes the fastest that starts here).`,
-};
 
 /** Every variable the cluster trainer (main.ts) reads. */
 export const VARIABLES: readonly EnvVariable[] = [
@@ -24,12 +18,9 @@ export const VARIABLES: readonly EnvVariable[] = [
   { name: 'ACK_WAIT_MS', required: false, default: '30000', meaning: 'How long a child may go without a progress tick before NATS redelivers it, ms (at least 1000).' },
   { name: 'HEARTBEAT_MS', required: false, default: '10000', meaning: 'Interval of the trainer heartbeat event, ms (at least 100).' },
   { name: 'WASM_HEAP_LIMIT_MB', required: false, meaning: 'Most the wasm heap may grow to, MiB (at least 64; keep it under the pod\'s memory limit): a child needing more fails with the reason instead of the pod being OOM-killed. Default: the engine\'s.' },
-  BACKEND,
+  { name: 'NAS_BACKEND', required: false, default: 'auto', meaning: `Tensor backend: ${BACKEND_NAMES.join(', ')} (auto takes the fastest that starts here).` },
   { name: 'TF_FORCE_GPU_ALLOW_GROWTH', required: false, readBy: 'libtensorflow', meaning: 'Read by libtensorflow (tensorflow backend on a GPU), not by our code: true lets it grow GPU memory instead of taking it all at start.' },
 ];
-
-/** Every variable a local worker process (local-worker.ts) reads; LocalWorkerPool passes them. */
-export const LOCAL_WORKER_VARIABLES: readonly EnvVariable[] = [BACKEND];
 
 /** Settings of a cluster trainer process. */
 export interface TrainerConfig {
@@ -45,12 +36,6 @@ export interface TrainerConfig {
   heartbeatMs: number;
   /** Unset: the engine's default. */
   wasmHeapLimitMb?: number;
-  /** @default 'auto' */
-  backend: BackendName;
-}
-
-/** Settings of a local worker process. */
-export interface LocalWorkerConfig {
   /** @default 'auto' */
   backend: BackendName;
 }
@@ -78,9 +63,4 @@ export function trainerConfigFromEnv(env: Env, host: { hostname: string; pid: nu
     ...(wasmHeapLimitMb !== undefined ? { wasmHeapLimitMb } : {}),
     backend: readEnum(env, 'NAS_BACKEND', BACKEND_NAMES, 'auto'),
   };
-}
-
-/** Reads LOCAL_WORKER_VARIABLES. */
-export function localWorkerConfigFromEnv(env: Env): LocalWorkerConfig {
-  return { backend: readEnum(env, 'NAS_BACKEND', BACKEND_NAMES, 'auto') };
 }

@@ -5,5 +5,7 @@ export const LOCAL_WORKER_ENTRY = fileURLToPath(new URL('./local-worker.ts', imp
 
 /** Path of the cluster trainer process (JetStream work queue), the container's entry point. */
 export const JETSTREAM_TRAINER_ENTRY = fileURLToPath(new URL('./main.ts', import.meta.url));
-export { runTrainerLoop, trainerSettingsFromEnv, TrainerEnvError } from './jetstream-worker.js';
-export type { TrainFunction, TrainerLoopOptions, TrainerLoopStats, TrainerSettings } from './jetstream-worker.js';
+export { runTrainerLoop } from './jetstream-worker.js';
+export type { TrainFunction, TrainerLoopOptions, TrainerLoopStats } from './jetstream-worker.js';
+export { trainerConfigFromEnv, VARIABLES } from './config.js';
+export type { TrainerConfig } from './config.js';

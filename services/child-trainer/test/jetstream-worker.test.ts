@@ -8,7 +8,7 @@ import { startNatsServer, type NatsTestServer } from '@nasnet/bus/testing';
 import { Rng } from '@nasnet/random';
 import { defaultRecipe, type ChildProgress, type ChildResult, type ChildTask } from '@nasnet/search';
 import { genotypeHash, sampleGenotype } from '@nasnet/search-space';
-import { runTrainerLoop, TrainerEnvError, trainerSettingsFromEnv, type TrainerLoopOptions, type TrainerLoopStats, type TrainFunction } from '../src/index.js';
+import { runTrainerLoop, type TrainerLoopOptions, type TrainerLoopStats, type TrainFunction } from '../src/index.js';
 
 let server: NatsTestServer;
 const connections: BusConnection[] = [];
@@ -193,18 +193,4 @@ test('trainer loop - heartbeats go to nas.events.system, busy while training', a
   const hb = beats.filter((e) => e.kind === 'trainer_heartbeat');
   assert.ok(hb.length >= 3, `${hb.length} heartbeats`);
   assert.ok(hb.every((e) => e.kind === 'trainer_heartbeat' && e.trainer === 'tr-hb' && !e.busy));
-});
-
-test('trainer settings - environment with defaults and checks', () => {
-  const host = { hostname: 'node-7', pid: 42 };
-  assert.deepEqual(trainerSettingsFromEnv({}, host), {
-    natsUrl: 'nats://127.0.0.1:4222', trainerId: 'node-7-42', maxAttempts: 5, ackWaitMs: 30_000, heartbeatMs: 10_000,
-  });
-  const s = trainerSettingsFromEnv({ NATS_URL: 'nats://nats:4222', TRAINER_ID: 'pod-a', MAX_DELIVER: '3', ACK_WAIT_MS: '60000', NATS_TOKEN: 't' }, host);
-  assert.deepEqual([s.natsUrl, s.trainerId, s.maxAttempts, s.ackWaitMs, s.token], ['nats://nats:4222', 'pod-a', 3, 60_000, 't']);
-  assert.throws(() => trainerSettingsFromEnv({ MAX_DELIVER: 'five' }, host), (e: unknown) => e instanceof TrainerEnvError && e.variable === 'MAX_DELIVER');
-  assert.throws(() => trainerSettingsFromEnv({ ACK_WAIT_MS: '10' }, host), (e: unknown) => e instanceof TrainerEnvError && e.variable === 'ACK_WAIT_MS');
-  assert.throws(() => trainerSettingsFromEnv({ TRAINER_ID: 'a b' }, host), (e: unknown) => e instanceof TrainerEnvError && e.variable === 'TRAINER_ID');
-  assert.equal(trainerSettingsFromEnv({ WASM_HEAP_LIMIT_MB: '512' }, host).wasmHeapLimitMb, 512);
-  assert.throws(() => trainerSettingsFromEnv({ WASM_HEAP_LIMIT_MB: '32' }, host), (e: unknown) => e instanceof TrainerEnvError && e.variable === 'WASM_HEAP_LIMIT_MB');
 });

@@ -7,5 +7,7 @@ export { startControllerServer, searchServiceHandlers, tolerantDecoding } from '
 export type { ControllerServerOptions, RunningServer } from './grpc-server.js';
 export { toGrpcError, UnauthenticatedError } from './grpc-errors.js';
 export { specFromProto, specToProto, statusToProto, eventToProto, InvalidRequestError } from './convert.js';
-export { runController, controllerConfigFromEnv } from './run.js';
-export type { ControllerConfig, RunningController } from './run.js';
+export { runController } from './run.js';
+export type { RunControllerOptions, RunningController } from './run.js';
+export { controllerConfigFromEnv, VARIABLES } from './config.js';
+export type { ControllerConfig, LauncherKind } from './config.js';

@@ -1,12 +1,19 @@
-/** Process entry of the controller: configuration from the environment, clean shutdown on SIGTERM. */
-import { controllerConfigFromEnv, runController } from './run.js';
+/**
+ * Process entry of the controller. The environment is read here, once
+ * (config.ts lists the variables); a bad or missing one is reported in one
+ * line naming it, exit code 2. SIGTERM / SIGINT save state and stop cleanly.
+ */
+import { ConfigError } from '@nasnet/config';
+import { controllerConfigFromEnv, type ControllerConfig } from './config.js';
+import { runController } from './run.js';
 
-let config;
+let config: ControllerConfig;
 try {
   config = controllerConfigFromEnv(process.env);
 } catch (err) {
-  process.stderr.write(`[controller] ${(err as Error).message}\n`);
-  process.exit(1);
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`[controller] ${err.message}\n`);
+  process.exit(2);
 }
 const controller = await runController(config);
 process.stderr.write(`[controller] ready: gRPC ${controller.grpcPort}, health ${controller.httpPort}\n`);

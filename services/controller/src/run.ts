@@ -6,28 +6,15 @@ import {
 import { KubernetesLauncher, LocalProcessLauncher, loadTrainerJobTemplate, type TrainerLauncher } from '@nasnet/launcher';
 import { SearchManager, type Launcher, type StoredSearch } from './manager.js';
 import { startControllerServer, type RunningServer } from './grpc-server.js';
+import type { ControllerConfig } from './config.js';
 
-export interface ControllerConfig {
-  natsUrl: string;
-  natsUser?: string;
-  natsPass?: string;
-  /** @default '0.0.0.0' */
-  host?: string;
-  /** gRPC port (0 = any). @default 50051 */
-  grpcPort?: number;
-  /** Health port (0 = any, -1 = none). @default 8080 */
-  httpPort?: number;
-  token?: string;
-  tls?: { cert: string; key: string; clientCa?: string };
-  /** How trainers are started: Kubernetes Jobs, local processes, or not at all (they run elsewhere). @default 'none' */
-  launcher?: 'kubernetes' | 'local' | 'none';
-  namespace?: string;
-  trainerTemplate?: string;
+/** runController's options: the configuration (config.ts; defaults where left out) and what the process wires in. */
+export interface RunControllerOptions extends Partial<Omit<ControllerConfig, 'nats'>> {
+  nats: ControllerConfig['nats'];
   /** Environment for locally launched trainers. */
   trainerEnv?: Record<string, string>;
   /** Queue depth is published this often. @default 5000 */
   queueEveryMs?: number;
-  maxActiveSearches?: number;
   log?: (line: string) => void;
 }
 
@@ -41,7 +28,7 @@ export interface RunningController {
 
 const TRAINER_ENTRY = fileURLToPath(new URL('../../child-trainer/src/main.ts', import.meta.url));
 
-async function makeLauncher(config: ControllerConfig): Promise<Launcher | undefined> {
+async function makeLauncher(config: RunControllerOptions): Promise<Launcher | undefined> {
   const kind = config.launcher ?? 'none';
   if (kind === 'none') return undefined;
   let inner: TrainerLauncher;
@@ -49,21 +36,21 @@ async function makeLauncher(config: ControllerConfig): Promise<Launcher | undefi
     inner = new KubernetesLauncher({
       ...(config.namespace ? { namespace: config.namespace } : {}),
       ...(config.trainerTemplate ? { template: await loadTrainerJobTemplate(config.trainerTemplate) } : {}),
-      natsUrl: config.natsUrl,
+      natsUrl: config.nats.url,
     });
   } else {
-    inner = new LocalProcessLauncher({ entry: TRAINER_ENTRY, natsUrl: config.natsUrl, ...(config.trainerEnv ? { env: config.trainerEnv } : {}) });
+    inner = new LocalProcessLauncher({ entry: TRAINER_ENTRY, natsUrl: config.nats.url, ...(config.trainerEnv ? { env: config.trainerEnv } : {}) });
   }
   return { launch: (req) => inner.launch(req) };
 }
 
 /** Starts the controller: bus, state store, search manager (resuming stored searches), gRPC and health endpoints. */
-export async function runController(config: ControllerConfig): Promise<RunningController> {
+export async function runController(config: RunControllerOptions): Promise<RunningController> {
   const log = config.log ?? ((line: string) => process.stderr.write(`[controller] ${line}\n`));
-  const bus = await connectBus(config.natsUrl, {
+  const bus = await connectBus(config.nats.url, {
     // Several requests per child: stack captures per request were a tenth of the controller's CPU.
     name: 'controller', log, asyncTraces: false,
-    ...(config.natsUser ? { user: config.natsUser } : {}), ...(config.natsPass ? { pass: config.natsPass } : {}),
+    ...(config.nats.user ? { user: config.nats.user } : {}), ...(config.nats.pass ? { pass: config.nats.pass } : {}),
   });
   await ensureStreams(bus.jsm);
   const store = await KvStateStore.open<StoredSearch>(bus);
@@ -81,9 +68,9 @@ export async function runController(config: ControllerConfig): Promise<RunningCo
   if (resumed) log(`resumed ${resumed} search(es) from the store`);
   const grpc: RunningServer = await startControllerServer({
     manager, host: config.host ?? '0.0.0.0', port: config.grpcPort ?? 50051,
-    ...(config.token ? { token: config.token } : {}), ...(config.tls ? { tls: config.tls } : {}),
+    ...(config.tokens?.length ? { token: config.tokens[0]!.token } : {}), ...(config.tls ? { tls: config.tls } : {}),
   });
-  log(`SearchService on ${config.host ?? '0.0.0.0'}:${grpc.port}${config.tls ? ' (TLS)' : ''}${config.token ? ', bearer token required' : ''}`);
+  log(`SearchService on ${config.host ?? '0.0.0.0'}:${grpc.port}${config.tls ? ' (TLS)' : ''}${config.tokens?.length ? ', bearer token required' : ''}`);
 
   const queueTimer = setInterval(() => {
     queueStats(bus)
@@ -121,32 +108,5 @@ export async function runController(config: ControllerConfig): Promise<RunningCo
       await new Promise<void>((resolve) => (http ? http.close(() => resolve()) : resolve()));
       await bus.close();
     },
-  };
-}
-
-/** Reads the controller's settings from the environment (the process edge). */
-export function controllerConfigFromEnv(env: NodeJS.ProcessEnv): ControllerConfig {
-  const num = (name: string, fallback: number) => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < -1 || n > 65535) throw new RangeError(`${name} must be a port number, got '${raw}'`);
-    return n;
-  };
-  if (!env.NATS_URL) throw new RangeError('NATS_URL is required (e.g. nats://nats:4222)');
-  const launcher = env.NASNET_LAUNCHER ?? 'none';
-  if (!['kubernetes', 'local', 'none'].includes(launcher)) throw new RangeError(`NASNET_LAUNCHER must be kubernetes, local or none, got '${launcher}'`);
-  const tls = env.TLS_CERT && env.TLS_KEY ? { cert: env.TLS_CERT, key: env.TLS_KEY, ...(env.TLS_CLIENT_CA ? { clientCa: env.TLS_CLIENT_CA } : {}) } : undefined;
-  return {
-    natsUrl: env.NATS_URL,
-    ...(env.NATS_USER ? { natsUser: env.NATS_USER } : {}), ...(env.NATS_PASS ? { natsPass: env.NATS_PASS } : {}),
-    host: env.HOST ?? '0.0.0.0',
-    grpcPort: num('GRPC_PORT', 50051),
-    httpPort: num('HTTP_PORT', 8080),
-    ...(env.CONTROLLER_TOKEN ? { token: env.CONTROLLER_TOKEN } : {}),
-    ...(tls ? { tls } : {}),
-    launcher: launcher as ControllerConfig['launcher'],
-    ...(env.NASNET_NAMESPACE ? { namespace: env.NASNET_NAMESPACE } : {}),
-    ...(env.NASNET_TRAINER_TEMPLATE ? { trainerTemplate: env.NASNET_TRAINER_TEMPLATE } : {}),
   };
 }

@@ -1,31 +1,27 @@
 /**
- * Process entry of the transfer service. Environment (read only here):
- * TRANSFER_PORT (default 50052), TRANSFER_HOST (default 0.0.0.0, to be
- * reachable in a pod), TRANSFER_STATE_FILE (keep transfers across restarts),
- * TRANSFER_MAX_CONCURRENT (default 1), NAS_BACKEND (passed to the training
- * processes), CONTROLLER_ADDR (+ CONTROLLER_TOKEN): where a search_id's best
- * cell is looked up. Stops cleanly on SIGINT / SIGTERM.
+ * Process entry of the transfer service. The environment is read here, once
+ * (config.ts lists the variables); a bad or missing one is reported in one
+ * line naming it, exit code 2. Stops cleanly on SIGINT / SIGTERM.
  */
-import { DEFAULT_TRANSFER_PORT, startTransferServer } from './server.js';
+import { ConfigError } from '@nasnet/config';
+import { transferConfigFromEnv, type TransferConfig } from './config.js';
+import { startTransferServer } from './server.js';
 import { controllerSearchBest } from './controller-client.js';
 
-function intEnv(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) {
-    process.stderr.write(`${name}=${raw} is not an integer >= ${min}\n`);
-    process.exit(2);
-  }
-  return value;
+let config: TransferConfig;
+try {
+  config = transferConfigFromEnv(process.env);
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`transfer: ${err.message}\n`);
+  process.exit(2);
 }
 
 const server = await startTransferServer({
-  host: process.env['TRANSFER_HOST'] || '0.0.0.0',
-  port: intEnv('TRANSFER_PORT', DEFAULT_TRANSFER_PORT, 0),
-  maxConcurrent: intEnv('TRANSFER_MAX_CONCURRENT', 1, 1),
-  ...(process.env['TRANSFER_STATE_FILE'] ? { stateFile: process.env['TRANSFER_STATE_FILE'] } : {}),
-  ...(process.env['CONTROLLER_ADDR'] ? { resolveSearchBest: controllerSearchBest(process.env['CONTROLLER_ADDR'], process.env['CONTROLLER_TOKEN']) } : {}),
+  host: config.host,
+  port: config.port,
+  maxConcurrent: config.maxConcurrent,
+  ...(config.controller ? { resolveSearchBest: controllerSearchBest(config.controller.address, config.controller.token) } : {}),
 });
 process.stdout.write(`transfer service listening on ${server.address}\n`);
 
