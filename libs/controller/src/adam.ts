@@ -1,6 +1,9 @@
 /**
  * Adam over a flat list of parameter arrays, with its whole state
- * (moments and step) exportable so a search resumes exactly.
+ * (moments and step) exportable so a search resumes exactly. The moments
+ * are float64 whatever the parameters are: a float32 parameter takes the
+ * rounded result of each step, and the state round-trips through JSON
+ * exactly.
  */
 export interface AdamOptions {
   /** @default 0.00035 (NASNet controller learning rate, paper section 4) */
@@ -36,7 +39,7 @@ export class Adam {
   }
 
   /** params[i] -= lr * mhat / (sqrt(vhat) + eps), in place. */
-  apply(params: Float64Array[], grads: Float64Array[]): void {
+  apply(params: readonly (Float32Array | Float64Array)[], grads: readonly (Float32Array | Float64Array)[]): void {
     const { learningRate, beta1, beta2, epsilon } = this.options;
     this.step += 1;
     const c1 = 1 - beta1 ** this.step;

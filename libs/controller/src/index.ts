@@ -9,10 +9,11 @@
  * const update = ppo.observe(c, 0.93);  // a PolicyUpdate every 20 rewards
  * ```
  */
-export { LstmPolicy, defaultPolicyOptions, POLICY_PARAMETER_NAMES } from './lstm-policy.js';
+export { LstmPolicy, defaultPolicyOptions, POLICY_PARAMETER_NAMES, StaleTraceError } from './lstm-policy.js';
 export type { LstmPolicyOptions, PolicySample, PolicyTrace } from './lstm-policy.js';
 export { Adam, defaultAdamOptions } from './adam.js';
 export type { AdamOptions, AdamState } from './adam.js';
+export type { Precision } from './arena.js';
 export { PpoStrategy, defaultPpoOptions } from './ppo.js';
 export type { PpoOptions } from './ppo.js';
 export { RandomStrategy, EvolutionStrategy } from './random-search.js';

@@ -93,27 +93,31 @@ export class PpoStrategy implements SearchStrategy {
     const { clipRange, epochs, entropyWeight } = this.options;
     const n = batch.length;
     let firstLoss = 0, entropySum = 0, clipped = 0;
+    const decisions = batch.map((b) => b.decisions);
+    const dLogProb = new Array<number>(n).fill(0);
+    const dEntropy = new Array<number>(n).fill(-entropyWeight / n);
     for (let epoch = 0; epoch < epochs; epoch++) {
-      const grads = this.policy.zeroGradients();
+      // All n sequences in one batched forward and backward pass.
+      const trace = this.policy.evaluate(decisions);
       let loss = 0;
-      for (const item of batch) {
-        const trace = this.policy.evaluate(item.decisions);
-        const ratio = Math.exp(trace.logProb - item.oldLogProb);
+      for (let k = 0; k < n; k++) {
+        const item = batch[k]!;
+        const ratio = Math.exp(trace.logProb[k]! - item.oldLogProb);
         const A = item.advantage;
         const unclipped = ratio * A;
         const clippedRatio = Math.min(Math.max(ratio, 1 - clipRange), 1 + clipRange);
         const surrogate = Math.min(unclipped, clippedRatio * A);
-        loss += -surrogate / n - (entropyWeight * trace.entropy) / n;
+        loss += -surrogate / n - (entropyWeight * trace.entropy[k]!) / n;
         // Gradient flows through the ratio only where the unclipped term is the minimum.
         const active = unclipped <= clippedRatio * A;
         if (!active) clipped++;
-        const dLogProb = active ? (-A * ratio) / n : 0;
-        const dEntropy = -entropyWeight / n;
-        this.policy.backward(trace, dLogProb, dEntropy, grads);
-        if (epoch === 0) entropySum += trace.entropy;
+        dLogProb[k] = active ? (-A * ratio) / n : 0;
+        if (epoch === 0) entropySum += trace.entropy[k]!;
       }
+      this.policy.zeroGradients();
+      this.policy.backward(trace, dLogProb, dEntropy);
       if (epoch === 0) firstLoss = loss;
-      this.optimizer.apply(this.policy.parameters(), grads);
+      this.optimizer.apply(this.policy.parameters(), this.policy.gradients());
     }
     this.updates += 1;
     return {
