@@ -12,3 +12,5 @@ export type { TrainChildOptions, TrainChildResult } from './train.js';
 export { runChildTask, cachedDataset } from './task.js';
 export { cosineLearningRate } from './schedule.js';
 export { DivergedError, TrainingCancelledError } from './errors.js';
+export { LOCAL_WORKER_ENTRY, LocalWorkerPool, localWorkerName } from './workers.js';
+export type { TrainFunction, TrainerWorkerSettings } from './workers.js';

@@ -1,76 +1,92 @@
-import { fork, type ChildProcess } from 'node:child_process';
-import type { ChildExecutor, ChildProgress, ChildResult, ChildTask } from '@nasnet/search';
-import type { FromWorker, ToWorker } from './protocol.js';
+import { WorkerCancelledError, WorkerClosedError, WorkerCrashedError } from './errors.js';
+import { WorkerProcess, type RunHooks, type WorkerStream } from './process.js';
 
-export interface WorkerPoolOptions {
+export interface WorkerPoolOptions<T, S> {
+  /** Module each worker runs; it must call `serveWorker(...)`. */
+  entry: string;
   /** Worker processes. @default 1 */
   workers: number;
-  /** Module each worker runs; it must call `serveWorker(train)`. */
-  entry: string;
-  /** Extra environment for the workers (e.g. NAS_BACKEND). */
-  env?: Record<string, string>;
-  /** A task whose worker died is given to another worker this many times. @default 1 */
+  /** Handed to every worker's start function (e.g. which tensor backend to use). */
+  settings?: S;
+  /** The workers' whole environment. @default this process's environment */
+  env?: NodeJS.ProcessEnv;
+  /** A task whose worker died is given to a fresh worker this many times. @default 1 */
   retries: number;
-  /** Called once per worker when its backend is up. */
+  /** After a cancel, SIGKILL a worker whose task has not ended within this many ms (it is replaced). @default never */
+  killAfterMs?: number;
+  /** On close, SIGKILL a worker that has not exited within this many ms. @default 3000 */
+  closeGraceMs: number;
+  /** Called once per worker process when its start function has finished. */
   onReady?: (worker: number, backend: string, reason: string) => void;
-  /** Lines a worker writes to stderr. */
-  onLog?: (worker: number, line: string) => void;
+  /** Lines a worker writes to stdout or stderr. */
+  onLog?: (worker: number, line: string, stream: WorkerStream) => void;
+  /** How errors name a task (e.g. `child 13`). @default 'task <n>' */
+  describeTask?: (task: T) => string;
 }
 
-export class WorkerCrashedError extends Error {
-  constructor(readonly worker: number, readonly childId: number, detail: string, options?: ErrorOptions) {
-    super(`worker ${worker} died while training child ${childId}: ${detail}`, options);
-    this.name = 'WorkerCrashedError';
-  }
-}
-
-interface Job {
-  task: ChildTask;
-  onProgress?: (p: ChildProgress) => void;
-  signal?: AbortSignal;
-  resolve: (r: ChildResult) => void;
-  reject: (e: Error) => void;
+interface Job<T, P, R> {
+  task: T;
+  hooks: RunHooks<P>;
   attempts: number;
+  resolve: (r: R) => void;
+  reject: (e: Error) => void;
 }
 
-interface Slot {
+interface Slot<T, P, R, S> {
   index: number;
-  proc?: ChildProcess;
-  job?: Job;
-  stderrTail: string;
+  proc?: WorkerProcess<T, P, R, S>;
+  job?: Job<T, P, R>;
 }
 
 /**
- * Trains children in local worker processes, one task per process at a time
- * (each process owns its tensor engine, so a crash or a leak stays there).
- * A worker that dies is replaced and its task retried on a fresh one.
+ * Does tasks in a fixed number of local worker processes, one task per
+ * process at a time (each process owns its tensor engine, so a crash or a
+ * leak stays there). A worker that dies is replaced and its task retried on
+ * a fresh one, up to `retries` times.
+ *
+ * ```ts
+ * const pool = new WorkerPool<ChildTask, ChildProgress, ChildResult>({ workers: 2, entry });
+ * const result = await pool.execute(task, { onProgress, signal });
+ * await pool.close();
+ * ```
  */
-export class LocalWorkerPool implements ChildExecutor {
-  private readonly options: WorkerPoolOptions;
-  private readonly slots: Slot[];
-  private readonly queue: Job[] = [];
+export class WorkerPool<T, P, R, S = undefined> {
+  private readonly options: WorkerPoolOptions<T, S>;
+  private readonly slots: Slot<T, P, R, S>[];
+  private readonly queue: Job<T, P, R>[] = [];
   private closed = false;
 
-  constructor(options: Partial<WorkerPoolOptions> & Pick<WorkerPoolOptions, 'entry'>) {
-    this.options = { workers: 1, retries: 1, ...options };
+  constructor(options: Partial<WorkerPoolOptions<T, S>> & Pick<WorkerPoolOptions<T, S>, 'entry'>) {
+    this.options = { workers: 1, retries: 1, closeGraceMs: 3000, ...options };
     if (!Number.isInteger(this.options.workers) || this.options.workers < 1) {
       throw new RangeError(`workers must be a positive integer, got ${this.options.workers}`);
     }
-    this.slots = Array.from({ length: this.options.workers }, (_, index) => ({ index, stderrTail: '' }));
+    if (!Number.isInteger(this.options.retries) || this.options.retries < 0) {
+      throw new RangeError(`retries must be a non-negative integer, got ${this.options.retries}`);
+    }
+    this.slots = Array.from({ length: this.options.workers }, (_, index) => ({ index }));
   }
 
   get size(): number {
     return this.slots.length;
   }
 
-  execute(task: ChildTask, hooks: { onProgress?: (p: ChildProgress) => void; signal?: AbortSignal } = {}): Promise<ChildResult> {
-    if (this.closed) return Promise.reject(new Error('worker pool is closed'));
-    return new Promise<ChildResult>((resolve, reject) => {
-      if (hooks.signal?.aborted) return reject(new Error('cancelled before start'));
-      const onAbort = () => this.cancel(job);
+  /** Queues `task`; resolves with its result, rejects with one of the Worker*Error classes. */
+  execute(task: T, hooks: RunHooks<P> = {}): Promise<R> {
+    const label = () => this.options.describeTask?.(task) ?? 'task';
+    if (this.closed) return Promise.reject(new WorkerClosedError('worker pool', label()));
+    if (hooks.signal?.aborted) return Promise.reject(new WorkerCancelledError(label(), 'before start', { cause: hooks.signal.reason }));
+    return new Promise<R>((resolve, reject) => {
+      const onAbort = () => {
+        // A queued task leaves the queue here; a running one is cancelled by its WorkerProcess.
+        const queued = this.queue.indexOf(job);
+        if (queued < 0) return;
+        this.queue.splice(queued, 1);
+        job.reject(new WorkerCancelledError(label(), 'before start', { cause: hooks.signal?.reason }));
+      };
       const done = () => hooks.signal?.removeEventListener('abort', onAbort);
-      const job: Job = {
-        task, attempts: 0, ...hooks,
+      const job: Job<T, P, R> = {
+        task, hooks, attempts: 0,
         resolve: (r) => { done(); resolve(r); },
         reject: (e) => { done(); reject(e); },
       };
@@ -80,100 +96,42 @@ export class LocalWorkerPool implements ChildExecutor {
     });
   }
 
-  private cancel(job: Job): void {
-    const queued = this.queue.indexOf(job);
-    if (queued >= 0) {
-      this.queue.splice(queued, 1);
-      job.reject(new Error('cancelled'));
-      return;
-    }
-    const slot = this.slots.find((s) => s.job === job);
-    if (slot?.proc) this.send(slot, { type: 'cancel', childId: job.task.childId });
-  }
-
   private pump(): void {
     for (const slot of this.slots) {
-      if (this.queue.length === 0) return;
+      if (this.closed || this.queue.length === 0) return;
       if (slot.job) continue;
       const job = this.queue.shift()!;
       slot.job = job;
       job.attempts += 1;
-      if (!slot.proc) this.spawn(slot);
-      this.send(slot, { type: 'task', task: job.task });
+      const proc = slot.proc?.alive ? slot.proc : this.spawn(slot);
+      proc.run(job.task, job.hooks).then(
+        (result) => { slot.job = undefined; job.resolve(result); },
+        (err: Error) => {
+          slot.job = undefined;
+          const retry = err instanceof WorkerCrashedError && !this.closed && job.attempts <= this.options.retries && !job.hooks.signal?.aborted;
+          if (retry) this.queue.unshift(job);
+          else job.reject(err);
+        },
+      ).finally(() => this.pump());
     }
   }
 
-  private spawn(slot: Slot): void {
-    const proc = fork(this.options.entry, [], {
-      execArgv: ['--import', 'tsx'],
-      env: { ...process.env, ...this.options.env, NAS_WORKER_INDEX: String(slot.index) },
-      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-      serialization: 'advanced',
+  private spawn(slot: Slot<T, P, R, S>): WorkerProcess<T, P, R, S> {
+    const { entry, settings, env, killAfterMs, describeTask, onReady, onLog } = this.options;
+    const proc: WorkerProcess<T, P, R, S> = new WorkerProcess<T, P, R, S>({
+      entry, settings, env, killAfterMs, describeTask, worker: slot.index,
+      onReady: (ready) => onReady?.(slot.index, ready.backend, ready.reason),
+      onLog: (line, stream) => onLog?.(slot.index, line, stream),
+      onExit: () => { if (slot.proc === proc) slot.proc = undefined; },
     });
     slot.proc = proc;
-    slot.stderrTail = '';
-    proc.stderr?.setEncoding('utf8');
-    proc.stderr?.on('data', (chunk: string) => {
-      slot.stderrTail = (slot.stderrTail + chunk).slice(-2000);
-      for (const line of chunk.split('\n')) if (line.trim()) this.options.onLog?.(slot.index, line);
-    });
-    proc.on('message', (msg: FromWorker) => this.onMessage(slot, msg));
-    proc.on('exit', (code, signal) => this.onExit(slot, proc, code, signal));
+    return proc;
   }
 
-  private send(slot: Slot, msg: ToWorker): void {
-    slot.proc?.send(msg);
-  }
-
-  private onMessage(slot: Slot, msg: FromWorker): void {
-    const job = slot.job;
-    switch (msg.type) {
-      case 'ready':
-        this.options.onReady?.(slot.index, msg.backend, msg.reason);
-        return;
-      case 'progress':
-        if (job && job.task.childId === msg.childId) job.onProgress?.(msg.progress);
-        return;
-      case 'result':
-      case 'error':
-        if (!job || job.task.childId !== msg.childId) return;
-        slot.job = undefined;
-        if (msg.type === 'result') job.resolve({ ...msg.result, trainer: `local-worker-${slot.index}` });
-        else job.reject(new Error(msg.message));
-        this.pump();
-        return;
-    }
-  }
-
-  private onExit(slot: Slot, proc: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
-    if (slot.proc !== proc) return;
-    slot.proc = undefined;
-    const job = slot.job;
-    slot.job = undefined;
-    if (job) {
-      const tail = slot.stderrTail.trim().split('\n').slice(-3).join(' | ');
-      const detail = `${signal ? `signal ${signal}` : `exit code ${code}`}${tail ? ` (${tail})` : ''}`;
-      if (!this.closed && job.attempts <= this.options.retries && !job.signal?.aborted) {
-        this.queue.unshift(job);
-      } else {
-        job.reject(new WorkerCrashedError(slot.index, job.task.childId, detail));
-      }
-    }
-    if (!this.closed) this.pump();
-  }
-
-  /** Stops every worker; queued tasks are rejected. */
+  /** Stops every worker; queued tasks and tasks in hand are rejected with WorkerClosedError. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const job of this.queue.splice(0)) job.reject(new Error('worker pool closed'));
-    await Promise.all(
-      this.slots.map((slot) => new Promise<void>((resolve) => {
-        const proc = slot.proc;
-        if (!proc || proc.exitCode !== null) return resolve();
-        const timer = setTimeout(() => proc.kill('SIGKILL'), 3000);
-        proc.once('exit', () => { clearTimeout(timer); resolve(); });
-        try { proc.send({ type: 'shutdown' } satisfies ToWorker); } catch { proc.kill('SIGKILL'); }
-      })),
-    );
+    for (const job of this.queue.splice(0)) job.reject(new WorkerClosedError('worker pool', this.options.describeTask?.(job.task) ?? 'task'));
+    await Promise.all(this.slots.map((slot) => slot.proc?.close(this.options.closeGraceMs)));
   }
 }

@@ -7,13 +7,9 @@ import {
   CancelBoard, NatsEventBus, publishChildResult, TrainerConsumer,
   type BusConnection, type BusEvent, type EventBus, type TaskDelivery,
 } from '@nasnet/bus';
-import type { ChildProgress, ChildResult, ChildTask } from '@nasnet/search';
-
-/** Trains one child; runChildTask from @nasnet/trainer in production. */
-export type TrainFunction = (
-  task: ChildTask,
-  hooks: { onProgress: (p: ChildProgress) => void; signal: AbortSignal },
-) => Promise<ChildResult>;
+import type { ChildResult, ChildTask } from '@nasnet/search';
+// A type-only import: runChildTask itself is loaded on first use (see TrainerLoopOptions.train).
+import type { TrainFunction } from '@nasnet/trainer';
 
 export interface TrainerLoopOptions {
   bus: BusConnection;

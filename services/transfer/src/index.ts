@@ -17,7 +17,7 @@ export type { TransferServer, TransferServerOptions } from './server.js';
 export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, TransferManager, isFinalState } from './manager.js';
 export type { TransferManagerOptions } from './manager.js';
 export { ProcessTransferRunner, TRANSFER_WORKER_ENTRY } from './runner.js';
-export type { FromTransferWorker, ProcessRunnerOptions, RunnerLogLevel, ToTransferWorker, TransferRunHooks, TransferRunner } from './runner.js';
+export type { ProcessRunnerOptions, RunnerLogLevel, TransferRunHooks, TransferRunner, TransferWorkerSettings } from './runner.js';
 export { acceptSpec, protoFieldFor } from './spec.js';
 export type { AcceptedSpec, ResolveSearchBest } from './spec.js';
 export { toGrpcError } from './grpc-errors.js';

@@ -1,35 +1,17 @@
 /**
- * A training process of the transfer service: starts the tensor backend
- * (NAS_BACKEND, default auto), runs the one transfer its parent sends with
- * runTransfer, reports progress and the outcome over IPC, then exits.
+ * A training process of the transfer service (TRANSFER_WORKER_ENTRY): serves
+ * the @nasnet/workers protocol, starting the tensor backend its parent names
+ * (default: the engine's), then runs the transfer it is sent with
+ * runTransfer, reporting progress and the outcome.
  */
 import '@nasnet/network'; // registers the custom layers (and tfjs-layers) before initBackend's gradients
-import { initBackend } from '@nasnet/engine';
-import { runTransfer } from '@nasnet/transfer';
-import type { FromTransferWorker, ToTransferWorker } from './runner.js';
+import { initBackend, type BackendName } from '@nasnet/engine';
+import { runTransfer, type TransferJob, type TransferOutcome, type TransferProgressInfo } from '@nasnet/transfer';
+import { serveWorker } from '@nasnet/workers';
+import type { TransferWorkerSettings } from './runner.js';
 
-if (!process.send) throw new Error('the transfer worker must be started with an IPC channel (child_process.fork)');
-const send = (msg: FromTransferWorker, then?: () => void) => process.send!(msg, undefined, {}, () => then?.());
-const abort = new AbortController();
-let started = false;
-
-process.on('disconnect', () => process.exit(0));
-process.on('message', (msg: ToTransferWorker) => {
-  if (msg.type === 'cancel') {
-    abort.abort(new Error('cancelled'));
-    if (!started) process.exit(0);
-    return;
-  }
-  if (started) return;
-  started = true;
-  runTransfer(msg.job, { signal: abort.signal, onProgress: (progress) => send({ type: 'progress', progress }) }).then(
-    (outcome) => send({ type: 'result', outcome }, () => process.exit(0)),
-    (err: unknown) => {
-      const e = err instanceof Error ? err : new Error(String(err));
-      send({ type: 'error', name: e.name, message: e.message }, () => process.exit(1));
-    },
-  );
+serveWorker<TransferJob, TransferProgressInfo, TransferOutcome, TransferWorkerSettings>({
+  // initBackend checks the name (UnknownBackendError names it); its report line travels in 'ready'.
+  start: ({ settings }) => initBackend(settings.backend as BackendName | undefined, { log: () => {} }),
+  work: (job, hooks) => runTransfer(job, hooks),
 });
-
-const choice = await initBackend(undefined, { log: () => {} }); // reported through 'ready'
-send({ type: 'ready', backend: choice.backend, reason: choice.reason });
