@@ -81,11 +81,11 @@ export interface EventFeed<E extends SequencedMessage> {
    * Delivers the events from `from` on, stored ones first, then live ones,
    * then 'end' once the job is final and all were delivered. `deliver`
    * returns false once the stream takes no more for now: a feed may stop
-   * a replay there (the stop function comes as well). Returns a function
-   * that stops delivery. May throw (e.g. an unknown job): the error
-   * becomes the stream's status.
+   * a replay there (the stop function comes as well). Returns (or
+   * resolves to) a function that stops delivery. May throw or reject
+   * (e.g. an unknown job): the error becomes the stream's status.
    */
-  subscribe(from: number, deliver: (event: E | 'end') => boolean): () => void;
+  subscribe(from: number, deliver: (event: E | 'end') => boolean): (() => void) | Promise<() => void>;
 }
 
 interface Subscription {
@@ -107,8 +107,12 @@ export function serverStream<Req, E extends SequencedMessage>(
   return {
     kind: 'serverStream',
     [EDGE]: (runtime) => async (call: ServerWritableStream<unknown, E>) => {
+      let over = false;
       // grpc-js ends a server stream with a status through an 'error' event (destroy() would report CANCELLED).
-      const fail = (err: unknown) => call.emit('error', runtime.toStatus(err, errors));
+      const fail = (err: unknown) => {
+        over = true;
+        call.emit('error', runtime.toStatus(err, errors));
+      };
       let feed: EventFeed<E>;
       try {
         const ctx = contextOf(runtime, call);
@@ -118,17 +122,16 @@ export function serverStream<Req, E extends SequencedMessage>(
         return;
       }
       let last = feed.from - 1;
-      let over = false;
       let current: Subscription | undefined;
       const stop = (sub: Subscription) => {
         if (!sub.active) return;
         sub.active = false;
         sub.stop?.();
       };
-      const subscribe = (from: number) => {
+      const subscribe = async (from: number) => {
         const sub: Subscription = { active: true };
         current = sub;
-        const unsubscribe = feed.subscribe(from, (event) => {
+        const unsubscribe = await feed.subscribe(from, (event) => {
           if (!sub.active) return false;
           if (event === 'end') {
             over = true;
@@ -141,21 +144,14 @@ export function serverStream<Req, E extends SequencedMessage>(
           last = event.sequence;
           if (call.write(event)) return true;
           stop(sub);
-          call.once('drain', resume);
+          call.once('drain', () => {
+            if (!over) subscribe(last + 1).catch(fail);
+          });
           return false;
         });
-        // The feed may have delivered, and been told to stop, before subscribe() returned.
+        // The feed may have delivered, and been told to stop, before its stop function came.
         if (sub.active) sub.stop = unsubscribe;
         else unsubscribe();
-      };
-      const resume = () => {
-        if (over) return;
-        try {
-          subscribe(last + 1);
-        } catch (err) {
-          over = true;
-          fail(err);
-        }
       };
       const finish = () => {
         over = true;
@@ -163,12 +159,7 @@ export function serverStream<Req, E extends SequencedMessage>(
       };
       call.on('cancelled', finish);
       call.on('close', finish);
-      try {
-        subscribe(feed.from);
-      } catch (err) {
-        over = true;
-        fail(err);
-      }
+      await subscribe(feed.from).catch(fail);
     },
   };
 }

@@ -1,27 +1,7 @@
 import type { status } from '@grpc/grpc-js';
 
-/** A bearer token and the name of whoever holds it (the caller recorded as a job's submitter). */
-export interface NamedToken {
-  name: string;
-  token: string;
-}
-
-/** Server TLS material, PEM file paths. With `clientCa`, clients must present a certificate it signed (mutual TLS). */
-export interface TlsFiles {
-  cert: string;
-  key: string;
-  clientCa?: string;
-}
-
-/** Client TLS material, PEM file paths. `{}` means TLS checked against the system's roots. */
-export interface ClientTls {
-  /** CA that signed the server's certificate. @default the system's roots */
-  ca?: string;
-  /** Client certificate for mutual TLS (with `key`). */
-  cert?: string;
-  /** Key of `cert`. */
-  key?: string;
-}
+/** Token and TLS shapes are the configuration's (services parse them from the environment with @nasnet/config). */
+export type { ClientTls, NamedToken, TlsFiles } from '@nasnet/config';
 
 /** What a service's error table makes of an error it knows. */
 export interface MappedError {

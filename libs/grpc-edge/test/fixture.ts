@@ -42,35 +42,38 @@ export class EventLog {
     for (const l of [...this.listeners]) l('end');
   }
 
-  feed(from: number): EventFeed<pb.SearchEvent> {
+  /** With `later`, subscribe answers with a promise, as the job registries' watch() does. */
+  feed(from: number, later = false): EventFeed<pb.SearchEvent> {
     return {
       from,
-      subscribe: (start, deliver) => {
-        this.subscriptions++;
-        let open = true;
-        const counted = (e: pb.SearchEvent | 'end') => {
-          if (!open) return false;
-          if (e !== 'end') {
-            this.delivered++;
-            this.onDelivered?.(this.delivered);
-          }
-          return deliver(e);
-        };
-        // A replay stops where the stream says it takes no more.
-        let wanted = true;
-        for (const e of this.events.slice(Math.max(0, start - 1))) {
-          wanted = counted(e);
-          if (!wanted) break;
-        }
-        if (wanted && this.ended) counted('end');
-        else if (wanted) this.listeners.add(counted);
-        return () => {
-          open = false;
-          this.stops++;
-          this.listeners.delete(counted);
-          this.onStop?.();
-        };
-      },
+      subscribe: (start, deliver) => (later ? Promise.resolve().then(() => this.subscribe(start, deliver)) : this.subscribe(start, deliver)),
+    };
+  }
+
+  private subscribe(start: number, deliver: (e: pb.SearchEvent | 'end') => boolean): () => void {
+    this.subscriptions++;
+    let open = true;
+    const counted = (e: pb.SearchEvent | 'end') => {
+      if (!open) return false;
+      if (e !== 'end') {
+        this.delivered++;
+        this.onDelivered?.(this.delivered);
+      }
+      return deliver(e);
+    };
+    // A replay stops where the stream says it takes no more.
+    let wanted = true;
+    for (const e of this.events.slice(Math.max(0, start - 1))) {
+      wanted = counted(e);
+      if (!wanted) break;
+    }
+    if (wanted && this.ended) counted('end');
+    else if (wanted) this.listeners.add(counted);
+    return () => {
+      open = false;
+      this.stops++;
+      this.listeners.delete(counted);
+      this.onStop?.();
     };
   }
 }
@@ -106,7 +109,7 @@ export function fixture(): Fixture {
     topArchitectures: unary(errors, (): pb.TopArchitecturesResponse => ({ architectures: [] })),
     watchSearch: serverStream(errors, (req: pb.WatchSearchRequest) => {
       if (req.searchId === 'missing') throw new MissingError(req.searchId);
-      return f.log.feed(Math.max(1, req.fromSequence));
+      return f.log.feed(Math.max(1, req.fromSequence), req.searchId === 'later');
     }),
   };
   f.service = { definition, handlers };

@@ -14,7 +14,7 @@ function drain(stream: ReturnType<pb.SearchServiceClient['watchSearch']>, into: 
   });
 }
 
-test('grpc edge - a slow reader pauses event delivery instead of buffering, and gets every event once, in order', async (t) => {
+for (const [searchId, kind] of [['s', 'a feed that subscribes at once'], ['later', 'a feed that subscribes through a promise']] as const) test(`grpc edge - a slow reader pauses event delivery instead of buffering, and gets every event once, in order (${kind})`, async (t) => {
   const f = fixture();
   // 3,000 events of 4 KB (12 MB): far more than the HTTP/2 windows and the stream's high-water mark hold.
   const N = 3000;
@@ -22,7 +22,7 @@ test('grpc edge - a slow reader pauses event delivery instead of buffering, and 
   const srv = await startGrpcServer({ port: 0, services: [f.service], tokens: [{ name: 'w', token: 'watch-token' }] });
   const client = new pb.SearchServiceClient(...grpcClientOptions({ address: srv.address, token: 'watch-token' }));
   try {
-    const stream = client.watchSearch({ searchId: 's', fromSequence: 0 });
+    const stream = client.watchSearch({ searchId, fromSequence: 0 });
     stream.pause();
     // Either the server stops delivery (backpressure) or the feed hands it every event (none).
     const outcome = await new Promise<'paused' | 'everything delivered'>((resolve) => {

@@ -156,7 +156,7 @@ export function statusToProto(s: StoredSearch): pb.SearchStatus {
     createdAtMs: s.createdAtMs, startedAtMs: s.startedAtMs ?? 0, updatedAtMs: Date.now(), finishedAtMs: s.finishedAtMs ?? 0,
     message: s.message ?? '',
     lastSequence: s.lastSequence,
-    submitter: '',
+    submitter: s.submitter ?? '',
     bestSearchReward: best?.reward ?? 0,
     bestFromFinalPhase: summary.bestFromFinalPhase,
   };

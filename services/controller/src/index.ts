@@ -3,9 +3,9 @@
  */
 export { SearchManager, SearchNotFoundError, TooManySearchesError } from './manager.js';
 export type { StoredSearch, SearchRunState, SequencedEvent, Launcher, SearchManagerOptions } from './manager.js';
-export { startControllerServer, searchServiceHandlers, tolerantDecoding } from './grpc-server.js';
+export { CONTROLLER_AUTH_HINT, startControllerServer, searchServiceHandlers } from './grpc-server.js';
 export type { ControllerServerOptions, RunningServer } from './grpc-server.js';
-export { toGrpcError, UnauthenticatedError } from './grpc-errors.js';
+export { searchErrors } from './grpc-errors.js';
 export { specFromProto, specToProto, statusToProto, eventToProto, InvalidRequestError } from './convert.js';
 export { runController } from './run.js';
 export type { RunControllerOptions, RunningController } from './run.js';

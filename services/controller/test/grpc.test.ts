@@ -55,6 +55,7 @@ test('controller gRPC - submit, watch to the end, get, list and top', async () =
 
   const got = await call<pb.GetSearchResponse>(client.getSearch, { searchId: sub.searchId });
   assert.equal(got.status!.state, pb.SearchState.SEARCH_STATE_SUCCEEDED);
+  assert.equal(got.status!.submitter, 'default', 'the single CONTROLLER_TOKEN is named default');
   assert.equal(got.status!.counts!.trained, 12);
   assert.ok(got.status!.bestReward > 0);
   const stored = await store.get(sub.searchId);

@@ -1,31 +1,16 @@
 import { MemoryStateStore } from '@nasnet/bus';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import { Client, credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { grpcClientOptions, OpenServerError } from '@nasnet/grpc-edge';
+import { makeTestPki } from '@nasnet/grpc-edge/testing';
 import * as pb from '@nasnet/proto';
 import { SearchManager, startControllerServer, type StoredSearch } from '../src/index.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'tls-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const pki = makeTestPki();
+after(() => pki.cleanup());
 
-/** A throwaway CA, a server certificate for 127.0.0.1/localhost and a client certificate, made with openssl. */
-function makePki(): Record<'ca' | 'serverCert' | 'serverKey' | 'clientCert' | 'clientKey', string> {
-  const p = (f: string) => join(dir, f);
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=nasnet-test-ca', '-keyout', p('ca.key'), '-out', p('ca.pem'));
-  writeFileSync(p('san.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  for (const [name, ext] of [['server', ['-extfile', p('san.cnf')]], ['client', []]] as const) {
-    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`));
-    ssl('x509', '-req', '-in', p(`${name}.csr`), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-days', '1', '-out', p(`${name}.pem`), ...ext);
-  }
-  return { ca: p('ca.pem'), serverCert: p('server.pem'), serverKey: p('server.key'), clientCert: p('client.pem'), clientKey: p('client.key') };
-}
-
-const pki = makePki();
 const store = new MemoryStateStore<StoredSearch>();
 const manager = new SearchManager({
   store,
@@ -79,6 +64,56 @@ test('security - oversized requests are refused and the server keeps serving', a
     assert.ok(Array.isArray((await list(client, new Metadata())).searches));
   } finally {
     client.close();
+    await srv.close();
+  }
+});
+
+test('security - named tokens: the caller is recorded as the search submitter', async () => {
+  const tokens = [{ name: 'alice', token: 'alice-secret-1' }, { name: 'ci', token: 'ci-secret-22' }];
+  const srv = await startControllerServer({ manager, port: 0, tokens });
+  const asCi = new pb.SearchServiceClient(...grpcClientOptions({ address: srv.address, token: 'ci-secret-22' }));
+  try {
+    const spec = pb.SearchSpec.fromPartial({ name: 'who', dataset: 'synthetic', strategy: pb.SearchStrategy.SEARCH_STRATEGY_RANDOM, seed: 1, budget: { maxArchitectures: 2, maxConcurrentChildren: 1 } });
+    const sub = await new Promise<pb.SubmitSearchResponse>((resolve, reject) => asCi.submitSearch({ spec, requestId: '' }, (e, r) => (e ? reject(e) : resolve(r))));
+    assert.equal(sub.status?.submitter, 'ci');
+    const got = await new Promise<pb.GetSearchResponse>((resolve, reject) => asCi.getSearch({ searchId: sub.searchId }, bearer('alice-secret-1'), (e, r) => (e ? reject(e) : resolve(r))));
+    assert.equal(got.status?.submitter, 'ci', 'the submitter stays whoever reads it');
+    const stored = await store.get(sub.searchId);
+    assert.equal(stored?.submitter, 'ci');
+  } finally {
+    asCi.close();
+    await srv.close();
+  }
+});
+
+test('security - closed by default: beyond loopback the controller refuses to start without a token or TLS and names the variables', async () => {
+  await assert.rejects(startControllerServer({ manager, host: '0.0.0.0', port: 0 }),
+    (err: Error) => err instanceof OpenServerError && /CONTROLLER_TOKEN, CONTROLLER_TOKENS_FILE or TLS_CERT and TLS_KEY/.test(err.message));
+  const withToken = await startControllerServer({ manager, host: '0.0.0.0', port: 0, token: 'open-sesame' });
+  const client = new pb.SearchServiceClient(`127.0.0.1:${withToken.port}`, credentials.createInsecure());
+  try {
+    const refused = await list(client, new Metadata()).then(() => undefined, (e: ServiceError) => e);
+    assert.equal(refused?.code, status.UNAUTHENTICATED);
+    assert.ok(Array.isArray((await list(client, bearer('open-sesame'))).searches));
+  } finally {
+    client.close();
+    await withToken.close();
+  }
+});
+
+test('security - an unauthenticated garbage body gets UNAUTHENTICATED, an authenticated one INVALID_ARGUMENT', async () => {
+  const srv = await startControllerServer({ manager, port: 0, token: 'tkn-123' });
+  const raw = new Client(`127.0.0.1:${srv.port}`, credentials.createInsecure());
+  const send = (md: Metadata) => new Promise<ServiceError | null>((resolve) =>
+    raw.makeUnaryRequest('/nas.v1.SearchService/SubmitSearch', (x: Buffer) => x, (x: Buffer) => x, Buffer.from([0x0a, 0xff, 0x01, 0x07]), md, (e: ServiceError | null) => resolve(e)));
+  try {
+    assert.equal((await send(new Metadata()))?.code, status.UNAUTHENTICATED);
+    assert.equal((await send(bearer('tkn-124')))?.code, status.UNAUTHENTICATED);
+    const malformed = await send(bearer('tkn-123'));
+    assert.equal(malformed?.code, status.INVALID_ARGUMENT);
+    assert.match(malformed!.details, /^malformed SubmitSearch request: /);
+  } finally {
+    raw.close();
     await srv.close();
   }
 });
