@@ -9,8 +9,10 @@
  * about 2000x slower than PyTorch.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { registerTrainingGradients, registerWasmTrainingKernels } from './kernels/register.js';
 import { programsFor } from './kernels/wasm-heap.js';
 import { guardWasmHeap } from './wasm-memory.js';
@@ -40,7 +42,7 @@ export interface InitBackendOptions {
   wasmHeapLimitBytes?: number;
 }
 
-/** The backend name (argument or NAS_BACKEND) is not one we know. */
+/** The backend name is not one we know. */
 export class UnknownBackendError extends Error {
   constructor(name: string, source: string) {
     super(`unknown backend '${name}' (from ${source}); expected one of ${BACKEND_NAMES.join(', ')}`);
@@ -115,7 +117,56 @@ interface GpuLike {
   requestAdapter(): Promise<{ info?: { vendor?: string; architecture?: string; description?: string } } | null>;
 }
 
+/** What a probe process found: an adapter, none (with Dawn's first complaint), or a failure. */
+type AdapterProbe = { adapter: true } | { adapter: false; detail: string } | { failed: string };
+
+/**
+ * Runs in a throwaway process: creates a Dawn instance, asks for an adapter
+ * and prints one JSON line. Dawn's native code writes its adapter discovery
+ * failures ("Warning: Couldn't load Vulkan: libvulkan.so.1 ..." and a source
+ * location) straight to fd 2, which a Node process cannot redirect around an
+ * addon call; the probe's stderr is captured here instead of reaching ours.
+ */
+const PROBE_SCRIPT = `
+const { create } = await import(process.argv[1]);
+const adapter = await create([]).requestAdapter();
+process.stdout.write(JSON.stringify({ adapter: adapter != null }) + '\\n');
+process.exit(0);
+`;
+
+/** How long the probe may take (loading Dawn and enumerating adapters takes well under a second here). */
+const PROBE_TIMEOUT_MS = 30_000;
+
+function probeAdapter(): Promise<AdapterProbe> {
+  let entry: string;
+  try {
+    entry = pathToFileURL(require.resolve('webgpu')).href;
+  } catch (error) {
+    return Promise.resolve({ failed: importFailure('webgpu (Dawn)', error) });
+  }
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--input-type=module', '-e', PROBE_SCRIPT, entry], { timeout: PROBE_TIMEOUT_MS, encoding: 'utf8' }, (error, stdout, stderr) => {
+      // Dawn's complaint without its stack line, e.g. "Couldn't load Vulkan: libvulkan.so.1: cannot open shared object file".
+      const complaint = stderr.split('\n').map((l) => l.trim()).find((l) => l !== '' && !l.startsWith('at '))?.replace(/^Warning:\s*/, '');
+      const line = stdout.trim().split('\n').pop() ?? '';
+      if (!error && line.startsWith('{')) {
+        const found = (JSON.parse(line) as { adapter: boolean }).adapter;
+        resolve(found ? { adapter: true } : { adapter: false, detail: complaint ?? '' });
+        return;
+      }
+      const why = (error as { killed?: boolean } | null)?.killed ? `timed out after ${PROBE_TIMEOUT_MS} ms` : `exited with ${error?.code ?? 'no answer'}`;
+      resolve({ failed: `the adapter probe ${why}${complaint ? ` (${complaint})` : ''}` });
+    });
+  });
+}
+
 async function tryWebgpu(): Promise<Attempt> {
+  // Probe in a child process first: with no GPU, Dawn's stderr noise stays there and this process never loads it.
+  const probe = await probeAdapter();
+  if ('failed' in probe) return { ok: false, reason: probe.failed };
+  if (!probe.adapter) {
+    return { ok: false, reason: `Dawn found no GPU adapter${probe.detail ? ` (${probe.detail})` : ''}` };
+  }
   let gpu: GpuLike;
   try {
     const spec = 'webgpu';
@@ -206,10 +257,11 @@ function checkName(name: string, source: string): BackendName {
  * Starts a backend, registers gradients (and on wasm our training kernels),
  * makes it tfjs's active backend and reports the choice in one log line.
  * Idempotent: a second call with the same name re-activates the same
- * backend without probing or logging again.
+ * backend without probing or logging again. The name comes from the
+ * caller (a service reads NAS_BACKEND at its edge); undefined means auto.
  */
 export async function initBackend(
-  name: BackendName = checkName(process.env.NAS_BACKEND ?? 'auto', 'NAS_BACKEND'),
+  name: BackendName = 'auto',
   options: InitBackendOptions = {},
 ): Promise<BackendChoice> {
   const checked = checkName(name, 'initBackend argument');

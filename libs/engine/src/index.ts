@@ -5,7 +5,7 @@
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
  * import { batchNormTraining, initBackend } from '@nasnet/engine';
- * const { backend, reason } = await initBackend();   // NAS_BACKEND or 'auto'
+ * const { backend, reason } = await initBackend('auto');   // a service passes its NAS_BACKEND
  * // Build and train with tfjs-core ops; gradients work on tensorflow,
  * // webgpu, wasm and cpu alike (dilated convs included). Use
  * // batchNormTraining for BN: one fused kernel each way on wasm.

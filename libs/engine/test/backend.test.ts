@@ -1,6 +1,8 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import {
   BackendUnavailableError, initBackend, UnknownBackendError, type BackendName,
 } from '../src/index.js';
@@ -12,14 +14,19 @@ import {
  */
 let hasTensorflow = false;
 let hasGpu = false;
+const here = fileURLToPath(new URL('.', import.meta.url));
+
+/** Whether Dawn finds an adapter, asked in a child process (skip decisions are made before `before` runs). */
+function hasGpuSync(): boolean {
+  const script = "const { create } = await import('webgpu'); process.stdout.write(String((await create([]).requestAdapter()) != null)); process.exit(0);";
+  return spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: here, encoding: 'utf8' }).stdout === 'true';
+}
 
 before(async () => {
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
     try { await import(pkg); hasTensorflow = true; } catch { /* not installed */ }
   }
-  const spec = 'webgpu';
-  const { create } = (await import(spec)) as { create(o: string[]): { requestAdapter(): Promise<unknown> } };
-  hasGpu = (await create([]).requestAdapter()) != null;
+  hasGpu = hasGpuSync();
 });
 
 test('backend - auto ends on the fastest available backend and says why it skipped the others', async () => {
@@ -67,17 +74,26 @@ test('backend - an unknown name is an error naming it', async () => {
     e instanceof UnknownBackendError && /'tpu'/.test(e.message) && /initBackend argument/.test(e.message));
 });
 
-test('backend - NAS_BACKEND picks the backend when no name is given, and a bad value is named', async () => {
+test('backend - no name means auto; the environment plays no part (services read NAS_BACKEND at their edge)', async () => {
   const saved = process.env.NAS_BACKEND;
   try {
     process.env.NAS_BACKEND = 'cpu';
-    assert.equal((await initBackend(undefined, { log: () => {} })).backend, 'cpu');
-    process.env.NAS_BACKEND = 'gpu';
-    await assert.rejects(initBackend(), (e: unknown) =>
-      e instanceof UnknownBackendError && /'gpu'/.test(e.message) && /NAS_BACKEND/.test(e.message));
+    const lines: string[] = [];
+    const choice = await initBackend(undefined, { log: (l) => lines.push(l) });
+    assert.deepEqual(choice, await initBackend('auto', { log: () => {} }));
+    assert.notEqual(choice.backend, 'cpu', 'auto never picks cpu, whatever NAS_BACKEND says');
   } finally {
     if (saved === undefined) delete process.env.NAS_BACKEND; else process.env.NAS_BACKEND = saved;
   }
+});
+
+test('backend - without a GPU, probing webgpu writes nothing to stderr: the reason names the missing adapter', { skip: hasGpuSync() }, () => {
+  // A fresh process, so the probe really runs (this one may have probed already).
+  const script = "import { initBackend } from '@nasnet/engine'; const c = await initBackend('auto', { log: (l) => process.stdout.write(l + '\\n') }); process.exit(c.backend === 'webgpu' ? 3 : 0);";
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: here, encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr, '', 'no Dawn lines on stderr');
+  assert.match(r.stdout, /^\[engine\] tfjs backend: \w+ \(.*webgpu skipped: Dawn found no GPU adapter.*\)\n$/);
 });
 
 test('backend - naming an unavailable backend fails with the reason', async () => {
