@@ -1,9 +1,11 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { DLQ_HEADERS, STREAM_DLQ, STREAM_EVENTS, STREAM_RESULTS, STREAM_TASKS } from '@nasnet/bus';
+import { CIFAR10_RECORD_BYTES } from '@nasnet/data';
+import { writeCifar10Folder } from '@nasnet/data/testing';
 import type { StoredSearch } from '@nasnet/controller-service';
 import { Cluster, EventLog, metricValue, until } from './support/cluster.js';
 import { badMessageCorpus, headerLine, type BadMessage } from './support/fuzz.js';
@@ -129,11 +131,9 @@ test('bus fuzz - 10,500 bad messages: no process crashes, every bad task and res
   assert.ok(finalA.loop!.entries.every((e) => e.result?.status === 'ok'), JSON.stringify(finalA.loop!.entries.map((e) => e.result?.reason)));
 
   // After the fuzz: a child too large for the trainer's memory (D), a corrupt data file (C), and a valid search (B), in that order on one trainer.
-  const cifar = join(cluster.scratch, 'cifar-truncated');
-  mkdirSync(cifar);
-  const record = 3073; // 1 label byte + 32 x 32 x 3 pixels
-  writeFileSync(join(cifar, 'data_batch_1.bin'), new Uint8Array(2 * record + 1000)); // cut off inside record 2
-  for (const f of ['data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin', 'test_batch.bin']) writeFileSync(join(cifar, f), new Uint8Array(record));
+  const cifar = writeCifar10Folder(3, 1, { under: cluster.scratch }).dir;
+  const record = CIFAR10_RECORD_BYTES;
+  truncateSync(join(cifar, 'data_batch_1.bin'), 2 * record + 1000); // cut off inside record 2
   const d = await cluster.submit(['name: fuzz-oom', 'dataset: synthetic', 'strategy: random', 'seed: 4', 'budget: {maxArchitectures: 1, maxConcurrentChildren: 1}',
     'recipe: {epochs: 1, batchSize: 512, initialFilters: 64, cellsPerStack: 1, maxSteps: 2, validationSize: 64, learningRate: 0.05}']);
   const c = await cluster.submit(['name: fuzz-cifar', `dataset: "cifar10:${cifar}"`, 'strategy: random', 'seed: 5', 'budget: {maxArchitectures: 2, maxConcurrentChildren: 2}', TINY]);

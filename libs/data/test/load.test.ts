@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { DATASET_SPECS, DatasetFileMissingError, DatasetSpecError, loadDataset, syntheticDataset } from '../src/index.js';
-import { writeCifarFolder } from './cifar-files.js';
+import { writeCifar10Folder } from '../src/testing.js';
 
 test('loadDataset - mnist, synthetic and cifar10:<folder> load their data sets', async () => {
   const mnist = await loadDataset('mnist', { mnist: { trainCount: 100, validationCount: 20, padTo32: true } });
@@ -13,7 +13,7 @@ test('loadDataset - mnist, synthetic and cifar10:<folder> load their data sets',
   assert.equal(synthetic.train.count, 30);
   assert.deepEqual(synthetic.train.images, syntheticDataset({ seed: 5, trainCount: 30 }).train.images);
 
-  const { dir, cleanup } = writeCifarFolder(2, 1);
+  const { dir, cleanup } = writeCifar10Folder(2, 1);
   try {
     const cifar = await loadDataset(`cifar10:${dir}`, { cifar10: { strict: false, validationSize: 3 } });
     assert.deepEqual([cifar.name, cifar.train.count, cifar.validation.count, cifar.test?.count], ['cifar10', 7, 3, 1]);

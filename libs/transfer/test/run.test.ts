@@ -10,7 +10,7 @@ import { NASNET_A } from '@nasnet/search-space';
 import { TrainingCancelledError } from '@nasnet/trainer';
 import { NoSizeFitsError, TransferSpecError, planTransfer, runTransfer } from '../src/index.js';
 import type { TransferJob, TransferProgressInfo } from '../src/index.js';
-import { writeTinyCifar } from './cifar-folder.js';
+import { writeCifar10Folder } from '@nasnet/data/testing';
 import { tempImageFolder } from './jpeg-files.js';
 
 await initBackend('wasm', { log: () => {} });
@@ -19,7 +19,7 @@ await initBackend('wasm', { log: () => {} });
 const cifarOptions = { cifar10: { strict: false, validationSize: 8 } };
 
 test('runTransfer - trains NASNet-A 1@96 on a tiny CIFAR folder with the final recipe, tests it and exports a loadable model', async (t) => {
-  const data = writeTinyCifar(8, 16);
+  const data = writeCifar10Folder(8, 16);
   const out = mkdtempSync(join(tmpdir(), 'nasnet-transfer-out-'));
   try {
     const progress: TransferProgressInfo[] = [];
@@ -82,7 +82,7 @@ test('runTransfer - the ImageNet layout trains on an image folder (train/ + val/
 });
 
 test('runTransfer - an aborted signal stops training with TrainingCancelledError', async () => {
-  const data = writeTinyCifar(8, 4);
+  const data = writeCifar10Folder(8, 4);
   try {
     const abort = new AbortController();
     await assert.rejects(
@@ -98,7 +98,7 @@ test('runTransfer - an aborted signal stops training with TrainingCancelledError
 });
 
 test('planTransfer - sizes a budget and names the field of every bad spec', async () => {
-  const data = writeTinyCifar(8, 4);
+  const data = writeCifar10Folder(8, 4);
   try {
     const base: TransferJob = { genotype: NASNET_A, dataset: `cifar10:${data.dir}` };
     const p = await planTransfer({ ...base, size: { budgetParams: 3_366_000 } });

@@ -12,10 +12,10 @@ import * as pb from '@nasnet/proto';
 import { NASNET_A } from '@nasnet/search-space';
 import { SearchNotFoundError, startTransferServer } from '../src/index.js';
 import type { TransferServer } from '../src/index.js';
-import { writeTinyCifar } from './cifar-folder.js';
+import { writeCifar10Folder } from '@nasnet/data/testing';
 
 const work = mkdtempSync(join(tmpdir(), 'nasnet-transfer-service-'));
-const data = writeTinyCifar(8, 16);
+const data = writeCifar10Folder(8, 16);
 const stateFile = join(work, 'state.json');
 // 40 training records, 8 held out for validation, 16 test records.
 const datasetOptions = { cifar10: { strict: false, validationSize: 8 } };
