@@ -10,7 +10,10 @@
 export { trainChild, evaluate, AUX_LOSS_WEIGHT } from './train.js';
 export type { TrainChildOptions, TrainChildResult } from './train.js';
 export { runChildTask, cachedDataset } from './task.js';
-export { cosineLearningRate } from './schedule.js';
+export { cosineLearningRate, exponentialLearningRate, learningRateAt } from './schedule.js';
+export type { LearningRateSchedule } from './schedule.js';
+export { RMSPROP_DEFAULTS, TrainingOptimizer, smoothLabels } from './optimizer.js';
+export type { OptimizerSettings } from './optimizer.js';
 export { DivergedError, TrainingCancelledError } from './errors.js';
 export { LOCAL_WORKER_ENTRY, LocalWorkerPool, localWorkerName } from './workers.js';
 export type { TrainFunction, TrainerWorkerSettings } from './workers.js';

@@ -1,12 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { batches, batchCount, type AugmentOptions, type ImageDataset, type ImageSplit } from '@nasnet/data';
-import { buildNetwork, saveModel, type NetworkLayout } from '@nasnet/network';
+import { buildNetwork, copyWeights, saveModel, type NetworkLayout, type NetworkOptions } from '@nasnet/network';
 import { Rng, deriveSeed } from '@nasnet/random';
 import type { ChildProgress, ChildRecipe, ChildResult } from '@nasnet/search';
 import type { Genotype } from '@nasnet/search-space';
 import { DivergedError, TrainingCancelledError } from './errors.js';
-import { cosineLearningRate } from './schedule.js';
+import { TrainingOptimizer, smoothLabels, type OptimizerSettings } from './optimizer.js';
+import { learningRateAt, type LearningRateSchedule } from './schedule.js';
 
 /** Auxiliary head loss weight: 0.4 in the NASNet CIFAR recipe. */
 export const AUX_LOSS_WEIGHT = 0.4;
@@ -35,6 +36,17 @@ export interface TrainChildOptions {
   layout?: NetworkLayout;
   /** Weight of the auxiliary head's loss. @default 0.4 (NASNet CIFAR recipe) */
   auxWeight?: number;
+  /**
+   * The update rule; its momentum replaces recipe.momentum.
+   * @default SGD with recipe.momentum (the search and CIFAR recipes)
+   */
+  optimizer?: OptimizerSettings;
+  /** @default cosine decay to 0 over all steps (the search and CIFAR recipes) */
+  learningRateSchedule?: LearningRateSchedule;
+  /** Label smoothing of the cross-entropy, main and auxiliary heads alike. @default 0 (ImageNet recipes: 0.1) */
+  labelSmoothing?: number;
+  /** Network options beyond the recipe's (stem multiplier, dense dropout, Large wiring, batch norm). @default the layout's */
+  network?: Pick<NetworkOptions, 'stemMultiplier' | 'denseDropout' | 'skipReductionLayerInput' | 'batchNormMomentum' | 'batchNormEpsilon'>;
 }
 
 export interface TrainChildResult extends ChildResult {
@@ -78,11 +90,7 @@ export async function trainChild(options: TrainChildOptions): Promise<TrainChild
   const variablesBefore = new Set(Object.keys(tf.engine().registeredVariables));
   let built: ReturnType<typeof buildNetwork>;
   try {
-    built = buildNetwork(genotype, {
-      layout: options.layout ?? 'cifar', cells: recipe.cells, initialFilters: recipe.initialFilters, imageSize: dataset.height,
-      channels: dataset.channels, numClasses: dataset.numClasses, auxHead: recipe.auxHead,
-      seed, dropPathKeepProb: recipe.dropPathKeepProb, totalSteps,
-    });
+    built = buildNetwork(genotype, networkOptions(options, totalSteps));
   } catch (err) {
     for (const [name, v] of Object.entries(tf.engine().registeredVariables)) if (!variablesBefore.has(name)) v.dispose();
     throw err;
@@ -91,8 +99,12 @@ export async function trainChild(options: TrainChildOptions): Promise<TrainChild
   const weights = model.trainableWeights;
   const vars = weights.map(variableOf);
   const decayMask = weights.map((w) => /kernel/.test(w.name));
-  // Filled inside the try below: an allocation failing there still disposes the model.
-  const velocity: tf.Tensor[] = [];
+  const optimizerSettings: OptimizerSettings = options.optimizer ?? { kind: 'sgd', momentum: recipe.momentum };
+  const schedule: LearningRateSchedule = options.learningRateSchedule ?? { kind: 'cosine' };
+  const labelSmoothing = options.labelSmoothing ?? 0;
+  if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new RangeError(`labelSmoothing must be in [0, 1), got ${labelSmoothing}`);
+  // Created inside the try below: an allocation failing there still disposes the model.
+  let optimizer: TrainingOptimizer | undefined;
   const rng = new Rng(deriveSeed(seed, 'data'));
   const augment = options.augment ?? defaultAugment(dataset);
   const every = options.progressEverySteps ?? 20;
@@ -104,7 +116,7 @@ export async function trainChild(options: TrainChildOptions): Promise<TrainChild
   let imagesSeen = 0;
   let trainingMs = 0;
   try {
-    for (const v of vars) velocity.push(tf.zerosLike(v));
+    optimizer = new TrainingOptimizer(optimizerSettings, vars);
     let step = 0;
     for (let epoch = 1; epoch <= recipe.epochs; epoch++) {
       let lossSum = 0, correct = 0, seen = 0;
@@ -115,9 +127,9 @@ export async function trainChild(options: TrainChildOptions): Promise<TrainChild
         if (signal?.aborted) throw new TrainingCancelledError(signal.reason);
         const t0 = performance.now();
         built.setTrainingStep(step);
-        const lr = cosineLearningRate(recipe.learningRate, step, totalSteps);
+        const lr = learningRateAt(schedule, recipe.learningRate, step, totalSteps, stepsPerEpoch);
         // One read-back per step (loss and correct count together): each is a sync point, a GPU round trip on webgpu.
-        const stats = trainStep(model, vars, velocity, decayMask, batch, dataset.numClasses, recipe, lr, options.auxWeight ?? AUX_LOSS_WEIGHT);
+        const stats = trainStep(model, vars, optimizer, decayMask, batch, dataset.numClasses, recipe, lr, options.auxWeight ?? AUX_LOSS_WEIGHT, labelSmoothing);
         const [loss, nCorrect] = await stats.data();
         stats.dispose();
         trainingMs += performance.now() - t0;
@@ -156,7 +168,7 @@ export async function trainChild(options: TrainChildOptions): Promise<TrainChild
     if (options.evaluateTest && dataset.test && dataset.test.count > 0) {
       result.testAccuracy = await evaluate(model, dataset.test, dataset, recipe.batchSize);
     }
-    if (options.exportDir) await saveModel(model, options.exportDir);
+    if (options.exportDir) await exportInferenceModel(model, genotype, networkOptions(options, totalSteps), options.exportDir);
   } catch (err) {
     if (err instanceof DivergedError) {
       result.status = 'diverged';
@@ -166,7 +178,7 @@ export async function trainChild(options: TrainChildOptions): Promise<TrainChild
       throw err;
     }
   } finally {
-    for (const v of velocity) v.dispose();
+    optimizer?.dispose();
     model.dispose();
   }
   result.trainSeconds = (performance.now() - started) / 1000;
@@ -188,13 +200,45 @@ function releaseTape(): void {
   state.activeTape = null;
 }
 
+/** The network a run trains (and, with inference: true, the one it exports). */
+function networkOptions(options: TrainChildOptions, totalSteps: number): Parameters<typeof buildNetwork>[1] {
+  const { recipe, dataset } = options;
+  return {
+    ...options.network,
+    layout: options.layout ?? 'cifar', cells: recipe.cells, initialFilters: recipe.initialFilters, imageSize: dataset.height,
+    channels: dataset.channels, numClasses: dataset.numClasses, auxHead: recipe.auxHead,
+    seed: options.seed, dropPathKeepProb: recipe.dropPathKeepProb, totalSteps,
+  };
+}
+
+/**
+ * Saves the inference model of a trained network: the same layers and
+ * weights without the auxiliary head, drop path and dropout (training-only
+ * parts), so the file holds exactly the parameters planNetwork counts plus
+ * the batch-norm moving statistics, which the saved BatchNorm layers use.
+ */
+async function exportInferenceModel(
+  trained: tfl.LayersModel, genotype: Genotype, options: Parameters<typeof buildNetwork>[1], dir: string,
+): Promise<void> {
+  const variablesBefore = new Set(Object.keys(tf.engine().registeredVariables));
+  let inference: tfl.LayersModel | undefined;
+  try {
+    inference = buildNetwork(genotype, { ...options, inference: true }).model;
+    copyWeights(trained, inference);
+    await saveModel(inference, dir);
+  } finally {
+    if (inference) inference.dispose();
+    else for (const [name, v] of Object.entries(tf.engine().registeredVariables)) if (!variablesBefore.has(name)) v.dispose();
+  }
+}
+
 function trainStep(
-  model: tfl.LayersModel, vars: tf.Variable[], velocity: tf.Tensor[], decayMask: boolean[],
+  model: tfl.LayersModel, vars: tf.Variable[], optimizer: TrainingOptimizer, decayMask: boolean[],
   batch: { x: Float32Array; y: Int32Array; shape: [number, number, number, number] }, numClasses: number, recipe: ChildRecipe, lr: number,
-  auxWeight: number,
+  auxWeight: number, labelSmoothing: number,
 ): tf.Tensor1D {
   try {
-    return trainStepTidy(model, vars, velocity, decayMask, batch, numClasses, recipe, lr, auxWeight);
+    return trainStepTidy(model, vars, optimizer, decayMask, batch, numClasses, recipe, lr, auxWeight, labelSmoothing);
   } catch (err) {
     releaseTape();
     throw err;
@@ -202,14 +246,14 @@ function trainStep(
 }
 
 function trainStepTidy(
-  model: tfl.LayersModel, vars: tf.Variable[], velocity: tf.Tensor[], decayMask: boolean[],
+  model: tfl.LayersModel, vars: tf.Variable[], optimizer: TrainingOptimizer, decayMask: boolean[],
   batch: { x: Float32Array; y: Int32Array; shape: [number, number, number, number] }, numClasses: number, recipe: ChildRecipe, lr: number,
-  auxWeight: number,
+  auxWeight: number, labelSmoothing: number,
 ): tf.Tensor1D {
   return tf.tidy(() => {
     const x = tf.tensor4d(batch.x, batch.shape);
     const labels = tf.tensor1d(batch.y, 'int32');
-    const onehot = tf.oneHot(labels, numClasses);
+    const onehot = smoothLabels(tf.oneHot(labels, numClasses), labelSmoothing);
     let logitsKept: tf.Tensor | undefined;
     const { value, grads } = tf.variableGrads(() => {
       const out = model.apply(x, { training: true }) as tf.Tensor | tf.Tensor[];
@@ -225,7 +269,6 @@ function trainStepTidy(
     // argument becomes a new scalar tensor, an upload on GPU backends, per op).
     const clipNorm = tf.scalar(recipe.gradientClipNorm);
     const weightDecay = tf.scalar(recipe.weightDecay);
-    const momentum = tf.scalar(recipe.momentum);
     const learningRate = tf.scalar(lr);
     // Clip by global norm without a round trip: scale = clip / max(norm, clip).
     let scale: tf.Scalar | undefined;
@@ -233,16 +276,13 @@ function trainStepTidy(
       const norm = tf.sqrt(tf.addN(gradList.map((g) => tf.sum(tf.square(g)))));
       scale = tf.div(clipNorm, tf.maximum(norm, clipNorm)) as tf.Scalar;
     }
-    vars.forEach((v, i) => {
+    const updates = vars.map((v, i) => {
       let g = gradList[i]!;
       if (scale) g = tf.mul(g, scale);
       if (decayMask[i] && recipe.weightDecay > 0) g = tf.add(g, tf.mul(v, weightDecay));
-      // Momentum SGD as in the reference: v <- m v + g; w <- w - lr v.
-      const vel = tf.add(tf.mul(velocity[i]!, momentum), g);
-      velocity[i]!.dispose();
-      velocity[i] = tf.keep(vel);
-      v.assign(tf.sub(v, tf.mul(vel, learningRate)));
+      return g;
     });
+    optimizer.apply(updates, learningRate);
     const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logitsKept!, -1), labels), 'float32')) as tf.Scalar;
     logitsKept!.dispose();
     return tf.stack([value, correct]) as tf.Tensor1D;

@@ -17,7 +17,8 @@ export interface TransferDatasetShape {
   numClasses: number;
 }
 
-const IMAGE_FOLDER_DEFAULT_SIZE: Record<NetworkLayout, number> = { cifar: 32, imagenet: 224 };
+// The layouts' input sizes (reference default_image_size: 32, 224 and 331 for nasnet_large).
+const IMAGE_FOLDER_DEFAULT_SIZE: Record<NetworkLayout, number> = { cifar: 32, imagenet: 224, 'imagenet-large': 331 };
 
 function parseSpec(spec: string): { kind: string; folder: string } {
   const trimmed = spec.trim();

@@ -30,7 +30,7 @@ export {
 export type { ImageFolderListing, ImageFolderOptions } from './image-folder.js';
 export { resizeImage } from './resize.js';
 export type { CropMode } from './resize.js';
-export { TRANSFER_DATASET_SPECS, checkTransferJob, defaultTransferRecipe, resolveTransferRecipe } from './job.js';
+export { IMAGENET_EPOCHS, TRANSFER_DATASET_SPECS, checkTransferJob, defaultTransferRecipe, resolveTransferRecipe } from './job.js';
 export type { TransferDatasetOptions, TransferJob, TransferRecipe, TransferSize } from './job.js';
 export { describeTransferDataset, loadTransferDataset, transferAugment } from './dataset.js';
 export type { TransferDatasetShape } from './dataset.js';

@@ -4,7 +4,7 @@ import type { NetworkLayout } from '@nasnet/network';
 import { defaultRecipe } from '@nasnet/search';
 import type { ChildRecipe } from '@nasnet/search';
 import type { Genotype } from '@nasnet/search-space';
-import { trainChild } from '@nasnet/trainer';
+import { RMSPROP_DEFAULTS, trainChild } from '@nasnet/trainer';
 import { describeTransferDataset, loadTransferDataset, transferAugment } from './dataset.js';
 import type { TransferDatasetShape } from './dataset.js';
 import { TransferDivergedError, TransferSpecError } from './errors.js';
@@ -25,6 +25,10 @@ export interface TransferPlan {
   size: NetworkSize;
   /** How the size was decided. */
   sizedBy: 'fixed' | 'budgetParams' | 'budgetMultAdds' | 'default';
+  /** Stem multiplier the network is built with (the job's, or the layout's default). */
+  stemMultiplier: number;
+  /** Changes made to the recipe so it fits the data set, one line each (e.g. the auxiliary head dropped for small images). */
+  notices: string[];
   /** Absolute export folder, or null for no export. */
   exportPath: string | null;
   seed: number;
@@ -78,13 +82,18 @@ export interface RunTransferHooks {
 export async function planTransfer(job: TransferJob): Promise<TransferPlan> {
   checkTransferJob(job);
   const layout = job.layout ?? 'cifar';
-  const recipe = resolveTransferRecipe(job.dataset, job.recipe);
+  const recipe = resolveTransferRecipe(job.dataset, job.recipe, layout);
+  const stemMultiplier = job.stemMultiplier ?? defaultNetworkOptions(layout).stemMultiplier;
+  const notices: string[] = [];
   const dataset = await describeTransferDataset(job.dataset, { layout, imageSize: recipe.imageSize, ...(job.datasetOptions ? { datasetOptions: job.datasetOptions } : {}) });
   recipe.imageSize = dataset.imageSize;
   if (recipe.cutout && recipe.cutoutSize > dataset.imageSize) {
     throw new TransferSpecError('recipe.cutoutSize', `${recipe.cutoutSize} is larger than the ${dataset.imageSize}-pixel images`);
   }
-  const shape = { genotype: job.genotype, layout, imageSize: dataset.imageSize, numClasses: dataset.numClasses, channels: dataset.channels };
+  const shape = {
+    genotype: job.genotype, layout, imageSize: dataset.imageSize, numClasses: dataset.numClasses, channels: dataset.channels,
+    network: { stemMultiplier },
+  };
   let size: NetworkSize;
   let sizedBy: TransferPlan['sizedBy'];
   const s = job.size;
@@ -111,10 +120,14 @@ export async function planTransfer(job: TransferJob): Promise<TransferPlan> {
   if (recipe.auxHead) {
     // Counts leave the auxiliary head out (as the paper's do); check it fits the feature map it reads.
     try {
-      planNetwork(job.genotype, { ...shape, cells: size.cells, initialFilters: size.initialFilters, auxHead: true });
+      planNetwork(job.genotype, { ...shape, ...shape.network, cells: size.cells, initialFilters: size.initialFilters, auxHead: true });
     } catch (err) {
       if (!(err instanceof FeatureMapTooSmallError)) throw err;
-      throw new TransferSpecError('recipe.auxHead', `the auxiliary head does not fit ${dataset.imageSize}x${dataset.imageSize} inputs (${err.message}); turn it off or use larger images`, { cause: err });
+      const why = `the auxiliary head does not fit ${dataset.imageSize}x${dataset.imageSize} inputs (${err.message})`;
+      // Asked for explicitly: refuse, naming the setting. Left to the default: drop it and say so.
+      if (job.recipe?.auxHead === true) throw new TransferSpecError('recipe.auxHead', `${why}; turn it off or use larger images`, { cause: err });
+      recipe.auxHead = false;
+      notices.push(`auxiliary head off: ${why}`);
     }
   }
   return {
@@ -127,6 +140,8 @@ export async function planTransfer(job: TransferJob): Promise<TransferPlan> {
     sizedBy,
     exportPath: job.exportPath ? resolve(job.exportPath) : null,
     seed: job.seed ?? 0,
+    stemMultiplier,
+    notices,
   };
 }
 
@@ -182,6 +197,10 @@ export async function runTransfer(job: TransferJob, hooks: RunTransferHooks = {}
   const r = await trainChild({
     genotype: plan.genotype, recipe: childRecipe, dataset, seed: plan.seed, augment, evaluateTest: true, progressEverySteps: every,
     layout: plan.layout, auxWeight: recipe.auxWeight,
+    optimizer: recipe.optimizer === 'rmsprop' ? { kind: 'rmsprop', ...RMSPROP_DEFAULTS, momentum: recipe.momentum } : { kind: 'sgd', momentum: recipe.momentum },
+    learningRateSchedule: recipe.lrSchedule === 'exponential' ? { kind: 'exponential', decayRate: recipe.lrDecayRate, decayEpochs: recipe.lrDecayEpochs } : { kind: 'cosine' },
+    labelSmoothing: recipe.labelSmoothing,
+    network: { stemMultiplier: plan.stemMultiplier, denseDropout: 1 - recipe.denseDropoutKeepProb },
     onProgress: report,
     ...(common.exportDir ? { exportDir: common.exportDir } : {}),
     ...(hooks.signal ? { signal: hooks.signal } : {}),

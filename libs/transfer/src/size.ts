@@ -1,5 +1,5 @@
 import {
-  FINAL_FILTER_SCALE, InvalidNetworkOptionError, cellOutputWidth, planNetwork, planTotals,
+  FINAL_FILTER_SCALE, InvalidNetworkOptionError, cellOutputWidth, isImagenetLayout, planNetwork, planTotals,
 } from '@nasnet/network';
 import type { NetworkLayout, NetworkOptions } from '@nasnet/network';
 import type { Genotype } from '@nasnet/search-space';
@@ -15,13 +15,13 @@ export const MAX_INITIAL_FILTERS = 4096;
  * Default step of the first stack's filter count F0 in chooseSize.
  * CIFAR: 2, so every cell's filters split into two equal halves in a
  * factorized reduction (all published CIFAR configs, 32 and 96, are even).
- * ImageNet: 4, so the two reduction stem cells at F0/4 and F0/2 are exact
+ * ImageNet layouts: 4, so the two reduction stem cells at F0/4 and F0/2 are exact
  * (reference: int(num_conv_filters * 0.25); published configs 44 and 168).
  * With these steps the published budgets give the published sizes
  * (3.3M+2% -> 6@768 on CIFAR; 5.3M params or 564M mult-adds -> 4@1056 on ImageNet).
  */
 export function defaultFilterStep(layout: NetworkLayout): number {
-  return layout === 'imagenet' ? 4 : 2;
+  return isImagenetLayout(layout) ? 4 : 2;
 }
 
 /** Network options chooseSize and fixedSize pass through to planNetwork. */

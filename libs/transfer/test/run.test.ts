@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { MODEL_JSON_FILE, WEIGHTS_FILE, loadModel, planNetwork } from '@nasnet/network';
+import { MODEL_JSON_FILE, WEIGHTS_FILE, loadModel, planNetwork, trainableParamCount } from '@nasnet/network';
 import { initBackend } from '@nasnet/engine';
 import { NASNET_A } from '@nasnet/search-space';
 import { TrainingCancelledError } from '@nasnet/trainer';
@@ -31,7 +31,10 @@ test('runTransfer - trains NASNet-A 1@96 on a tiny CIFAR folder with the final r
     // Defaults are the paper's final recipe; cutout for CIFAR-10.
     assert.deepEqual(
       { ...plan.recipe },
-      { epochs: 1, batchSize: 8, learningRate: 0.025, momentum: 0.9, weightDecay: 5e-4, auxHead: true, auxWeight: 0.4, dropPathKeepProb: 0.6, cutout: true, cutoutSize: 16, gradientClipNorm: 5, imageSize: 32, maxSteps: 0 },
+      {
+        epochs: 1, batchSize: 8, learningRate: 0.025, momentum: 0.9, weightDecay: 5e-4, auxHead: true, auxWeight: 0.4, dropPathKeepProb: 0.6, cutout: true, cutoutSize: 16, gradientClipNorm: 5, imageSize: 32, maxSteps: 0,
+        optimizer: 'sgd', lrSchedule: 'cosine', lrDecayRate: 0.97, lrDecayEpochs: 2.4, labelSmoothing: 0, denseDropoutKeepProb: 1,
+      },
     );
     const r = await runTransfer(job, { onProgress: (p) => progress.push(p), progressEverySteps: 2 });
     t.diagnostic(`${r.cells}@${r.filters}: ${r.paramCount} params, test ${r.testAccuracy}, validation ${r.validationAccuracy}, ${r.trainSeconds.toFixed(1)} s`);
@@ -119,4 +122,80 @@ test('planTransfer - sizes a budget and names the field of every bad spec', asyn
   } finally {
     data.cleanup();
   }
+});
+
+test('planTransfer - each layout gets its published recipe; imagenet-large plans NASNet-A Large 6@4032 (88,753,150 parameters)', async () => {
+  const synthetic = (size: number, numClasses = 10) => ({ synthetic: { height: size, width: size, numClasses } });
+  const mobile = await planTransfer({ genotype: NASNET_A, layout: 'imagenet', dataset: 'synthetic', datasetOptions: synthetic(224, 1000) });
+  assert.deepEqual([mobile.size.cells, mobile.size.filters, mobile.size.paramCount, mobile.stemMultiplier], [4, 1056, 5_289_978, 1]);
+  assert.deepEqual(
+    { ...mobile.recipe },
+    {
+      epochs: 312, batchSize: 32, learningRate: 0.04, momentum: 0.9, weightDecay: 4e-5, auxHead: true, auxWeight: 0.4, dropPathKeepProb: 1,
+      cutout: false, cutoutSize: 16, gradientClipNorm: 10, imageSize: 224, maxSteps: 0,
+      optimizer: 'rmsprop', lrSchedule: 'exponential', lrDecayRate: 0.97, lrDecayEpochs: 2.4, labelSmoothing: 0.1, denseDropoutKeepProb: 0.5,
+    },
+  );
+  const large = await planTransfer({ genotype: NASNET_A, layout: 'imagenet-large', dataset: 'synthetic', datasetOptions: synthetic(331, 1000) });
+  assert.deepEqual([large.size.cells, large.size.filters, large.size.initialFilters, large.size.paramCount, large.stemMultiplier], [6, 4032, 168, 88_753_150, 3]);
+  assert.deepEqual(
+    [large.recipe.batchSize, large.recipe.learningRate, large.recipe.weightDecay, large.recipe.dropPathKeepProb, large.recipe.optimizer, large.recipe.labelSmoothing],
+    [16, 0.015, 5e-5, 0.7, 'rmsprop', 0.1],
+  );
+  // The stem multiplier is the job's when given: mobile stacking with the Large stem.
+  const stem3 = await planTransfer({ genotype: NASNET_A, layout: 'imagenet', stemMultiplier: 3, size: { cells: 6, filters: 4032 }, dataset: 'synthetic', datasetOptions: synthetic(331, 1000) });
+  assert.equal(stem3.size.paramCount, 88_753_150);
+  // A recipe field given wins over the layout's default; bad ones are named.
+  const sgd = await planTransfer({ genotype: NASNET_A, layout: 'imagenet', recipe: { optimizer: 'sgd', labelSmoothing: 0 }, dataset: 'synthetic', datasetOptions: synthetic(224, 1000) });
+  assert.deepEqual([sgd.recipe.optimizer, sgd.recipe.labelSmoothing, sgd.recipe.lrSchedule], ['sgd', 0, 'exponential']);
+  const field = async (job: Partial<TransferJob>, name: string) =>
+    assert.rejects(planTransfer({ genotype: NASNET_A, dataset: 'synthetic', ...job }), (e: unknown) => e instanceof TransferSpecError && e.field === name);
+  await field({ recipe: { optimizer: 'adam' as never } }, 'recipe.optimizer');
+  await field({ recipe: { lrSchedule: 'step' as never } }, 'recipe.lrSchedule');
+  await field({ recipe: { labelSmoothing: 1 } }, 'recipe.labelSmoothing');
+  await field({ recipe: { denseDropoutKeepProb: 0 } }, 'recipe.denseDropoutKeepProb');
+  await field({ stemMultiplier: 0 }, 'stemMultiplier');
+});
+
+test('planTransfer - small images: a defaulted auxiliary head is dropped with a notice, an explicit one is refused', async () => {
+  const plan = await planTransfer({ genotype: NASNET_A, size: { cells: 1, initialFilters: 4 }, dataset: 'synthetic' });
+  assert.equal(plan.recipe.auxHead, false);
+  assert.equal(plan.notices.length, 1);
+  assert.match(plan.notices[0]!, /^auxiliary head off: the auxiliary head does not fit 8x8 inputs/);
+  await assert.rejects(
+    planTransfer({ genotype: NASNET_A, size: { cells: 1, initialFilters: 4 }, dataset: 'synthetic', recipe: { auxHead: true } }),
+    (e: unknown) => e instanceof TransferSpecError && e.field === 'recipe.auxHead',
+  );
+  const fits = await planTransfer({ genotype: NASNET_A, size: { cells: 1, initialFilters: 4 }, dataset: 'mnist' });
+  assert.deepEqual([fits.recipe.auxHead, fits.notices], [true, []]);
+});
+
+test('runTransfer - a 1@8 MNIST transfer trained with the aux head exports exactly the parameters planNetwork counts', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'nasnet-transfer-mnist-'));
+  try {
+    const r = await runTransfer({
+      genotype: NASNET_A, size: { cells: 1, initialFilters: 8 }, dataset: 'mnist', recipe: { epochs: 1, batchSize: 8, maxSteps: 1 },
+      exportPath: join(out, 'model'), seed: 2, datasetOptions: { mnist: { trainCount: 64, validationCount: 64 } },
+    });
+    const net = planNetwork(NASNET_A, { cells: 1, initialFilters: 8, imageSize: 28, channels: 1, numClasses: 10 });
+    // The training network had the aux head (28 -> 7 pixels before the second reduction: it fits).
+    assert.ok(planNetwork(NASNET_A, { cells: 1, initialFilters: 8, imageSize: 28, channels: 1, numClasses: 10, auxHead: true }).auxParamCount > 1_000_000);
+    assert.equal(r.paramCount, net.paramCount);
+    const manifest = JSON.parse(readFileSync(join(out, 'model', MODEL_JSON_FILE), 'utf8')).weightsManifest[0].weights as Array<{ name: string; shape: number[] }>;
+    const count = (ws: typeof manifest) => ws.reduce((n, w) => n + w.shape.reduce((p, d) => p * d, 1), 0);
+    assert.equal(count(manifest.filter((w) => !/moving_(mean|variance)/.test(w.name))), net.paramCount);
+    assert.ok(!manifest.some((w) => w.name.startsWith('aux_')));
+    const model = await loadModel(join(out, 'model'));
+    assert.equal(trainableParamCount(model), net.paramCount);
+    model.dispose();
+    assert.equal(r.testAccuracy, null, 'the built-in MNIST has no test split');
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('runTransfer - synthetic data has no test split either: testAccuracy null', async () => {
+  const r = await runTransfer({ genotype: NASNET_A, size: { cells: 1, initialFilters: 4 }, dataset: 'synthetic', recipe: { epochs: 1, batchSize: 16, maxSteps: 1 } });
+  assert.equal(r.testAccuracy, null);
+  assert.ok(r.validationAccuracy >= 0 && r.validationAccuracy <= 1);
 });

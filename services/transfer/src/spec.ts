@@ -7,6 +7,7 @@ import {
   planTransfer,
 } from '@nasnet/transfer';
 import type { TransferDatasetOptions, TransferJob, TransferPlan, TransferRecipe } from '@nasnet/transfer';
+import type { NetworkLayout } from '@nasnet/network';
 import { DatasetUnavailableError, InvalidTransferRequestError, SearchResolverMissingError } from './errors.js';
 
 /** Returns the best genotype of a search, or throws (SearchNotFoundError, or an error with a gRPC code). */
@@ -16,7 +17,8 @@ export type ResolveSearchBest = (searchId: string) => Genotype | Promise<Genotyp
 const RECIPE_FIELDS: Readonly<Record<keyof TransferRecipe, string>> = Object.freeze({
   epochs: 'epochs', batchSize: 'batch_size', learningRate: 'learning_rate', momentum: 'momentum', weightDecay: 'weight_decay',
   auxHead: 'aux_head', auxWeight: 'aux_weight', dropPathKeepProb: 'drop_path_keep_prob', cutout: 'cutout', cutoutSize: 'cutout_size',
-  gradientClipNorm: 'grad_clip_norm', imageSize: 'image_size', maxSteps: 'max_steps',
+  gradientClipNorm: 'grad_clip_norm', imageSize: 'image_size', maxSteps: 'max_steps', optimizer: 'optimizer', lrSchedule: 'lr_schedule',
+  lrDecayRate: 'lr_decay_rate', lrDecayEpochs: 'lr_decay_epochs', labelSmoothing: 'label_smoothing', denseDropoutKeepProb: 'dense_dropout_keep_prob',
 });
 
 const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -43,6 +45,7 @@ export function protoFieldFor(jobField: string): string {
 /** A StartTransfer spec, checked, resolved and planned. */
 export interface AcceptedSpec {
   job: TransferJob;
+  /** plan.size.filters is the paper's F of N@F (TransferStatus.penultimate_filters), plan.size.initialFilters F0; plan.notices are recipe changes to log. */
   plan: TransferPlan;
   /** The spec with the server's defaults filled in (TransferStatus.spec). */
   filled: pb.TransferSpec;
@@ -50,12 +53,39 @@ export interface AcceptedSpec {
   backend: string;
 }
 
-function layoutFromProto(layout: pb.Layout): 'cifar' | 'imagenet' {
-  switch (layout) {
-    case pb.Layout.LAYOUT_UNSPECIFIED:
-    case pb.Layout.LAYOUT_CIFAR: return 'cifar';
-    case pb.Layout.LAYOUT_IMAGENET: return 'imagenet';
-    default: throw new InvalidTransferRequestError('spec.layout', `unknown Layout enum ${layout}`);
+const LAYOUTS: ReadonlyMap<pb.Layout, NetworkLayout> = new Map([
+  [pb.Layout.LAYOUT_UNSPECIFIED, 'cifar'], [pb.Layout.LAYOUT_CIFAR, 'cifar'], [pb.Layout.LAYOUT_IMAGENET, 'imagenet'],
+  [pb.Layout.LAYOUT_IMAGENET_LARGE, 'imagenet-large'],
+]);
+
+function layoutFromProto(layout: pb.Layout): NetworkLayout {
+  const l = LAYOUTS.get(layout);
+  if (l === undefined) throw new InvalidTransferRequestError('spec.layout', `unknown Layout enum ${layout}`);
+  return l;
+}
+
+/** The Layout enum of a network layout (TransferStatus.spec carries the one the server used). */
+export function layoutToProto(layout: NetworkLayout): pb.Layout {
+  return layout === 'imagenet-large' ? pb.Layout.LAYOUT_IMAGENET_LARGE : layout === 'imagenet' ? pb.Layout.LAYOUT_IMAGENET : pb.Layout.LAYOUT_CIFAR;
+}
+
+function optimizerFromProto(o: pb.Optimizer | undefined): TransferRecipe['optimizer'] | undefined {
+  switch (o) {
+    case undefined:
+    case pb.Optimizer.OPTIMIZER_UNSPECIFIED: return undefined; // the layout's default
+    case pb.Optimizer.OPTIMIZER_SGD: return 'sgd';
+    case pb.Optimizer.OPTIMIZER_RMSPROP: return 'rmsprop';
+    default: throw new InvalidTransferRequestError('spec.recipe.optimizer', `unknown Optimizer enum ${o}`);
+  }
+}
+
+function scheduleFromProto(s: pb.LearningRateSchedule | undefined): TransferRecipe['lrSchedule'] | undefined {
+  switch (s) {
+    case undefined:
+    case pb.LearningRateSchedule.LEARNING_RATE_SCHEDULE_UNSPECIFIED: return undefined; // the layout's default
+    case pb.LearningRateSchedule.LEARNING_RATE_SCHEDULE_COSINE: return 'cosine';
+    case pb.LearningRateSchedule.LEARNING_RATE_SCHEDULE_EXPONENTIAL: return 'exponential';
+    default: throw new InvalidTransferRequestError('spec.recipe.lr_schedule', `unknown LearningRateSchedule enum ${s}`);
   }
 }
 
@@ -66,7 +96,9 @@ function recipeFromProto(r: pb.TransferRecipe | undefined): Partial<TransferReci
   set('epochs', r.epochs); set('batchSize', r.batchSize); set('learningRate', r.learningRate); set('momentum', r.momentum);
   set('weightDecay', r.weightDecay); set('auxHead', r.auxHead); set('auxWeight', r.auxWeight); set('dropPathKeepProb', r.dropPathKeepProb);
   set('cutout', r.cutout); set('cutoutSize', r.cutoutSize); set('gradientClipNorm', r.gradClipNorm); set('imageSize', r.imageSize);
-  set('maxSteps', r.maxSteps);
+  set('maxSteps', r.maxSteps); set('optimizer', optimizerFromProto(r.optimizer)); set('lrSchedule', scheduleFromProto(r.lrSchedule));
+  set('lrDecayRate', r.lrDecayRate); set('lrDecayEpochs', r.lrDecayEpochs); set('labelSmoothing', r.labelSmoothing);
+  set('denseDropoutKeepProb', r.denseDropoutKeepProb);
   return out;
 }
 
@@ -75,6 +107,9 @@ function recipeToProto(r: TransferRecipe): pb.TransferRecipe {
     epochs: r.epochs, batchSize: r.batchSize, learningRate: r.learningRate, momentum: r.momentum, weightDecay: r.weightDecay,
     auxHead: r.auxHead, auxWeight: r.auxWeight, dropPathKeepProb: r.dropPathKeepProb, cutout: r.cutout, cutoutSize: r.cutoutSize,
     gradClipNorm: r.gradientClipNorm, imageSize: r.imageSize, maxSteps: r.maxSteps,
+    optimizer: r.optimizer === 'rmsprop' ? pb.Optimizer.OPTIMIZER_RMSPROP : pb.Optimizer.OPTIMIZER_SGD,
+    lrSchedule: r.lrSchedule === 'exponential' ? pb.LearningRateSchedule.LEARNING_RATE_SCHEDULE_EXPONENTIAL : pb.LearningRateSchedule.LEARNING_RATE_SCHEDULE_COSINE,
+    lrDecayRate: r.lrDecayRate, lrDecayEpochs: r.lrDecayEpochs, labelSmoothing: r.labelSmoothing, denseDropoutKeepProb: r.denseDropoutKeepProb,
   };
 }
 
@@ -139,6 +174,7 @@ export async function acceptSpec(
     ...(jobSize ? { size: jobSize } : {}),
     dataset: spec.dataset,
     recipe: recipeFromProto(spec.recipe),
+    ...(spec.stemMultiplier !== undefined ? { stemMultiplier: spec.stemMultiplier } : {}),
     ...(spec.exportPath ? { exportPath: spec.exportPath } : {}),
     seed: spec.seed,
     ...(ctx.datasetOptions ? { datasetOptions: ctx.datasetOptions } : {}),
@@ -156,9 +192,10 @@ export async function acceptSpec(
   }
   const filled: pb.TransferSpec = {
     ...spec,
-    layout: layout === 'imagenet' ? pb.Layout.LAYOUT_IMAGENET : pb.Layout.LAYOUT_CIFAR,
+    layout: layoutToProto(layout),
     size: spec.size ?? { $case: 'fixed', value: { cells: plan.size.cells, filters: plan.size.initialFilters } },
     recipe: recipeToProto(plan.recipe),
+    stemMultiplier: plan.stemMultiplier,
     exportPath: plan.exportPath ?? '',
     name: job.name!,
   };
