@@ -38,3 +38,13 @@ export class InvalidDrawingOptionError extends Error {
     this.option = option;
   }
 }
+
+/** A run being compared has no search-phase child with a reward (all failed, or nothing trained). */
+export class RunWithoutRewardsError extends Error {
+  readonly run: string;
+  constructor(run: string, options?: ErrorOptions) {
+    super(`run ${run} has no trained child with a reward to compare`, options);
+    this.name = 'RunWithoutRewardsError';
+    this.run = run;
+  }
+}

@@ -39,6 +39,12 @@ export {
   branchLabel,
 } from './palette.js';
 export type { NodeColors } from './palette.js';
+export { writeSearchReport, searchReportSummary } from './search-report.js';
+export { compareStrategies, scoreRun, uniqueRewards, strategyComparisonSvg } from './strategy-comparison.js';
+export type { ComparedRun, ComparedChild, RunScore, StrategyScore, CompareOptions, ComparisonChartOptions } from './strategy-comparison.js';
+export { meanInterval, studentTCdf, studentTQuantile } from './stats.js';
+export type { MeanInterval } from './stats.js';
+export type { SearchReport, SearchReportOptions, SearchReportSummary, ArchitectureRecord } from './search-report.js';
 export { escapeXml } from './svg.js';
 export type { Point, PathSegment } from './svg.js';
 export {
@@ -46,4 +52,5 @@ export {
   InvalidRewardPointError,
   NonFiniteCoordinateError,
   InvalidDrawingOptionError,
+  RunWithoutRewardsError,
 } from './errors.js';

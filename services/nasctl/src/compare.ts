@@ -1,41 +1,93 @@
 import { parseArgs } from 'node:util';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { rewardCurveSvg } from '@nasnet/report';
+import { compareStrategies, strategyComparisonSvg, type ComparedRun, type StrategyScore } from '@nasnet/report';
 import type { CliIO } from './main.js';
 import { UsageError } from './errors.js';
 
-const HELP = `usage: nasctl compare DIR DIR... [--out FILE.svg] [--json]
+const HELP = `usage: nasctl compare [--run STRATEGY=DIR]... [DIR]... [--top N] [--out FILE.svg] [--json]
 
-Puts the reward curves of finished local searches (their results.json) on one
-chart, e.g. PPO against random search at equal budget, and prints per search
-the mean reward of the last quarter of its children and the best reward.`;
+Compares search strategies over several seeds, as the paper compares RL with
+random search: for each finished local search (a folder with results.json)
+the best reward and the mean of the top-N UNIQUE rewards of its search phase
+(cached duplicates count once); then per strategy the mean and a 95% t
+interval of those over its runs. Prints a table and draws one SVG chart.
 
-interface Results {
-  spec: { strategy: string; seed: number; budget: { architectures: number } };
-  children: Array<{ childId: number; phase: string; reward?: number; status?: string; duplicateOf?: number }>;
+  --run S=DIR   a run of strategy S (repeat for every seed)
+  DIR           a run grouped by the strategy its results.json records
+  --top N       unique rewards averaged per run (default 5)
+  --out FILE    the chart (default: no chart)
+  --json        end with one JSON line of the scores`;
+
+interface ResultsFile {
+  spec?: { strategy?: string; seed?: number };
+  children?: ComparedRun['children'];
+}
+
+function readRun(dir: string, strategy?: string): ComparedRun {
+  const path = join(dir, 'results.json');
+  let results: ResultsFile;
+  try {
+    results = JSON.parse(readFileSync(path, 'utf8')) as ResultsFile;
+  } catch (cause) {
+    throw new UsageError(`cannot read ${path}: ${(cause as Error).message}`, { cause });
+  }
+  if (!Array.isArray(results.children)) throw new UsageError(`${path} has no children list: is it a search's results.json?`);
+  const recorded = results.spec?.strategy;
+  const name = strategy ?? recorded;
+  if (!name) throw new UsageError(`${path} records no strategy: name it with --run STRATEGY=${dir}`);
+  return { label: dir, strategy: name, ...(typeof results.spec?.seed === 'number' ? { seed: results.spec.seed } : {}), children: results.children };
+}
+
+function interval(m: StrategyScore['best']): string {
+  return m.halfWidth === undefined ? `${m.mean.toFixed(4)} (1 run)` : `${m.mean.toFixed(4)} ± ${m.halfWidth.toFixed(4)} [${m.lo!.toFixed(4)}, ${m.hi!.toFixed(4)}]`;
 }
 
 export async function compareCommand(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
-  if (values.help) { io.out(HELP); return 0; }
-  if (positionals.length < 1) throw new UsageError('compare needs at least one search folder');
-  const rows = positionals.map((dir) => {
-    let r: Results;
-    try { r = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as Results; } catch (cause) { throw new UsageError(`cannot read ${join(dir, 'results.json')}: ${(cause as Error).message}`, { cause }); }
-    // Rewards the strategy learned from: cancelled and failed children carry none.
-    const rewards = r.children.filter((c) => c.phase === 'search' && c.reward !== undefined && ['ok', 'diverged', 'early_stopped'].includes(c.status ?? '')).map((c) => c.reward!);
-    const tail = rewards.slice(-Math.max(1, Math.floor(rewards.length / 4)));
-    const label = `${r.spec.strategy} seed ${r.spec.seed}`;
-    return { dir, label, strategy: r.spec.strategy, children: rewards.length, lastQuarterMean: tail.reduce((s, x) => s + x, 0) / tail.length, best: Math.max(...rewards), rewards };
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: true,
+    options: {
+      run: { type: 'string', multiple: true, default: [] },
+      top: { type: 'string', default: '5' },
+      out: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
   });
-  io.out(`${'search'.padEnd(24)} ${'children'.padStart(8)} ${'mean (last 1/4)'.padStart(16)} ${'best'.padStart(8)}`);
-  for (const r of rows) io.out(`${r.label.padEnd(24)} ${String(r.children).padStart(8)} ${r.lastQuarterMean.toFixed(4).padStart(16)} ${r.best.toFixed(4).padStart(8)}`);
+  if (values.help) { io.out(HELP); return 0; }
+  const topN = Number(values.top);
+  if (!Number.isInteger(topN) || topN < 1) throw new UsageError(`--top must be an integer >= 1, got '${values.top}'`);
+  const runs: ComparedRun[] = [];
+  for (const spec of values.run ?? []) {
+    const eq = spec.indexOf('=');
+    if (eq <= 0 || eq === spec.length - 1) throw new UsageError(`--run takes STRATEGY=DIR, got '${spec}'`);
+    runs.push(readRun(spec.slice(eq + 1), spec.slice(0, eq)));
+  }
+  for (const dir of positionals) runs.push(readRun(dir));
+  if (runs.length === 0) throw new UsageError('compare needs at least one run (--run STRATEGY=DIR or DIR)');
+
+  let scores: StrategyScore[];
+  try {
+    scores = compareStrategies(runs, { topN });
+  } catch (cause) {
+    throw new UsageError((cause as Error).message, { cause });
+  }
+  const header = `${'strategy'.padEnd(12)} ${'runs'.padStart(4)} ${'unique/run'.padStart(10)}  ${'best reward (mean ± 95% CI)'.padEnd(40)}  top-${topN} unique (mean ± 95% CI)`;
+  io.out(header);
+  io.out('-'.repeat(header.length + 8));
+  for (const s of scores) {
+    const unique = s.runs.reduce((a, r) => a + r.uniqueChildren, 0) / s.runs.length;
+    io.out(`${s.strategy.padEnd(12)} ${String(s.runs.length).padStart(4)} ${unique.toFixed(1).padStart(10)}  ${interval(s.best).padEnd(40)}  ${interval(s.top)}`);
+  }
+  io.out('');
+  io.out('per run:');
+  for (const s of scores) {
+    for (const r of s.runs) io.out(`  ${r.strategy.padEnd(10)} seed ${String(r.seed ?? '-').padEnd(6)} best ${r.best.toFixed(4)}  top-${r.topCount} ${r.topMean.toFixed(4)}  (${r.uniqueChildren} unique)  ${r.label}`);
+  }
   if (values.out) {
-    const points = rows.flatMap((r) => r.rewards.map((reward, child) => ({ child, reward, strategy: r.label })));
-    writeFileSync(values.out, rewardCurveSvg(points, { title: rows.map((r) => r.label).join(' vs ') }));
+    writeFileSync(values.out, strategyComparisonSvg(scores, { topN, title: `${scores.map((s) => s.strategy).join(' vs ')}: best and top-${topN} unique rewards over seeds` }));
     io.out(`chart: ${values.out}`);
   }
-  if (values.json) io.out(JSON.stringify(rows.map(({ rewards: _r, ...rest }) => rest)));
+  if (values.json) io.out(JSON.stringify(scores));
   return 0;
 }
