@@ -17,6 +17,8 @@ export const VARIABLES: readonly EnvVariable[] = [
   { name: 'MAX_DELIVER', required: false, default: '5', meaning: 'Training attempts per child before it is given up.' },
   { name: 'ACK_WAIT_MS', required: false, default: '30000', meaning: 'How long a child may go without a progress tick before NATS redelivers it, ms (at least 1000).' },
   { name: 'HEARTBEAT_MS', required: false, default: '10000', meaning: 'Interval of the trainer heartbeat event, ms (at least 100).' },
+  { name: 'NATS_CONNECT_ATTEMPTS', required: false, default: '10', meaning: 'Attempts to reach NATS at start before the trainer exits 1 (a pod that cannot reach its bus fails visibly instead of waiting forever).' },
+  { name: 'NATS_CONNECT_DELAY_MS', required: false, default: '500', meaning: 'Wait after the first failed NATS connection attempt, ms; doubles after each failure up to 8000.' },
   { name: 'WASM_HEAP_LIMIT_MB', required: false, meaning: 'Most the wasm heap may grow to, MiB (at least 64; keep it under the pod\'s memory limit): a child needing more fails with the reason instead of the pod being OOM-killed. Default: the engine\'s.' },
   { name: 'NAS_BACKEND', required: false, default: 'auto', meaning: `Tensor backend: ${BACKEND_NAMES.join(', ')} (auto takes the fastest that starts here).` },
   { name: 'TF_FORCE_GPU_ALLOW_GROWTH', required: false, readBy: 'libtensorflow', meaning: 'Read by libtensorflow (tensorflow backend on a GPU), not by our code: true lets it grow GPU memory instead of taking it all at start.' },
@@ -34,6 +36,10 @@ export interface TrainerConfig {
   ackWaitMs: number;
   /** @default 10000 */
   heartbeatMs: number;
+  /** Attempts to connect to NATS at start. @default 10 */
+  connectAttempts: number;
+  /** Wait after the first failed attempt, doubling up to 8 s. @default 500 */
+  connectDelayMs: number;
   /** Unset: the engine's default. */
   wasmHeapLimitMb?: number;
   /** @default 'auto' */
@@ -60,6 +66,8 @@ export function trainerConfigFromEnv(env: Env, host: { hostname: string; pid: nu
     maxAttempts: readInteger(env, 'MAX_DELIVER', { default: 5, min: 1 }),
     ackWaitMs: readInteger(env, 'ACK_WAIT_MS', { default: 30_000, min: 1000 }),
     heartbeatMs: readInteger(env, 'HEARTBEAT_MS', { default: 10_000, min: 100 }),
+    connectAttempts: readInteger(env, 'NATS_CONNECT_ATTEMPTS', { default: 10, min: 1 }),
+    connectDelayMs: readInteger(env, 'NATS_CONNECT_DELAY_MS', { default: 500, min: 0 }),
     ...(wasmHeapLimitMb !== undefined ? { wasmHeapLimitMb } : {}),
     backend: readEnum(env, 'NAS_BACKEND', BACKEND_NAMES, 'auto'),
   };

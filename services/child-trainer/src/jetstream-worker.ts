@@ -104,6 +104,7 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
     ...(options.pullExpiresMs !== undefined ? { pullExpiresMs: options.pullExpiresMs } : {}),
     log,
   });
+  log(`trainer ${trainerId}: waiting for children`);
   let busy = false;
   const heartbeat = () => emit({ kind: 'trainer_heartbeat', timeMs: Date.now(), trainer: trainerId, busy });
   heartbeat();
@@ -239,4 +240,95 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
     }
     return false;
   }
+}
+
+/** NATS stayed unreachable through every attempt of connectWithRetry. */
+export class NatsUnreachableError extends Error {
+  constructor(readonly url: string, readonly attempts: number, options: { cause: unknown }) {
+    super(`NATS at ${url} is unreachable: ${attempts} connection attempt${attempts === 1 ? '' : 's'} failed, the last with: ${errorText(options.cause)}`, options);
+    this.name = 'NatsUnreachableError';
+  }
+}
+
+/** A server URL fit for logs: credentials in it (nats://user:pass@host) are replaced by ***. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/[^/@]*@/g, '//***@');
+}
+
+export interface ConnectRetryOptions<T> {
+  /** Where it connects, for the logs (credentials are redacted). */
+  url: string;
+  /** One attempt; rejects when the server cannot be reached (connectBus with waitOnFirstConnect: false). */
+  connect: () => Promise<T>;
+  /** Attempts before giving up (at least 1). */
+  attempts: number;
+  /** Wait after the first failure; it doubles after each one, up to maxDelayMs. */
+  firstDelayMs: number;
+  /** @default 8000 */
+  maxDelayMs?: number;
+  /** Abort (SIGTERM): stop at once; resolves undefined, and a connection that arrives late is closed. */
+  signal?: AbortSignal;
+  /** Closes a connection that arrived after `signal` fired. */
+  close?: (connection: T) => Promise<void>;
+  log: (line: string) => void;
+  /** Prefix of the log lines, e.g. `trainer pod-a`. */
+  who: string;
+}
+
+/**
+ * Connects with a bound: logs where it connects and each failure, waits
+ * firstDelayMs, 2 x firstDelayMs, ... (at most maxDelayMs) between attempts,
+ * and throws NatsUnreachableError after the last one. A pod whose bus
+ * stays unreachable then fails with that message (and Kubernetes' back-off
+ * takes over) instead of waiting silently forever.
+ */
+export async function connectWithRetry<T>(options: ConnectRetryOptions<T>): Promise<T | undefined> {
+  const { signal, log, who } = options;
+  const where = redactUrl(options.url);
+  const maxDelayMs = options.maxDelayMs ?? 8000;
+  if (!Number.isInteger(options.attempts) || options.attempts < 1) throw new RangeError(`connectWithRetry: attempts must be an integer >= 1, got ${options.attempts}`);
+  let delay = options.firstDelayMs;
+  for (let attempt = 1; ; attempt++) {
+    if (signal?.aborted) return undefined;
+    log(`${who}: connecting to NATS at ${where} (attempt ${attempt} of ${options.attempts})`);
+    const pending = options.connect();
+    const outcome = await abortable(pending, signal);
+    if (outcome.kind === 'aborted') {
+      // Whatever the attempt yields later is not wanted any more.
+      pending.then((c) => options.close?.(c), () => {}).catch(() => {});
+      return undefined;
+    }
+    if (outcome.kind === 'ok') {
+      log(`${who}: connected to NATS at ${where}`);
+      return outcome.value;
+    }
+    if (attempt >= options.attempts) throw new NatsUnreachableError(where, attempt, { cause: outcome.error });
+    log(`${who}: NATS at ${where} not reachable (${errorText(outcome.error)}); attempt ${attempt + 1} in ${delay} ms`);
+    if (!(await sleepUnlessAborted(delay, signal))) return undefined;
+    delay = Math.min(maxDelayMs, Math.max(1, delay * 2));
+  }
+}
+
+type Outcome<T> = { kind: 'ok'; value: T } | { kind: 'failed'; error: unknown } | { kind: 'aborted' };
+
+function abortable<T>(promise: Promise<T>, signal?: AbortSignal): Promise<Outcome<T>> {
+  return new Promise((resolve) => {
+    const onAbort = () => resolve({ kind: 'aborted' });
+    if (signal?.aborted) { onAbort(); return; }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => { signal?.removeEventListener('abort', onAbort); resolve({ kind: 'ok', value }); },
+      (error: unknown) => { signal?.removeEventListener('abort', onAbort); resolve({ kind: 'failed', error }); },
+    );
+  });
+}
+
+/** Waits ms; false when `signal` fired first. */
+function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) { resolve(false); return; }
+    const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(true); }, ms);
+    const onAbort = () => { clearTimeout(timer); resolve(false); };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -2,18 +2,19 @@
  * The child-trainer process of a cluster (its container's entry point):
  * reads its environment once (config.ts lists the variables; a bad one is
  * reported in one line naming it, exit code 2), starts the tensor backend,
- * connects to NATS, makes sure the streams exist, then trains children from
- * the work queue until SIGTERM or SIGINT, when it hands the current child
- * back and exits.
+ * connects to NATS (logging where; NATS_CONNECT_ATTEMPTS attempts with
+ * back-off, then exit 1 with the reason), makes sure the streams exist, then
+ * trains children from the work queue until SIGTERM or SIGINT, when it hands
+ * the current child back and exits 0 (at once when it holds none).
  */
 import { hostname } from 'node:os';
 import { ConfigError } from '@nasnet/config';
 import { initBackend } from '@nasnet/engine';
 import '@nasnet/network'; // registers the custom layers (and tfjs-layers) before initBackend registers our gradients
 import { runChildTask } from '@nasnet/trainer';
-import { connectBus, ensureStreams } from '@nasnet/bus';
+import { connectBus, ensureStreams, type BusConnection } from '@nasnet/bus';
 import { trainerConfigFromEnv, type TrainerConfig } from './config.js';
-import { runTrainerLoop } from './jetstream-worker.js';
+import { connectWithRetry, NatsUnreachableError, runTrainerLoop } from './jetstream-worker.js';
 
 const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 let config: TrainerConfig;
@@ -24,27 +25,61 @@ try {
   process.stderr.write(`trainer: ${err.message}\n`);
   process.exit(2);
 }
-const choice = await initBackend(config.backend, { log, ...(config.wasmHeapLimitMb ? { wasmHeapLimitBytes: config.wasmHeapLimitMb * 1024 * 1024 } : {}) });
-log(`trainer ${config.trainerId}${config.searchId ? ` (launched for search ${config.searchId})` : ''}: backend ${choice.backend} (${choice.reason})`);
+const who = `trainer ${config.trainerId}`;
 
+// SIGTERM (a pod being stopped) ends the process promptly in every phase:
+// before the loop it exits at once; in the loop the current child is handed
+// back and the loop returns. Whatever hangs after that (a child that does not
+// wind down, a drain to a dead server) meets the grace timer; a second signal
+// exits at once.
+const STOP_GRACE_MS = 10_000;
 const stop = new AbortController();
+let looping = false;
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(sig, () => {
-    log(`trainer ${config.trainerId}: ${sig}, handing back the current child`);
+  process.on(sig, () => {
+    if (stop.signal.aborted) {
+      log(`${who}: second ${sig}, exiting now`);
+      process.exit(1);
+    }
     stop.abort(new Error(sig));
+    if (!looping) {
+      log(`${who}: ${sig} before training started, exiting`);
+      process.exit(0);
+    }
+    log(`${who}: ${sig}, stopping (a child in training is handed back)`);
+    setTimeout(() => {
+      log(`${who}: still running ${STOP_GRACE_MS} ms after ${sig}, exiting`);
+      process.exit(1);
+    }, STOP_GRACE_MS).unref();
   });
 }
 
-const bus = await connectBus(config.nats.url, {
-  name: `nasnet-trainer-${config.trainerId}`, log,
-  ...(config.nats.user ? { user: config.nats.user } : {}), ...(config.nats.pass ? { pass: config.nats.pass } : {}),
-  ...(config.natsToken ? { token: config.natsToken } : {}),
-});
+const choice = await initBackend(config.backend, { log, ...(config.wasmHeapLimitMb ? { wasmHeapLimitBytes: config.wasmHeapLimitMb * 1024 * 1024 } : {}) });
+log(`${who}${config.searchId ? ` (launched for search ${config.searchId})` : ''}: backend ${choice.backend} (${choice.reason})`);
+
+// Bounded: NATS_CONNECT_ATTEMPTS attempts, then exit 1 with the reason.
+let bus: BusConnection | undefined;
+try {
+  bus = await connectWithRetry({
+    url: config.nats.url, attempts: config.connectAttempts, firstDelayMs: config.connectDelayMs, log, who,
+    connect: () => connectBus(config.nats.url, {
+      name: `nasnet-trainer-${config.trainerId}`, log, waitOnFirstConnect: false,
+      ...(config.nats.user ? { user: config.nats.user } : {}), ...(config.nats.pass ? { pass: config.nats.pass } : {}),
+      ...(config.natsToken ? { token: config.natsToken } : {}),
+    }),
+  });
+} catch (err) {
+  if (!(err instanceof NatsUnreachableError)) throw err;
+  log(`${who}: ${err.message}; exiting`);
+  process.exit(1);
+}
+if (!bus) process.exit(0); // only when stopped, which exits in the handler above
+looping = true;
 await ensureStreams(bus.jsm);
 const stats = await runTrainerLoop({
   bus, trainerId: config.trainerId, train: runChildTask, signal: stop.signal,
   heartbeatMs: config.heartbeatMs, ackWaitMs: config.ackWaitMs, maxAttempts: config.maxAttempts, log,
 });
-log(`trainer ${config.trainerId}: stopped after ${JSON.stringify(stats)}`);
+log(`${who}: stopped after ${JSON.stringify(stats)}`);
 await bus.close();
 process.exit(0);
