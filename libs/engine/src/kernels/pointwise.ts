@@ -3,7 +3,7 @@
  * most frequent conv (every separable conv ends in one, every cell input
  * starts with one). Over NHWC data it is a product [N*H*W, Cin] x
  * [Cin, Cout] with a long first dimension and a small second and third,
- * and our SIMD loop (`pointwiseConv` in simd/programs.ts) measured
+ * and our SIMD loop (`pointwiseConv` in simd/pointwise-programs.ts) measured
  * 1.2-1.65x XNNPACK's Conv2D at the search child's shapes (32-41 against
  * 22-31 GFLOP/s, batch 32, 8x8x64 to 32x32x96), with bit-identical sums.
  */
