@@ -4,7 +4,7 @@
  * can tell that each result reached the right child), and an optional delay
  * that stands for training time.
  */
-import type { TrainFunction } from '@nasnet/child-trainer';
+import type { TrainFunction } from '@nasnet/trainer';
 import type { ChildResult, ChildTask } from '@nasnet/search';
 import type { Genotype } from '@nasnet/search-space';
 
