@@ -25,8 +25,9 @@ export interface Connection {
   metadata: Metadata;
 }
 
-export function connection(values: { server?: string; token?: string; tls?: boolean; ca?: string; cert?: string; key?: string }, defaultPort = 50051): Connection {
-  const address = values.server ?? process.env.NASCTL_SERVER ?? `127.0.0.1:${defaultPort}`;
+/** Flags first, then the defaults (nasctl's config: NASCTL_SERVER / NASCTL_TOKEN, or their transfer counterparts). */
+export function connection(values: { server?: string; token?: string; tls?: boolean; ca?: string; cert?: string; key?: string }, defaults: { server: string; token?: string }): Connection {
+  const address = values.server ?? defaults.server;
   const read = (flag: string, path: string) => {
     try { return readFileSync(path); } catch (cause) { throw new UsageError(`${flag}: cannot read '${path}': ${(cause as Error).message}`, { cause }); }
   };
@@ -36,7 +37,7 @@ export function connection(values: { server?: string; token?: string; tls?: bool
     ? credentials.createSsl(values.ca ? read('--ca', values.ca) : null, values.key ? read('--key', values.key) : null, values.cert ? read('--cert', values.cert) : null)
     : credentials.createInsecure();
   const metadata = new Metadata();
-  const token = values.token ?? process.env.NASCTL_TOKEN;
+  const token = values.token ?? defaults.token;
   if (token) metadata.set('authorization', `Bearer ${token}`);
   return { address, creds, metadata };
 }

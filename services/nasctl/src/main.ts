@@ -7,6 +7,8 @@ import { searchCommand } from './search-local.js';
 import { transferCommand } from './transfer.js';
 import { compareCommand } from './compare.js';
 import { UsageError } from './errors.js';
+import { ConfigError } from '@nasnet/config';
+import { nasctlConfigFromEnv, type NasctlConfig } from './config.js';
 
 type Command = (argv: string[], io: CliIO) => Promise<number>;
 
@@ -15,6 +17,8 @@ export interface CliIO {
   err: (line: string) => void;
   /** True when stderr is a terminal (progress bars are drawn only then). */
   isTTY: boolean;
+  /** Settings from the environment (config.ts); main() reads them once when the caller gives none. */
+  config: NasctlConfig;
 }
 
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
@@ -31,7 +35,15 @@ function usage(): string {
   return lines.join('\n');
 }
 
-export async function main(argv: string[], io: CliIO = defaultIO()): Promise<number> {
+export async function main(argv: string[], given: Omit<CliIO, 'config'> & { config?: NasctlConfig } = defaultIO()): Promise<number> {
+  let io: CliIO;
+  try {
+    io = { ...given, config: given.config ?? nasctlConfigFromEnv(process.env) };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    given.err(`nasctl: ${err.message}`);
+    return 2;
+  }
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     io.out(usage());
@@ -50,12 +62,12 @@ export async function main(argv: string[], io: CliIO = defaultIO()): Promise<num
       return 2;
     }
     io.err(`nasctl ${name}: ${err instanceof Error ? err.message : String(err)}`);
-    if (process.env.NASCTL_DEBUG && err instanceof Error) io.err(err.stack ?? '');
+    if (io.config.debug && err instanceof Error) io.err(err.stack ?? '');
     return 1;
   }
 }
 
-function defaultIO(): CliIO {
+function defaultIO(): Omit<CliIO, 'config'> {
   return {
     out: (line) => process.stdout.write(line + '\n'),
     err: (line) => process.stderr.write(line + '\n'),

@@ -59,7 +59,7 @@ export async function searchRemoteCommand(sub: string, argv: string[], io: CliIO
     strict: true,
   });
   if (values.help) { io.out(HELP); return 0; }
-  const conn = connection(values);
+  const conn = connection(values, io.config);
   const client = new pb.SearchServiceClient(conn.address, conn.creds);
   const id = () => { if (!positionals[0]) throw new UsageError(`search ${sub} needs a search id`); return positionals[0]; };
   try {

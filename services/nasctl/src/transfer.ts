@@ -47,7 +47,7 @@ export async function transferCommand(argv: string[], io: CliIO): Promise<number
     strict: true,
   });
   if (!sub || values.help || sub === 'help') { io.out(HELP); return sub ? 0 : 2; }
-  const conn = connection({ ...values, server: values.server ?? process.env.NASCTL_TRANSFER_SERVER }, 50052);
+  const conn = connection(values, { ...io.config, server: io.config.transferServer });
   const client = new pb.TransferServiceClient(conn.address, conn.creds);
   const id = () => { if (!positionals[0]) throw new UsageError(`transfer ${sub} needs a transfer id`); return positionals[0]; };
   try {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { ChildExecutor } from '@nasnet/search';
 import { SearchManager, startControllerServer, type StoredSearch } from '@nasnet/controller-service';
 import { main, type CliIO } from '../src/main.js';
+import { nasctlConfigFromEnv } from '../src/config.js';
 
 const store = new MemoryStateStore<StoredSearch>();
 const manager = new SearchManager({
@@ -21,7 +22,7 @@ after(async () => { await server.close(); rmSync(dir, { recursive: true, force: 
 
 function io(): CliIO & { stdout: string[]; stderr: string[] } {
   const stdout: string[] = [], stderr: string[] = [];
-  return { stdout, stderr, out: (l) => stdout.push(l), err: (l) => stderr.push(l), isTTY: false };
+  return { stdout, stderr, out: (l) => stdout.push(l), err: (l) => stderr.push(l), isTTY: false, config: nasctlConfigFromEnv({}) };
 }
 const conn = ['--server', `127.0.0.1:${server.port}`, '--token', 'tok'];
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTransferServer } from '@nasnet/transfer-service';
 import { main, type CliIO } from '../src/main.js';
+import { nasctlConfigFromEnv } from '../src/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nasctl-transfer-'));
 const server = await startTransferServer({ port: 0 });
@@ -12,7 +13,7 @@ after(async () => { await server.close(); rmSync(dir, { recursive: true, force: 
 
 function io(): CliIO & { stdout: string[]; stderr: string[] } {
   const stdout: string[] = [], stderr: string[] = [];
-  return { stdout, stderr, out: (l) => stdout.push(l), err: (l) => stderr.push(l), isTTY: false };
+  return { stdout, stderr, out: (l) => stdout.push(l), err: (l) => stderr.push(l), isTTY: false, config: nasctlConfigFromEnv({}) };
 }
 const conn = ['--server', `127.0.0.1:${server.port}`];
 
