@@ -21,6 +21,7 @@ N normal cells per stack, F the filters of the penultimate layer
   --stem-multiplier M          stem filters = M x F0 (cifar) or M x 32 (imagenet) (default 3, 1, 3)
   --image-size S               input height and width (default 32, 224, 331)
   --classes K                  output classes (default 10 cifar, 1000 imagenet layouts)
+  --channels C                 input channels (default 3; MNIST: 1)
   --aux                        include the auxiliary head in the counts
   --layers                     print every layer
   --json                       end with one JSON line {paramCount, multAdds, ...}`;
@@ -36,6 +37,7 @@ export async function describeCommand(argv: string[], io: CliIO): Promise<number
       'stem-multiplier': { type: 'string' },
       'image-size': { type: 'string' },
       classes: { type: 'string' },
+      channels: { type: 'string' },
       aux: { type: 'boolean', default: false },
       layers: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
@@ -55,6 +57,7 @@ export async function describeCommand(argv: string[], io: CliIO): Promise<number
   const stemMultiplier = intOption('--stem-multiplier', values['stem-multiplier'], d.stemMultiplier);
   const imageSize = intOption('--image-size', values['image-size'], d.imageSize);
   const numClasses = intOption('--classes', values.classes, d.numClasses);
+  const channels = intOption('--channels', values.channels, d.channels);
 
   const genotype = resolveGenotype(values.genotype!);
   const hash = genotypeHash(genotype);
@@ -64,7 +67,7 @@ export async function describeCommand(argv: string[], io: CliIO): Promise<number
     filters,
     stemMultiplier,
     imageSize,
-    channels: 3,
+    channels,
     numClasses,
     auxHead: values.aux,
   });
@@ -73,7 +76,7 @@ export async function describeCommand(argv: string[], io: CliIO): Promise<number
 
   io.out(`genotype  ${formatGenotype(genotype)}`);
   io.out(`hash      ${hash}`);
-  io.out(`network   ${layout} ${o.cells}@${o.filters} (F0 ${o.initialFilters}, stem x${o.stemMultiplier}), ${imageSize}x${imageSize}x3, ${numClasses} classes${values.aux ? ', with auxiliary head' : ''}`);
+  io.out(`network   ${layout} ${o.cells}@${o.filters} (F0 ${o.initialFilters}, stem x${o.stemMultiplier}), ${imageSize}x${imageSize}x${channels}, ${numClasses} classes${values.aux ? ', with auxiliary head' : ''}`);
   io.out(`params    ${formatCount(paramCount)} (${paramCount})`);
   io.out(`mult-adds ${formatCount(multAdds)} (${multAdds})`);
   if (values.layers) printLayers(plan, values, io);
@@ -81,7 +84,7 @@ export async function describeCommand(argv: string[], io: CliIO): Promise<number
     io.out(JSON.stringify({
       genotype: formatGenotype(genotype), hash, layout, cells: o.cells, filters: o.filters, penultimateFilters: o.filters,
       initialFilters: o.initialFilters, stemMultiplier: o.stemMultiplier, skipReductionLayerInput: o.skipReductionLayerInput,
-      imageSize, numClasses, auxHead: values.aux, paramCount, multAdds,
+      imageSize, channels, numClasses, auxHead: values.aux, paramCount, multAdds,
     }));
   }
   return 0;

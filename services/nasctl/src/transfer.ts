@@ -16,12 +16,14 @@ const HELP = `usage: nasctl transfer <start|watch|get|list|cancel> [args] [conne
 
   start [SPEC.yaml] [flags] [--watch]   stack cells into a CIFAR or ImageNet network, train and export it
       --genotype NAME|TEXT|@FILE | --search ID   the cells: a genotype, or a finished search's best
-      --layout cifar|imagenet                    (default cifar)
+      --layout cifar|imagenet|imagenet-large     (default cifar; imagenet = mobile, imagenet-large = NASNet-A Large)
       --cells N --filters F                      a fixed N@F (F = penultimate filters, the paper's)
       --cells N --initial-filters F0             or N with the first stack's filters (needed with --search)
       --budget-params P | --budget-mult-adds M   or the largest N@F within a budget
       --data SPEC                                cifar10:PATH | imagefolder:PATH | mnist | synthetic
-      --epochs N --batch B --lr X --max-steps S  recipe (defaults: the paper's final recipe)
+      --epochs N --batch B --lr X --max-steps S  recipe (defaults: the layout's published recipe)
+      --no-aux-head                              train without the auxiliary head (small images drop it anyway)
+      --stem-multiplier M                        stem filters = M x F0 (cifar) or M x 32 (default 3, 1 mobile, 3 Large)
       --export DIR                               where the TensorFlow.js model goes
   watch ID | get ID | list | cancel ID
 
@@ -30,6 +32,26 @@ The server defaults to $NASCTL_TRANSFER_SERVER or 127.0.0.1:50052.
 ${CONNECTION_HELP}`;
 
 const STATES = ['unspecified', 'pending', 'running', 'succeeded', 'failed', 'cancelled'];
+
+const LAYOUT_FLAGS: Readonly<Record<string, pb.Layout>> = {
+  cifar: pb.Layout.LAYOUT_CIFAR, imagenet: pb.Layout.LAYOUT_IMAGENET, 'imagenet-large': pb.Layout.LAYOUT_IMAGENET_LARGE,
+};
+
+/** The paper's N@F (F = penultimate filters); a server that does not send them gets N and F0 spelled out. */
+function nAtF(st: pb.TransferStatus): string {
+  return st.penultimateFilters ? `${st.cells}@${st.penultimateFilters}` : `N=${st.cells} F0=${st.filters}`;
+}
+
+function sizeLabel(st: pb.TransferStatus): string {
+  return st.penultimateFilters ? `${nAtF(st)} (F0 ${st.filters})` : nAtF(st);
+}
+
+/** Test accuracy, or the validation accuracy when the data set has no test split. */
+function accuracyText(result: pb.TransferResult): string {
+  return result.hasTestSplit
+    ? `test accuracy ${result.testAccuracy.toFixed(4)}`
+    : `no test split, validation accuracy ${result.validationAccuracy.toFixed(4)}`;
+}
 
 export async function transferCommand(argv: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = argv;
@@ -42,6 +64,7 @@ export async function transferCommand(argv: string[], io: CliIO): Promise<number
       cells: { type: 'string' }, filters: { type: 'string' }, 'initial-filters': { type: 'string' }, 'budget-params': { type: 'string' }, 'budget-mult-adds': { type: 'string' },
       data: { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, 'max-steps': { type: 'string' },
       export: { type: 'string' }, seed: { type: 'string' }, watch: { type: 'boolean', default: false }, 'request-id': { type: 'string' },
+      'no-aux-head': { type: 'boolean', default: false }, 'stem-multiplier': { type: 'string' },
       json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -56,8 +79,17 @@ export async function transferCommand(argv: string[], io: CliIO): Promise<number
         const spec = positionals[0] ? readTransferSpec(positionals[0]) : specFromFlags(values);
         const res = await unary<pb.StartTransferResponse>(client, client.startTransfer, { spec, requestId: values['request-id'] ?? '' }, conn.metadata);
         const st = res.status!;
-        io.out(`started ${st.transferId}: ${st.cells}@${st.filters}, ${formatCount(st.paramCount)} params, ${formatCount(st.multAdds)} mult-adds`);
-        if (values.json) io.out(JSON.stringify({ transferId: st.transferId, cells: st.cells, filters: st.filters, paramCount: st.paramCount, multAdds: st.multAdds }));
+        io.out(`started ${st.transferId}: ${sizeLabel(st)}, ${formatCount(st.paramCount)} params, ${formatCount(st.multAdds)} mult-adds`);
+        const filledRecipe = st.spec?.recipe;
+        if (spec.recipe?.auxHead === undefined && filledRecipe?.auxHead === false) {
+          io.err(`note: auxiliary head off: it does not fit ${filledRecipe.imageSize}x${filledRecipe.imageSize} images (the server dropped it; --no-aux-head says so explicitly)`);
+        }
+        if (values.json) {
+          io.out(JSON.stringify({
+            transferId: st.transferId, cells: st.cells, filters: st.penultimateFilters, initialFilters: st.filters, penultimateFilters: st.penultimateFilters,
+            paramCount: st.paramCount, multAdds: st.multAdds,
+          }));
+        }
         return values.watch ? await watch(client, st.transferId, conn.metadata, io) : 0;
       }
       case 'watch':
@@ -71,7 +103,8 @@ export async function transferCommand(argv: string[], io: CliIO): Promise<number
         const res = await unary<pb.ListTransfersResponse>(client, client.listTransfers, pb.ListTransfersRequest.fromPartial({ pageSize: 100 }), conn.metadata);
         io.out(`${'TRANSFER'.padEnd(24)} ${'STATE'.padEnd(10)} ${'N@F'.padEnd(10)} ${'PARAMS'.padStart(8)} ${'TEST ACC'.padStart(8)}`);
         for (const t of res.transfers) {
-          io.out(`${t.transferId.padEnd(24)} ${STATES[t.state]!.padEnd(10)} ${`${t.cells}@${t.filters}`.padEnd(10)} ${formatCount(t.paramCount).padStart(8)} ${(t.result?.testAccuracy ?? 0).toFixed(4).padStart(8)}`);
+          const acc = !t.result ? '' : t.result.hasTestSplit ? t.result.testAccuracy.toFixed(4) : 'no test';
+          io.out(`${t.transferId.padEnd(24)} ${STATES[t.state]!.padEnd(10)} ${nAtF(t).padEnd(10)} ${formatCount(t.paramCount).padStart(8)} ${acc.padStart(8)}`);
         }
         return 0;
       }
@@ -102,11 +135,17 @@ function positive(flag: string, raw: string | undefined): number | undefined {
   return n;
 }
 
+function positiveInteger(flag: string, raw: string | undefined): number | undefined {
+  const n = positive(flag, raw);
+  if (n !== undefined && !Number.isInteger(n)) throw new UsageError(`${flag} must be a positive integer, got '${raw}'`);
+  return n;
+}
+
 function specFromFlags(v: Record<string, string | boolean | undefined>): pb.TransferSpec {
   if (!v.data) throw new UsageError('transfer start needs --data (or a spec file)');
   if (v.genotype && v.search) throw new UsageError('give --genotype or --search, not both');
-  const layout = v.layout === 'imagenet' ? pb.Layout.LAYOUT_IMAGENET : v.layout === 'cifar' ? pb.Layout.LAYOUT_CIFAR : undefined;
-  if (layout === undefined) throw new UsageError(`--layout must be cifar or imagenet, got '${String(v.layout)}'`);
+  const layout = LAYOUT_FLAGS[String(v.layout)];
+  if (layout === undefined) throw new UsageError(`--layout must be one of ${Object.keys(LAYOUT_FLAGS).join(', ')}, got '${String(v.layout)}'`);
   let source: pb.TransferSpec['source'];
   let genotype: Genotype | undefined;
   if (v.search) source = { $case: 'searchId', value: String(v.search) };
@@ -135,7 +174,9 @@ function specFromFlags(v: Record<string, string | boolean | undefined>): pb.Tran
   return pb.TransferSpec.fromPartial({
     name: 'nasctl', source, layout, size, dataset: String(v.data), exportPath: (v.export as string | undefined) ?? '',
     seed: v.seed ? Number(v.seed) : 0,
+    stemMultiplier: positiveInteger('--stem-multiplier', v['stem-multiplier'] as string | undefined),
     recipe: {
+      ...(v['no-aux-head'] ? { auxHead: false } : {}),
       epochs: positive('--epochs', v.epochs as string | undefined), batchSize: positive('--batch', v.batch as string | undefined),
       learningRate: positive('--lr', v.lr as string | undefined), maxSteps: positive('--max-steps', v['max-steps'] as string | undefined),
     },
@@ -161,6 +202,6 @@ async function watch(client: pb.TransferServiceClient, transferId: string, md: i
     stream.on('error', (err: import('@grpc/grpc-js').ServiceError) => reject(new RemoteError(err)));
   });
   bar.finish();
-  io.out(`transfer ${transferId} ${final}${result ? `: test accuracy ${result.testAccuracy.toFixed(4)}, model in ${result.exportUri}` : ''}`);
+  io.out(`transfer ${transferId} ${final}${result ? `: ${accuracyText(result)}${result.exportUri ? `, model in ${result.exportUri}` : ', not exported'}` : ''}`);
   return final === 'succeeded' ? 0 : 1;
 }

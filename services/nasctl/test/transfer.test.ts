@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTransferServer } from '@nasnet/transfer-service';
@@ -17,19 +17,44 @@ function io(): CliIO & { stdout: string[]; stderr: string[] } {
 }
 const conn = ['--server', `127.0.0.1:${server.port}`];
 
-test('nasctl transfer - start NASNet-A at a fixed N@F, watch it train, get the exported model', { timeout: 300_000 }, async () => {
+test('nasctl transfer - start NASNet-A 1@192 (F0 8) on MNIST, watch it train; the export has exactly describe\'s parameter count', { timeout: 300_000 }, async () => {
   const out = io();
-  const code = await main(['transfer', 'start', '--genotype', 'nasnet-a', '--layout', 'cifar', '--cells', '1', '--initial-filters', '4',
+  const code = await main(['transfer', 'start', '--genotype', 'nasnet-a', '--layout', 'cifar', '--cells', '1', '--initial-filters', '8',
     '--data', 'mnist', '--epochs', '1', '--max-steps', '2', '--batch', '16', '--export', join(dir, 'model'), '--watch', '--json', ...conn], out);
   assert.equal(code, 0, out.stderr.join('\n') + out.stdout.join('\n'));
   const started = JSON.parse(out.stdout.find((l) => l.startsWith('{'))!);
-  assert.equal(started.cells, 1);
-  assert.equal(started.filters, 4);
-  assert.match(out.stdout.at(-1)!, /succeeded: test accuracy \d\.\d{4}, model in /);
+  // N@F with the paper's F: 8 x 4 x 6 = 192 penultimate filters.
+  assert.deepEqual([started.cells, started.filters, started.initialFilters], [1, 192, 8]);
+  assert.match(out.stdout[0]!, /^started \S+: 1@192 \(F0 8\), /);
+  // The built-in MNIST has no test split: the CLI says so instead of "test accuracy 0.0000".
+  assert.match(out.stdout.at(-1)!, /succeeded: no test split, validation accuracy \d\.\d{4}, model in /);
   assert.ok(existsSync(join(dir, 'model', 'model.json')));
+  const described = io();
+  assert.equal(await main(['describe', '--cells', '1', '--filters', '192', '--image-size', '28', '--channels', '1', '--json'], described), 0);
+  const paramCount = JSON.parse(described.stdout.at(-1)!).paramCount as number;
+  assert.equal(started.paramCount, paramCount);
+  // Trained with the auxiliary head (the recipe's default), exported without it: the weights are the described parameters
+  // plus the batch-norm moving statistics, nothing else.
+  const manifest = JSON.parse(readFileSync(join(dir, 'model', 'model.json'), 'utf8')).weightsManifest[0].weights as Array<{ name: string; shape: number[] }>;
+  const size = (w: { shape: number[] }) => w.shape.reduce((p, d) => p * d, 1);
+  assert.equal(manifest.filter((w) => !/moving_(mean|variance)$/.test(w.name)).reduce((n, w) => n + size(w), 0), paramCount);
+  assert.ok(!manifest.some((w) => w.name.startsWith('aux_')), 'no auxiliary head in the export');
   const list = io();
   assert.equal(await main(['transfer', 'list', ...conn], list), 0);
-  assert.ok(list.stdout.some((l) => l.startsWith(started.transferId) && /succeeded\s+1@4/.test(l)), list.stdout.join('\n'));
+  assert.ok(list.stdout.some((l) => l.startsWith(started.transferId) && /succeeded\s+1@192\s+.*no test$/.test(l)), list.stdout.join('\n'));
+});
+
+test('nasctl transfer - 8x8 synthetic images: the aux head is dropped with a one-line note, or turned off with --no-aux-head', { timeout: 120_000 }, async () => {
+  const base = ['transfer', 'start', '--cells', '1', '--initial-filters', '4', '--data', 'synthetic', '--epochs', '1', '--max-steps', '1', '--json', ...conn];
+  const auto = io();
+  assert.equal(await main(base, auto), 0, auto.stderr.join('\n'));
+  assert.deepEqual(auto.stderr.filter((l) => l.startsWith('note:')), ['note: auxiliary head off: it does not fit 8x8 images (the server dropped it; --no-aux-head says so explicitly)']);
+  const off = io();
+  assert.equal(await main([...base, '--no-aux-head'], off), 0, off.stderr.join('\n'));
+  assert.deepEqual(off.stderr.filter((l) => l.startsWith('note:')), []);
+  const got = io();
+  assert.equal(await main(['transfer', 'get', JSON.parse(off.stdout.at(-1)!).transferId, ...conn], got), 0);
+  assert.equal(JSON.parse(got.stdout.join('\n')).spec.recipe.auxHead, false);
 });
 
 test('nasctl transfer - the paper F converts to F0; bad flags and unknown ids are named', async () => {
