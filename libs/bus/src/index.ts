@@ -6,7 +6,7 @@
  *
  * ```ts
  * // controller
- * const bus = await connectBus(process.env.NATS_URL!, { name: 'controller' });
+ * const bus = await connectBus(config.nats.url, { name: 'controller' }); // a service's config.ts read NATS_URL
  * await ensureStreams(bus.jsm);
  * const loop = new SearchLoop(spec, { searchId, executor: new JetStreamExecutor(bus) });
  * const states = await KvStateStore.open<SearchState>(bus);

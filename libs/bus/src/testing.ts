@@ -15,7 +15,7 @@ import { join } from 'node:path';
  * ```
  */
 export interface NatsServerOptions {
-  /** Server binary. @default process.env.NATS_SERVER_BIN ?? 'nats-server' (Debian: /usr/sbin/nats-server) */
+  /** Server binary, looked up on PATH unless a path. @default 'nats-server' (Debian: /usr/sbin/nats-server) */
   binary?: string;
   /** Largest message the server accepts, bytes. @default 1 MiB (the server's own default) */
   maxPayloadBytes?: number;
@@ -26,8 +26,12 @@ export interface NatsServerOptions {
    * `authorization { users = [...] }` block from natsAuthConfig(). @default none
    */
   config?: string;
-  /** Extra environment of the server process (values for `$VARIABLE` references in `config`). @default none */
-  env?: Record<string, string>;
+  /**
+   * The server process's whole environment (include PATH when `binary` is
+   * looked up there), e.g. values for `$VARIABLE` references in `config`.
+   * @default inherited from this process
+   */
+  env?: Record<string, string | undefined>;
 }
 
 export interface NatsTestServer {
@@ -62,7 +66,7 @@ export class NatsServerStartError extends Error {
 
 /** Starts a JetStream-enabled nats-server for one test file. */
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsTestServer> {
-  const binary = options.binary ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
+  const binary = options.binary ?? 'nats-server';
   const dir = mkdtempSync(join(tmpdir(), 'nats-test-'));
   const storeDir = join(dir, 'store');
   const configFile = join(dir, 'server.conf');
@@ -78,7 +82,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const launch = async (port: number): Promise<number> => {
     const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, '-c', configFile], {
       stdio: ['ignore', 'ignore', 'pipe'],
-      ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
+      ...(options.env ? { env: options.env } : {}),
     });
     current = { child, exited: new Promise<void>((resolve) => child.once('exit', () => resolve())) };
     // Only this process's lines count towards its "ready" (the log keeps every run's).

@@ -14,7 +14,7 @@ const SAFE = { controller: 'cControllerPass0001', trainer: 'tTrainerPass000002',
 const serverEnv = Object.fromEntries(NATS_ROLES.map((r) => [NATS_PASSWORD_VARIABLES[r], SAFE[r]]));
 
 test('auth - startNatsServer takes an authorization block whose passwords come from its environment', async () => {
-  const server = await startNatsServer({ config: natsAuthConfig(natsPasswordVariables()), env: serverEnv });
+  const server = await startNatsServer({ config: natsAuthConfig(natsPasswordVariables()), env: { ...process.env, ...serverEnv } });
   try {
     const bus = await connectBus(server.url, { name: 'auth-unit', user: 'metrics', pass: SAFE.metrics, log: () => {}, waitOnFirstConnect: false });
     try {

@@ -3,9 +3,10 @@
  * batch/v1 Job in a cluster, local processes on a laptop.
  *
  * ```ts
- * const launcher = process.env.KUBERNETES_SERVICE_HOST
+ * // `inCluster` and `natsUrl` come from the service's config.ts (read at its process edge).
+ * const launcher = inCluster
  *   ? new KubernetesLauncher({ template: await loadTrainerJobTemplate('/etc/nasnet/trainer/job.yaml') })
- *   : new LocalProcessLauncher({ entry: 'services/child-trainer/src/main.ts' });
+ *   : new LocalProcessLauncher({ entry: 'services/child-trainer/src/main.ts', natsUrl });
  * const handle = await launcher.launch({ searchId: 's1', trainers: 4, gpusPerTrainer: 1 });
  * const unwatch = handle.watch((s) => console.log(s.active, s.succeeded, s.failed));
  * await handle.stop();

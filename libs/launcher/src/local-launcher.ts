@@ -18,9 +18,14 @@ export interface LocalProcessLauncherOptions {
   execArgv?: string[];
   /** Working directory of the trainers (tsx is resolved from here). @default process.cwd() */
   cwd?: string;
-  /** Environment added for every trainer, over this process's own. @default none */
+  /**
+   * Environment of every trainer, besides what the launcher sets itself
+   * (NATS_URL, SEARCH_ID, TRAINER_ID, NAS_BACKEND, the request's env).
+   * Nothing is inherited from this process: a trainer runs with exactly the
+   * settings its launch names. @default none
+   */
   env?: Record<string, string>;
-  /** NATS_URL for the trainers. @default inherited */
+  /** NATS_URL for the trainers (the trainer refuses to start without one). @default none */
   natsUrl?: string;
   /** Failed trainers tolerated before giving up. @default 2 per trainer, as KubernetesLauncher's backoffLimit */
   backoffLimit?: number;
@@ -72,7 +77,7 @@ class LocalLaunch implements LaunchHandle {
 
   private spawnOne(): Promise<void> {
     const id = `local-${searchIdLabelValue(this.request.searchId)}-${this.spawned++}`;
-    const env: NodeJS.ProcessEnv = { ...process.env, ...this.options.env };
+    const env: Record<string, string> = { ...this.options.env };
     if (this.options.natsUrl !== undefined) env.NATS_URL = this.options.natsUrl;
     env.SEARCH_ID = this.request.searchId;
     env.TRAINER_ID = id;

@@ -46,9 +46,12 @@ function fastLauncher(out: string, mode: string, extra: Partial<ConstructorParam
   return new LocalProcessLauncher({ entry: FAKE_MJS, execArgv: [], stdio: 'ignore', natsUrl: 'nats://127.0.0.1:4999', env: { FAKE_OUT: out, FAKE_MODE: mode, FROM_OPTIONS: 'yes' }, ...extra });
 }
 
-test('local launcher - starts N trainers with the search environment and reports success', async () => {
+test('local launcher - starts N trainers with the search environment (and nothing of its own) and reports success', async () => {
   const out = outDir();
+  // A variable of the launching process: trainers get only what the launch names.
+  process.env.LAUNCHER_PARENT_ONLY = 'leaked';
   const handle = await fastLauncher(out, 'succeed').launch({ searchId: 'local-1', trainers: 3, gpusPerTrainer: 0, backend: 'cpu', env: { EXTRA_FLAG: 'on' } });
+  delete process.env.LAUNCHER_PARENT_ONLY;
   assert.match(handle.id, /^local\/local-1#\d+$/);
   const seen: LaunchStatus[] = [];
   const final = await untilDone(handle, seen);
