@@ -390,14 +390,16 @@ test('k8s manifests - every image has a Dockerfile that runs as uid 10001 and st
     assert.ok(final.some((l) => /useradd .*--uid 10001/.test(l)), `${path}: creates the user`);
     assert.ok(final.includes('ENTRYPOINT ["/usr/bin/tini", "--", "node", "--import", "tsx"]'), `${path}: tini + tsx entry point`);
     assert.ok(final.includes(`CMD ["services/${service}/src/main.ts"]`), `${path}: starts services/${service}/src/main.ts`);
-    assert.ok(lines.some((l) => l.startsWith('RUN npm ci ')), `${path}: installs from the lockfile`);
+    assert.ok(lines.some((l) => l.includes(`npm ci --omit=dev --workspace services/${service} `)), `${path}: installs the service's production dependencies from the lockfile`);
+    assert.ok(lines.includes('ARG BASE_IMAGE=node:24-bookworm-slim'), `${path}: the base is a build argument, the official Node 24 image by default`);
     assert.ok(existsSync(join(root, `${path}.dockerignore`)), `${path}: has a .dockerignore`);
     if (name === 'child-trainer-gpu') {
-      assert.equal(final[0], 'FROM nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04');
+      assert.equal(final[0], 'FROM ${CUDA_IMAGE}');
+      assert.ok(lines.includes('ARG CUDA_IMAGE=nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04'), `${path}: CUDA 11.2 by default`);
       assert.ok(lines.some((l) => l.includes('@tensorflow/tfjs-node-gpu@4.22.0')), `${path}: tfjs-node-gpu at build time`);
       assert.ok(final.some((l) => /NAS_BACKEND=tensorflow/.test(l)), `${path}: NAS_BACKEND=tensorflow`);
     } else {
-      assert.equal(final[0], 'FROM node:20-bookworm-slim');
+      assert.equal(final[0], 'FROM ${BASE_IMAGE}');
     }
   }
   // The trainer image's entry exists in this repository (the template passes it as args).
