@@ -68,9 +68,9 @@ export async function runController(config: RunControllerOptions): Promise<Runni
   if (resumed) log(`resumed ${resumed} search(es) from the store`);
   const grpc: RunningServer = await startControllerServer({
     manager, host: config.host ?? '0.0.0.0', port: config.grpcPort ?? 50051,
-    ...(config.tokens?.length ? { token: config.tokens[0]!.token } : {}), ...(config.tls ? { tls: config.tls } : {}),
+    ...(config.tokens?.length ? { tokens: config.tokens } : {}), ...(config.tls ? { tls: config.tls } : {}),
   });
-  log(`SearchService on ${config.host ?? '0.0.0.0'}:${grpc.port}${config.tls ? ' (TLS)' : ''}${config.tokens?.length ? ', bearer token required' : ''}`);
+  log(`SearchService on ${config.host ?? '0.0.0.0'}:${grpc.port}${config.tls ? ' (TLS)' : ''}${config.tokens?.length ? `, bearer token required (${config.tokens.map((t) => t.name).join(', ')})` : ''}`);
 
   const queueTimer = setInterval(() => {
     queueStats(bus)
