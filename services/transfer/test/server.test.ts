@@ -88,6 +88,8 @@ test('transfer service - trains NASNet-A 1@96 end to end: start, watch to comple
   assert.deepEqual(res.status?.spec?.recipe, {
     epochs: 1, batchSize: 8, learningRate: 0.025, momentum: 0.9, weightDecay: 5e-4, auxHead: true, auxWeight: 0.4,
     dropPathKeepProb: 0.6, cutout: true, cutoutSize: 16, gradClipNorm: 5, imageSize: 32, maxSteps: 0,
+    optimizer: pb.Optimizer.OPTIMIZER_SGD, lrSchedule: pb.LearningRateSchedule.LEARNING_RATE_SCHEDULE_COSINE, lrDecayRate: 0.97,
+    lrDecayEpochs: 2.4, labelSmoothing: 0, denseDropoutKeepProb: 1,
   });
   assert.equal((await start(tinySpec({ exportPath }), 'request-1')).transferId, id, 'the same request id gives the same transfer');
 
