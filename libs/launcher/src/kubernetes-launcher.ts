@@ -1,6 +1,6 @@
 /**
  * Trainers as one Kubernetes batch/v1 Job per search, through the API server
- * (@kubernetes/client-node 1.4: one parameter object per call).
+ * (@kubernetes/client-node 2.x: one parameter object per call).
  */
 import { ApiException, BatchV1Api, KubeConfig, Watch, type V1Job, type V1JobList } from '@kubernetes/client-node';
 import { KubernetesApiError, TrainerJobExistsError } from './errors.js';
