@@ -1,5 +1,5 @@
 import {
-  CONSUMER_TRAINERS, KV_CANCELS, KV_SEARCHES, STREAM_DLQ, STREAM_EVENTS, STREAM_RESULTS, STREAM_TASKS,
+  CONSUMER_TRAINERS, KV_CANCELS, KV_SEARCHES, KV_TRANSFERS, STREAM_DLQ, STREAM_EVENTS, STREAM_RESULTS, STREAM_TASKS,
 } from './types.js';
 
 /**
@@ -23,7 +23,8 @@ import {
  *   consumer of NAS_TASKS, and reads results only to skip a redelivered
  *   child that was answered already;
  * - metrics: reads NAS_EVENTS through its own consumers, publishes nothing;
- * - transfer: reads search states (nas_searches), nothing else;
+ * - transfer: its own bucket nas_transfers (create it, read, write, list
+ *   keys) and reading search states (nas_searches); nothing else;
  * - controller: no nas.results.* and no acks (trainers answer), no stream
  *   delete; of the dead letters only nas.dlq.results (trainers: nas.dlq.tasks).
  */
@@ -141,7 +142,12 @@ export function natsPermissions(): Record<NatsRole, NatsPermissions> {
       subscribe: [inbox('metrics')],
     },
     transfer: {
-      publish: [`${API}.INFO`, ...kvRead(KV_SEARCHES)],
+      publish: unique([
+        `${API}.INFO`, ...kvRead(KV_SEARCHES),
+        // KvStateStore of the transfers: create the bucket when missing, then get, put, purge and list keys.
+        `${API}.STREAM.CREATE.${KV_STREAM(KV_TRANSFERS)}`, ...kvRead(KV_TRANSFERS), ...ownConsumers(KV_STREAM(KV_TRANSFERS), 'push'),
+        `$KV.${KV_TRANSFERS}.>`,
+      ]),
       subscribe: [inbox('transfer')],
     },
   };

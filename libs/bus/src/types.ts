@@ -10,6 +10,7 @@ import type { ChildProgress, ChildResult, ChildTask, SearchEvent } from '@nasnet
  *   stream NAS_DLQ     subjects nas.dlq.<kind>                  dead letters: the raw message plus its reason
  *   KV bucket nas_searches  key <searchId>                      the search state (JSON)
  *   KV bucket nas_cancels   key <searchId> or <searchId>.<childId>  cancellation markers (value: the reason)
+ *   KV bucket nas_transfers key <transferId> (+ <transferId>=events)  the transfer service's transfers (JSON)
  * Messages are protobuf (nas.v1) where the contract has a message, JSON otherwise:
  * ChildTask and ChildResult are nas.v1 messages; BusEvent is JSON (nas.v1.SearchEvent
  * cannot carry the domain SearchEvent without loss: phase changes, duplicateOf,
@@ -21,6 +22,8 @@ export const STREAM_EVENTS = 'NAS_EVENTS';
 export const STREAM_DLQ = 'NAS_DLQ';
 export const KV_SEARCHES = 'nas_searches';
 export const KV_CANCELS = 'nas_cancels';
+/** The transfer service's transfers (JobRegistry entries); the transfer service creates it itself. */
+export const KV_TRANSFERS = 'nas_transfers';
 export const CONSUMER_TRAINERS = 'trainers';
 
 export const taskSubject = (searchId: string) => `nas.tasks.${searchId}`;

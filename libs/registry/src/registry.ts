@@ -345,6 +345,11 @@ export class JobRegistry<Spec, Status extends object, Event> {
     return this.liveEntry(id, 'change it').job;
   }
 
+  /** The job if it is in memory (unfinished, or finished recently), else undefined; never reads the store. */
+  peek(id: string): Job<Spec, Status> | undefined {
+    return this.live.get(id)?.job;
+  }
+
   /** A non-final state change (pending <-> running); finish() ends a job. */
   setState(id: string, state: 'pending' | 'running'): Job<Spec, Status> {
     const { job } = this.liveEntry(id, `set it ${state}`);

@@ -4,7 +4,7 @@ import {
   connectBus, ensureStreams, JetStreamExecutor, KvStateStore, NatsEventBus, queueStats, type BusConnection,
 } from '@nasnet/bus';
 import { KubernetesLauncher, LocalProcessLauncher, loadTrainerJobTemplate, type TrainerLauncher } from '@nasnet/launcher';
-import { SearchManager, type Launcher, type StoredSearch } from './manager.js';
+import { SearchManager, type Launcher } from './manager.js';
 import { startControllerServer, type RunningServer } from './grpc-server.js';
 import type { ControllerConfig } from './config.js';
 
@@ -53,7 +53,7 @@ export async function runController(config: RunControllerOptions): Promise<Runni
     ...(config.nats.user ? { user: config.nats.user } : {}), ...(config.nats.pass ? { pass: config.nats.pass } : {}),
   });
   await ensureStreams(bus.jsm);
-  const store = await KvStateStore.open<StoredSearch>(bus);
+  const store = await KvStateStore.open<unknown>(bus);
   const events = new NatsEventBus(bus);
   const executor = new JetStreamExecutor(bus, { log });
   const launcher = await makeLauncher(config);
@@ -66,6 +66,8 @@ export async function runController(config: RunControllerOptions): Promise<Runni
   });
   const resumed = await manager.recover();
   if (resumed) log(`resumed ${resumed} search(es) from the store`);
+  const quarantined = manager.quarantined();
+  if (quarantined.length > 0) log(`${quarantined.length} stored search entr${quarantined.length === 1 ? 'y is' : 'ies are'} quarantined (keys quarantine=<key> in the searches bucket): ${quarantined.map((q) => q.key).join(', ')}`);
   const grpc: RunningServer = await startControllerServer({
     manager, host: config.host ?? '0.0.0.0', port: config.grpcPort ?? 50051,
     ...(config.tokens?.length ? { tokens: config.tokens } : {}), ...(config.tls ? { tls: config.tls } : {}),

@@ -1,11 +1,22 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { MemoryStateStore } from '@nasnet/bus';
 import * as pb from '@nasnet/proto';
+import {
+  InvalidPageTokenError, JobRegistry,
+  type Job, type JobEvent, type JobState, type QuarantinedEntry, type StateStore,
+} from '@nasnet/registry';
 import type { TransferDatasetOptions, TransferJob, TransferOutcome, TransferProgressInfo } from '@nasnet/transfer';
 import { InvalidTransferRequestError, TransferNotFoundError } from './errors.js';
 import type { RunnerLogLevel, TransferRunner } from './runner.js';
 import { acceptSpec } from './spec.js';
 import type { ResolveSearchBest } from './spec.js';
 
+const STATE_TO_PROTO: Record<JobState, pb.TransferState> = {
+  pending: pb.TransferState.TRANSFER_STATE_PENDING,
+  running: pb.TransferState.TRANSFER_STATE_RUNNING,
+  succeeded: pb.TransferState.TRANSFER_STATE_SUCCEEDED,
+  failed: pb.TransferState.TRANSFER_STATE_FAILED,
+  cancelled: pb.TransferState.TRANSFER_STATE_CANCELLED,
+};
 const FINAL_STATES: ReadonlySet<pb.TransferState> = new Set([
   pb.TransferState.TRANSFER_STATE_SUCCEEDED, pb.TransferState.TRANSFER_STATE_FAILED, pb.TransferState.TRANSFER_STATE_CANCELLED,
 ]);
@@ -16,333 +27,318 @@ const LOG_LEVELS: Record<RunnerLogLevel, pb.LogLevel> = {
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 1000;
 
+export const isFinalState = (s: pb.TransferState): boolean => FINAL_STATES.has(s);
+
+/** What a transfer was asked to do: the spec as answered to clients, and what the runner trains. */
+export interface TransferSpecRecord {
+  /** The spec with the server's defaults filled in (proto3 JSON of nas.v1.TransferSpec). */
+  request: unknown;
+  /** The job for the runner, without the loader options (the service's own, given again after a restart). */
+  job: Omit<TransferJob, 'datasetOptions'>;
+  /** NAS_BACKEND for the training process ('' = auto). */
+  backend: string;
+}
+
+/** The transfer service's own fields of a stored transfer, beside the registry's. */
+export interface TransferFields {
+  /** The planned network: N, F0, the paper's F, and its counts (the trained network's once it finished). */
+  plan: { cells: number; initialFilters: number; filters: number; paramCount: number; multAdds: number };
+  progress?: pb.TransferProgress;
+  result?: pb.TransferResult;
+}
+
+export type StoredTransfer = Job<TransferSpecRecord, TransferFields>;
+type TransferEventBody = NonNullable<pb.TransferEvent['event']>;
+
 export interface TransferManagerOptions {
   /** Trains the transfers. */
   runner: TransferRunner;
+  /** Where transfers live (the nas_transfers KV bucket in the cluster). @default memory (lost with the process) */
+  store?: StateStore<unknown>;
   /** Resolves spec.search_id to the search's best genotype (provided by the controller). */
   resolveSearchBest?: ResolveSearchBest;
   /** Loader options of every transfer's data set (e.g. `{ cifar10: { strict: false } }`). */
   datasetOptions?: TransferDatasetOptions;
   /** Transfers trained at once; the rest wait as PENDING. @default 1 */
   maxConcurrent?: number;
-  /** Keep transfers and their events in this JSON file across restarts. @default none (memory only) */
-  stateFile?: string;
+  /** Finished transfers kept in memory; older ones are read from the store when asked for. @default 16 */
+  keepFinished?: number;
+  /** Progress is saved at most this often (state changes at once). @default 500 */
+  saveEveryMs?: number;
+  log?: (line: string) => void;
 }
 
-type Listener = (event: pb.TransferEvent | 'end') => void;
-
-interface TransferRecord {
-  number: number;
-  requestId: string;
-  job: TransferJob;
-  backend: string;
-  status: pb.TransferStatus;
-  events: pb.TransferEvent[];
-  listeners: Set<Listener>;
-  abort?: AbortController;
+/** A stored transfer's own fields, checked: a value that fails is quarantined by the registry. */
+function decodeTransfer(job: StoredTransfer, key: string): StoredTransfer {
+  const spec = job.spec as Partial<TransferSpecRecord> | undefined;
+  if (!spec || typeof spec !== 'object' || !spec.job || typeof spec.job !== 'object' || !spec.job.genotype || typeof spec.job.dataset !== 'string') {
+    throw new Error(`transfer ${key}: spec.job is not a transfer job`);
+  }
+  if (typeof spec.backend !== 'string') throw new Error(`transfer ${key}: spec.backend is not a string`);
+  const plan = job.plan as Partial<TransferFields['plan']> | undefined;
+  if (!plan || typeof plan.cells !== 'number' || typeof plan.paramCount !== 'number') throw new Error(`transfer ${key}: plan is missing its size`);
+  return job;
 }
-
-interface PersistedTransfer {
-  number: number;
-  requestId: string;
-  job: Omit<TransferJob, 'datasetOptions'>;
-  backend: string;
-  status: unknown;
-  events: unknown[];
-}
-
-export const isFinalState = (s: pb.TransferState): boolean => FINAL_STATES.has(s);
 
 /**
- * Transfers in memory (optionally mirrored to a JSON file): accepts specs,
- * queues them, runs up to maxConcurrent through the runner, keeps each
- * transfer's status and numbered event log, and serves watchers from any
- * sequence number. Transport-free: the gRPC handlers only map to it.
+ * Transfers on the job registry: accepts specs, queues them, runs up to
+ * maxConcurrent through the runner, keeps each transfer's status and
+ * numbered event log in the store, and serves watchers from any sequence
+ * number. A transfer that was pending or running when the service stopped
+ * is queued again when it starts (training starts over from the first
+ * step; its log says so). Transport-free apart from the proto status and
+ * events it answers with; the gRPC handlers only map to it.
  */
 export class TransferManager {
   private readonly options: TransferManagerOptions & { maxConcurrent: number };
-  private readonly records = new Map<string, TransferRecord>();
-  private readonly byRequest = new Map<string, Promise<TransferRecord>>();
-  private readonly queue: TransferRecord[] = [];
+  private readonly registry: JobRegistry<TransferSpecRecord, TransferFields, TransferEventBody>;
+  private readonly queue: string[] = [];
+  private readonly aborts = new Map<string, AbortController>();
+  private readonly runs = new Set<Promise<void>>();
   private running = 0;
-  private nextNumber = 1;
-  private persistTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(options: TransferManagerOptions) {
     const maxConcurrent = options.maxConcurrent ?? 1;
     if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new RangeError(`maxConcurrent must be an integer >= 1, got ${maxConcurrent}`);
     this.options = { ...options, maxConcurrent };
-    if (options.stateFile) this.load(options.stateFile);
-  }
-
-  /** StartTransfer: checks and plans the spec, then queues it (idempotent per request id). */
-  async start(req: pb.StartTransferRequest): Promise<pb.StartTransferResponse> {
-    if (this.closed) throw new Error('the transfer service is shutting down');
-    const key = req.requestId;
-    let pending = key ? this.byRequest.get(key) : undefined;
-    if (!pending) {
-      pending = this.create(req);
-      if (key) {
-        this.byRequest.set(key, pending);
-        pending.catch(() => this.byRequest.delete(key));
-      }
-    }
-    const rec = await pending;
-    return { transferId: rec.status.transferId, status: pb.TransferStatus.fromPartial(rec.status) };
-  }
-
-  private async create(req: pb.StartTransferRequest): Promise<TransferRecord> {
-    const accepted = await acceptSpec(req.spec, {
-      ...(this.options.resolveSearchBest ? { resolveSearchBest: this.options.resolveSearchBest } : {}),
-      ...(this.options.datasetOptions ? { datasetOptions: this.options.datasetOptions } : {}),
+    this.registry = new JobRegistry<TransferSpecRecord, TransferFields, TransferEventBody>({
+      store: options.store ?? new MemoryStateStore<unknown>(),
+      kind: 'transfer',
+      newId: (n) => `transfer-${n}`,
+      decode: decodeTransfer,
+      onCancel: (job, reason) => this.stop(job.id, reason || 'cancelled by request'),
+      notFound: (id) => new TransferNotFoundError(id),
+      saveEveryMs: options.saveEveryMs ?? 500,
+      defaultPageSize: DEFAULT_PAGE_SIZE,
+      maxPageSize: MAX_PAGE_SIZE,
+      ...(options.keepFinished !== undefined ? { keepFinished: options.keepFinished } : {}),
+      ...(options.log ? { log: options.log } : {}),
     });
-    const number = this.nextNumber++;
-    const now = Date.now();
-    const { plan } = accepted;
-    const rec: TransferRecord = {
-      number,
-      requestId: req.requestId,
-      job: accepted.job,
-      backend: accepted.backend,
-      events: [],
-      listeners: new Set(),
-      status: pb.TransferStatus.fromPartial({
-        transferId: `transfer-${number}`,
-        spec: accepted.filled,
-        state: pb.TransferState.TRANSFER_STATE_UNSPECIFIED,
-        genotype: pb.genotypeToProto(plan.genotype),
-        cells: plan.size.cells,
-        filters: plan.size.initialFilters,
-        paramCount: plan.size.paramCount,
-        multAdds: plan.size.multAdds,
-        createdAtMs: now,
-        updatedAtMs: now,
-      }),
-    };
-    this.records.set(rec.status.transferId, rec);
-    this.setState(rec, pb.TransferState.TRANSFER_STATE_PENDING);
-    this.log(rec, 'info', `planned ${plan.size.cells}@${plan.size.filters} (F0 ${plan.size.initialFilters}, ${plan.sizedBy}): ` +
-      `${plan.size.paramCount} parameters, ${plan.size.multAdds} mult-adds per image`);
-    this.queue.push(rec);
-    this.pump();
-    return rec;
   }
 
-  get(transferId: string): pb.TransferStatus {
-    return pb.TransferStatus.fromPartial(this.record(transferId).status);
+  /**
+   * Reads the stored transfers and queues the unfinished ones again (a
+   * running one starts over: its training process ended with the old
+   * service). An entry that cannot be read is quarantined. Returns how many
+   * were queued.
+   */
+  async recover(): Promise<number> {
+    const report = await this.registry.recover();
+    for (const t of report.unfinished) {
+      if (t.runState === 'running') {
+        this.registry.setState(t.id, 'pending');
+        this.emit(t.id, { $case: 'stateChanged', value: { previous: pb.TransferState.TRANSFER_STATE_RUNNING, current: pb.TransferState.TRANSFER_STATE_PENDING, message: 'the transfer service restarted' } });
+        this.log(t.id, 'warn', 'the transfer service restarted while this transfer was running; it is queued again and trains from the start');
+      } else {
+        this.log(t.id, 'info', 'the transfer service restarted; this transfer is still queued');
+      }
+      void this.registry.save(t.id, true);
+      this.queue.push(t.id);
+    }
+    this.pump();
+    return report.unfinished.length;
+  }
+
+  /** Stored entries recovery could not use (moved under `quarantine=<key>` or left in place). */
+  quarantined(): QuarantinedEntry[] {
+    return this.registry.quarantined();
+  }
+
+  /**
+   * StartTransfer: checks and plans the spec, stores the transfer, then
+   * queues it (idempotent per request id, also across restarts). If the
+   * store cannot take it, JobStoreError and nothing remains.
+   */
+  async start(req: pb.StartTransferRequest, opts: { submitter?: string } = {}): Promise<pb.StartTransferResponse> {
+    if (this.closed) throw new Error('the transfer service is shutting down');
+    const { job, created } = await this.registry.submit({
+      ...(req.requestId ? { requestId: req.requestId } : {}),
+      ...(opts.submitter ? { submitter: opts.submitter } : {}),
+      prepare: async () => {
+        const accepted = await acceptSpec(req.spec, {
+          ...(this.options.resolveSearchBest ? { resolveSearchBest: this.options.resolveSearchBest } : {}),
+          ...(this.options.datasetOptions ? { datasetOptions: this.options.datasetOptions } : {}),
+        });
+        const { datasetOptions: _loader, ...runnable } = accepted.job;
+        const { size } = accepted.plan;
+        return {
+          spec: { request: pb.TransferSpec.toJSON(accepted.filled), job: runnable, backend: accepted.backend },
+          status: { plan: { cells: size.cells, initialFilters: size.initialFilters, filters: size.filters, paramCount: size.paramCount, multAdds: size.multAdds } },
+        };
+      },
+    });
+    if (created) {
+      const { plan } = job;
+      this.emit(job.id, { $case: 'stateChanged', value: { previous: pb.TransferState.TRANSFER_STATE_UNSPECIFIED, current: pb.TransferState.TRANSFER_STATE_PENDING, message: '' } });
+      this.log(job.id, 'info', `planned ${plan.cells}@${plan.filters} (F0 ${plan.initialFilters}): ${plan.paramCount} parameters, ${plan.multAdds} mult-adds per image`);
+      void this.registry.save(job.id);
+      this.queue.push(job.id);
+      this.pump();
+    }
+    return { transferId: job.id, status: toStatus(job) };
+  }
+
+  async get(transferId: string): Promise<pb.TransferStatus> {
+    return toStatus(await this.registry.get(transferId));
   }
 
   /** ListTransfers: newest first; the page token is the number of the last transfer of the previous page. */
-  list(req: pb.ListTransfersRequest): pb.ListTransfersResponse {
-    req.states.forEach((s, i) => {
-      if (!Object.values(pb.TransferState).includes(s) || s === pb.TransferState.UNRECOGNIZED) {
-        throw new InvalidTransferRequestError(`states[${i}]`, `unknown TransferState enum ${s}`);
-      }
-    });
-    const states = new Set<pb.TransferState>(req.states.filter((s) => s !== pb.TransferState.TRANSFER_STATE_UNSPECIFIED));
-    let before = Number.POSITIVE_INFINITY;
-    if (req.pageToken) {
-      before = Number(req.pageToken);
-      if (!/^[1-9]\d*$/.test(req.pageToken) || !Number.isSafeInteger(before)) {
-        throw new InvalidTransferRequestError('page_token', `'${req.pageToken.slice(0, 40)}' is not a token this server issued`);
-      }
+  async list(req: pb.ListTransfersRequest): Promise<pb.ListTransfersResponse> {
+    const states = req.states.map((s, i) => {
+      const found = (Object.entries(STATE_TO_PROTO) as Array<[JobState, pb.TransferState]>).find(([, p]) => p === s);
+      if (!found && s !== pb.TransferState.TRANSFER_STATE_UNSPECIFIED) throw new InvalidTransferRequestError(`states[${i}]`, `unknown TransferState enum ${s}`);
+      return found?.[0];
+    }).filter((s): s is JobState => s !== undefined);
+    try {
+      const page = await this.registry.list({ states, pageSize: req.pageSize, pageToken: req.pageToken });
+      return { transfers: page.jobs.map(toStatus), nextPageToken: page.nextPageToken };
+    } catch (err) {
+      if (err instanceof InvalidPageTokenError) throw new InvalidTransferRequestError('page_token', `'${err.token.slice(0, 40)}' is not a token this server issued`, { cause: err });
+      throw err;
     }
-    const size = req.pageSize > 0 ? Math.min(req.pageSize, MAX_PAGE_SIZE) : DEFAULT_PAGE_SIZE;
-    const matching = [...this.records.values()]
-      .filter((r) => r.number < before && (states.size === 0 || states.has(r.status.state)))
-      .sort((a, b) => b.number - a.number);
-    const page = matching.slice(0, size);
-    return {
-      transfers: page.map((r) => pb.TransferStatus.fromPartial(r.status)),
-      nextPageToken: matching.length > size ? String(page[page.length - 1]!.number) : '',
-    };
   }
 
   /**
    * Replays the events from `fromSequence` (0 or 1 = all), then follows new
-   * ones; `'end'` comes after the event that reaches a final state. Returns
-   * the unsubscribe function.
+   * ones; `'end'` comes after the event that reaches a final state.
+   * Resolves with the unsubscribe function.
    */
-  watch(transferId: string, fromSequence: number, listener: Listener): () => void {
-    const rec = this.record(transferId);
-    const from = Math.max(1, fromSequence);
-    for (const e of rec.events.slice(from - 1)) listener(e);
-    if (isFinalState(rec.status.state)) {
-      listener('end');
-      return () => {};
-    }
-    // Events between `from` and now were replayed; new ones with sequence >= from follow.
-    const filtered: Listener = (e) => { if (e === 'end' || e.sequence >= from) listener(e); };
-    rec.listeners.add(filtered);
-    return () => rec.listeners.delete(filtered);
+  watch(transferId: string, fromSequence: number, listener: (event: pb.TransferEvent | 'end') => void): Promise<() => void> {
+    return this.registry.watch(transferId, fromSequence, (e) => listener(e === 'end' ? e : toEvent(e)));
   }
 
   /** CancelTransfer: PENDING and RUNNING transfers become CANCELLED at once; finished ones are returned unchanged. */
-  cancel(transferId: string, reason: string): pb.TransferStatus {
-    const rec = this.record(transferId);
-    const state = rec.status.state;
-    if (!isFinalState(state)) {
-      const i = this.queue.indexOf(rec);
-      if (i >= 0) this.queue.splice(i, 1);
-      rec.abort?.abort(new Error(reason));
-      this.setState(rec, pb.TransferState.TRANSFER_STATE_CANCELLED, reason || 'cancelled by request');
-    }
-    return pb.TransferStatus.fromPartial(rec.status);
+  async cancel(transferId: string, reason: string): Promise<pb.TransferStatus> {
+    return toStatus(await this.registry.cancel(transferId, reason));
   }
 
-  /** Cancels what runs or waits (FAILED: the service stopped), stops the runner, writes the state file. */
+  /**
+   * Stops the service's work without ending any transfer: training
+   * processes are stopped and the state is saved as it is, so the next
+   * start queues the pending and running transfers again.
+   */
   async close(): Promise<void> {
-    this.closed = true;
-    for (const rec of this.records.values()) {
-      if (!isFinalState(rec.status.state)) {
-        rec.abort?.abort(new Error('the transfer service stopped'));
-        this.setState(rec, pb.TransferState.TRANSFER_STATE_FAILED, 'the transfer service stopped');
-      }
-    }
+    if (this.closed) return;
     this.queue.length = 0;
+    for (const [id, abort] of this.aborts) {
+      // A cancelled transfer whose process is still ending has nothing more to say.
+      if (this.registry.peek(id)?.runState === 'running') {
+        this.log(id, 'warn', 'the transfer service is stopping; this transfer trains again from the start when it is back');
+      }
+      abort.abort(new Error('the transfer service stopped'));
+    }
+    this.closed = true;
     await this.options.runner.close();
-    this.persistNow();
+    await Promise.allSettled([...this.runs]);
+    await this.registry.close();
   }
 
-  private record(transferId: string): TransferRecord {
-    const rec = this.records.get(transferId);
-    if (!rec) throw new TransferNotFoundError(transferId);
-    return rec;
+  private async stop(id: string, reason: string): Promise<void> {
+    const i = this.queue.indexOf(id);
+    if (i >= 0) this.queue.splice(i, 1);
+    this.aborts.get(id)?.abort(new Error(reason));
+    await this.end(id, 'cancelled', reason);
   }
 
   private pump(): void {
     while (!this.closed && this.running < this.options.maxConcurrent && this.queue.length > 0) {
-      const rec = this.queue.shift()!;
+      const id = this.queue.shift()!;
       this.running++;
-      void this.run(rec).finally(() => {
+      const run = this.run(id).finally(() => {
         this.running--;
+        this.runs.delete(run);
         this.pump();
       });
+      this.runs.add(run);
     }
   }
 
-  private async run(rec: TransferRecord): Promise<void> {
+  private isRunning(id: string): boolean {
+    return !this.closed && this.registry.peek(id)?.runState === 'running';
+  }
+
+  private async run(id: string): Promise<void> {
     const abort = new AbortController();
-    rec.abort = abort;
-    this.setState(rec, pb.TransferState.TRANSFER_STATE_RUNNING);
-    const isRunning = () => rec.status.state === pb.TransferState.TRANSFER_STATE_RUNNING;
+    this.aborts.set(id, abort);
+    const t = this.registry.current(id);
+    this.registry.setState(id, 'running');
+    this.emit(id, { $case: 'stateChanged', value: { previous: pb.TransferState.TRANSFER_STATE_PENDING, current: pb.TransferState.TRANSFER_STATE_RUNNING, message: '' } });
+    void this.registry.save(id, true);
     let outcome: TransferOutcome;
     try {
-      outcome = await this.options.runner.run(rec.job, {
+      outcome = await this.options.runner.run({ ...t.spec.job, ...(this.options.datasetOptions ? { datasetOptions: this.options.datasetOptions } : {}) }, {
         signal: abort.signal,
-        backend: rec.backend,
+        backend: t.spec.backend,
         onProgress: (p: TransferProgressInfo) => {
-          if (!isRunning()) return;
+          if (!this.isRunning(id)) return;
           const progress: pb.TransferProgress = {
             epoch: p.epoch, totalEpochs: p.totalEpochs, step: p.step, loss: p.loss, trainAccuracy: p.trainAccuracy, imagesPerSec: p.imagesPerSec,
           };
-          rec.status.progress = progress;
-          this.emit(rec, { $case: 'progress', value: progress });
-          if (p.validationAccuracy !== undefined) this.log(rec, 'info', `epoch ${p.epoch}/${p.totalEpochs}: validation accuracy ${p.validationAccuracy.toFixed(4)}`);
+          t.progress = progress;
+          this.emit(id, { $case: 'progress', value: progress });
+          if (p.validationAccuracy !== undefined) this.log(id, 'info', `epoch ${p.epoch}/${p.totalEpochs}: validation accuracy ${p.validationAccuracy.toFixed(4)}`);
+          void this.registry.save(id);
         },
-        onLog: (level, line) => { if (isRunning()) this.log(rec, level, line); },
+        onLog: (level, line) => { if (this.isRunning(id)) this.log(id, level, line); },
       });
     } catch (err) {
-      if (isRunning()) this.setState(rec, pb.TransferState.TRANSFER_STATE_FAILED, err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+      if (this.isRunning(id)) await this.end(id, 'failed', err instanceof Error ? `${err.name}: ${err.message}` : String(err));
       return;
     } finally {
-      rec.abort = undefined;
+      this.aborts.delete(id);
     }
-    if (!isRunning()) return;
-    if (outcome.testAccuracy === null) this.log(rec, 'warn', 'the data set has no test split: result.test_accuracy is 0');
-    this.log(rec, 'info', `validation accuracy ${outcome.validationAccuracy.toFixed(4)}; ${outcome.steps} steps at ${outcome.imagesPerSec.toFixed(1)} images/s`);
+    if (!this.isRunning(id)) return;
+    if (outcome.testAccuracy === null) this.log(id, 'warn', 'the data set has no test split: result.test_accuracy is 0');
+    this.log(id, 'info', `validation accuracy ${outcome.validationAccuracy.toFixed(4)}; ${outcome.steps} steps at ${outcome.imagesPerSec.toFixed(1)} images/s`);
     const result: pb.TransferResult = {
       testAccuracy: outcome.testAccuracy ?? 0, exportUri: outcome.exportPath ?? '', trainSeconds: outcome.trainSeconds,
       hasTestSplit: outcome.testAccuracy !== null, validationAccuracy: outcome.validationAccuracy,
     };
-    rec.status.result = result;
-    rec.status.paramCount = outcome.paramCount;
-    rec.status.multAdds = outcome.multAdds;
-    this.emit(rec, { $case: 'finished', value: result });
-    this.setState(rec, pb.TransferState.TRANSFER_STATE_SUCCEEDED);
+    t.result = result;
+    t.plan = { ...t.plan, paramCount: outcome.paramCount, multAdds: outcome.multAdds };
+    this.emit(id, { $case: 'finished', value: result });
+    await this.end(id, 'succeeded');
   }
 
-  private setState(rec: TransferRecord, next: pb.TransferState, message = ''): void {
-    const previous = rec.status.state;
-    rec.status.state = next;
-    rec.status.message = message;
-    this.emit(rec, { $case: 'stateChanged', value: { previous, current: next, message } });
-    if (isFinalState(next)) {
-      for (const l of rec.listeners) l('end');
-      rec.listeners.clear();
-      this.persistNow();
-    }
+  /** The last state change: its event, then the final state (watchers get 'end'), stored at once. */
+  private async end(id: string, state: 'succeeded' | 'failed' | 'cancelled', message = ''): Promise<void> {
+    const previous = STATE_TO_PROTO[this.registry.current(id).runState];
+    this.emit(id, { $case: 'stateChanged', value: { previous, current: STATE_TO_PROTO[state], message } });
+    await this.registry.finish(id, state, message || undefined);
   }
 
-  private log(rec: TransferRecord, level: RunnerLogLevel, message: string): void {
-    this.emit(rec, { $case: 'log', value: { level: LOG_LEVELS[level], message, source: 'transfer' } });
+  private log(id: string, level: RunnerLogLevel, message: string): void {
+    this.emit(id, { $case: 'log', value: { level: LOG_LEVELS[level], message, source: 'transfer' } });
   }
 
-  private emit(rec: TransferRecord, event: pb.TransferEvent['event']): void {
-    const now = Date.now();
-    const e: pb.TransferEvent = { transferId: rec.status.transferId, sequence: rec.events.length + 1, timeMs: now, event };
-    rec.events.push(e);
-    rec.status.lastSequence = e.sequence;
-    rec.status.updatedAtMs = now;
-    for (const l of rec.listeners) l(e);
-    this.schedulePersist();
+  private emit(id: string, event: TransferEventBody): void {
+    this.registry.emit(id, event);
   }
+}
 
-  private schedulePersist(): void {
-    if (!this.options.stateFile || this.persistTimer) return;
-    this.persistTimer = setTimeout(() => this.persistNow(), 200);
-    this.persistTimer.unref();
-  }
+/** The status a client sees (TransferStatus) of a stored transfer. */
+function toStatus(t: StoredTransfer): pb.TransferStatus {
+  return pb.TransferStatus.fromPartial({
+    transferId: t.id,
+    spec: pb.TransferSpec.fromJSON(t.spec.request),
+    state: STATE_TO_PROTO[t.runState],
+    genotype: pb.genotypeToProto(t.spec.job.genotype),
+    cells: t.plan.cells,
+    filters: t.plan.initialFilters,
+    penultimateFilters: t.plan.filters,
+    paramCount: t.plan.paramCount,
+    multAdds: t.plan.multAdds,
+    ...(t.progress ? { progress: t.progress } : {}),
+    ...(t.result ? { result: t.result } : {}),
+    message: t.message ?? '',
+    createdAtMs: t.createdAtMs,
+    updatedAtMs: t.updatedAtMs,
+    lastSequence: t.lastSequence,
+    submitter: t.submitter ?? '',
+  });
+}
 
-  private persistNow(): void {
-    const file = this.options.stateFile;
-    if (!file) return;
-    if (this.persistTimer) clearTimeout(this.persistTimer);
-    this.persistTimer = undefined;
-    const transfers: PersistedTransfer[] = [...this.records.values()].map((r) => {
-      const { datasetOptions: _d, ...job } = r.job;
-      return {
-        number: r.number, requestId: r.requestId, job, backend: r.backend,
-        status: pb.TransferStatus.toJSON(r.status), events: r.events.map((e) => pb.TransferEvent.toJSON(e)),
-      };
-    });
-    // Write then rename: a crash leaves the old file or the new one, never half of one.
-    writeFileSync(`${file}.tmp`, JSON.stringify({ version: 1, nextNumber: this.nextNumber, transfers }));
-    renameSync(`${file}.tmp`, file);
-  }
-
-  /** Reads the state file; transfers it left unfinished failed with the restart (their process is gone). */
-  private load(file: string): void {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw new Error(`cannot read the transfer state file ${file}: ${(err as Error).message}`, { cause: err });
-    }
-    let state: { version: number; nextNumber: number; transfers: PersistedTransfer[] };
-    try {
-      state = JSON.parse(text) as typeof state;
-      if (state.version !== 1 || !Array.isArray(state.transfers)) throw new Error(`unsupported version ${String(state.version)}`);
-    } catch (err) {
-      throw new Error(`transfer state file ${file} is not valid: ${(err as Error).message}`, { cause: err });
-    }
-    this.nextNumber = Math.max(1, state.nextNumber);
-    for (const t of state.transfers) {
-      const rec: TransferRecord = {
-        number: t.number, requestId: t.requestId, backend: t.backend,
-        job: { ...t.job, ...(this.options.datasetOptions ? { datasetOptions: this.options.datasetOptions } : {}) },
-        status: pb.TransferStatus.fromJSON(t.status),
-        events: t.events.map((e) => pb.TransferEvent.fromJSON(e)),
-        listeners: new Set(),
-      };
-      this.records.set(rec.status.transferId, rec);
-      if (rec.requestId) this.byRequest.set(rec.requestId, Promise.resolve(rec));
-      if (!isFinalState(rec.status.state)) {
-        const was = pb.transferStateToJSON(rec.status.state);
-        this.setState(rec, pb.TransferState.TRANSFER_STATE_FAILED, `the transfer service restarted while the transfer was ${was}`);
-      }
-    }
-  }
+function toEvent(e: JobEvent<TransferEventBody>): pb.TransferEvent {
+  return { transferId: e.jobId, sequence: e.sequence, timeMs: e.timeMs, event: e.event };
 }
