@@ -36,6 +36,8 @@ export interface ProcessRunnerOptions {
   env?: NodeJS.ProcessEnv;
   /** After a cancel, SIGKILL the process if it has not ended within this many ms. @default 5000 */
   killAfterMs?: number;
+  /** Backend of a transfer whose spec names none (the service's NAS_BACKEND). @default auto */
+  backend?: string;
 }
 
 /**
@@ -47,7 +49,7 @@ export interface ProcessRunnerOptions {
  * process keeps its class name.
  */
 export class ProcessTransferRunner implements TransferRunner {
-  private readonly options: Required<Omit<ProcessRunnerOptions, 'env'>> & Pick<ProcessRunnerOptions, 'env'>;
+  private readonly options: Required<Omit<ProcessRunnerOptions, 'env' | 'backend'>> & Pick<ProcessRunnerOptions, 'env' | 'backend'>;
   private readonly live = new Set<WorkerProcess<TransferJob, TransferProgressInfo, TransferOutcome, TransferWorkerSettings>>();
 
   constructor(options: ProcessRunnerOptions = {}) {
@@ -60,7 +62,7 @@ export class ProcessTransferRunner implements TransferRunner {
       entry: this.options.entry,
       env: this.options.env,
       killAfterMs: this.options.killAfterMs,
-      settings: hooks.backend ? { backend: hooks.backend } : {},
+      settings: (hooks.backend || this.options.backend) ? { backend: hooks.backend || this.options.backend } : {},
       describeTask: () => 'the transfer',
       onReady: ({ backend, reason }) => hooks.onLog?.('info', `training process ${proc.pid} uses the ${backend} backend (${reason})`),
       onLog: (line, stream) => hooks.onLog?.(stream === 'stdout' ? 'info' : 'warn', line),
