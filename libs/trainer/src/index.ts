@@ -5,6 +5,11 @@
  * const dataset = await loadDataset('mnist');
  * const r = await trainChild({ genotype: NASNET_A, recipe: { ...defaultRecipe(), epochs: 2 }, dataset, seed: 1 });
  * r.reward; // validation accuracy
+ *
+ * // The ImageNet mobile recipe's update rule and schedule (reference nasnet.py notes):
+ * await trainChild({ genotype: NASNET_A, recipe, dataset, seed: 1, layout: 'imagenet',
+ *   optimizer: { kind: 'rmsprop', ...RMSPROP_DEFAULTS }, learningRateSchedule: { kind: 'exponential', decayRate: 0.97, decayEpochs: 2.4 },
+ *   labelSmoothing: 0.1, network: { denseDropout: 0.5 } });
  * ```
  */
 export { trainChild, evaluate, AUX_LOSS_WEIGHT } from './train.js';

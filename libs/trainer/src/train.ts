@@ -71,8 +71,12 @@ function variableOf(w: tfl.LayerVariable): tf.Variable {
  * Trains one child network with the NASNet search recipe (paper section 4):
  * SGD with momentum, L2 weight decay on kernels, cosine learning-rate decay
  * over all steps, gradient-norm clipping, ScheduledDropPath and an optional
- * auxiliary head. The reward is the validation accuracy after the last epoch.
- * A diverging child ends with reward 0 and a reason; nothing leaks.
+ * auxiliary head. The ImageNet recipes swap in RMSProp, staircase
+ * exponential decay, label smoothing and dense dropout (options.optimizer,
+ * learningRateSchedule, labelSmoothing, network). The reward is the
+ * validation accuracy after the last epoch. An export (exportDir) is the
+ * inference model: no auxiliary head, drop path or dropout. A diverging
+ * child ends with reward 0 and a reason; nothing leaks.
  */
 export async function trainChild(options: TrainChildOptions): Promise<TrainChildResult> {
   const { genotype, recipe, dataset, seed, signal } = options;
