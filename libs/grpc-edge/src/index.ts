@@ -20,7 +20,7 @@
  * const client = new pb.SearchServiceClient(...grpcClientOptions({ address: server.address, token }));
  * ```
  */
-export { DEFAULT_CLOSE_GRACE_MS, DEFAULT_MAX_RECEIVE_BYTES, isLoopback, joinHostPort, startGrpcServer } from './server.js';
+export { checkServerOptions, DEFAULT_CLOSE_GRACE_MS, DEFAULT_MAX_RECEIVE_BYTES, isLoopback, joinHostPort, startGrpcServer } from './server.js';
 export type { GrpcServerOptions, GrpcService, RunningGrpcServer } from './server.js';
 export { serverStream, unary } from './handlers.js';
 export type { EdgeMethod, EventFeed, SequencedMessage } from './handlers.js';

@@ -140,6 +140,24 @@ function implementation(service: GrpcService, runtimeOf: (path: string, decode: 
   return impl;
 }
 
+type SecurityOptions = Pick<GrpcServerOptions, 'host' | 'port' | 'tokens' | 'tls' | 'authHint'>;
+
+function secured(options: SecurityOptions): { checker: TokenChecker; credentials: ServerCredentials } {
+  const host = options.host ?? '127.0.0.1';
+  const checker = new TokenChecker(options.tokens ?? []);
+  if (!isLoopback(host) && !checker.enabled && !options.tls) throw new OpenServerError(host, options.port, options.authHint);
+  return { checker, credentials: options.tls ? serverCredentials(options.tls) : ServerCredentials.createInsecure() };
+}
+
+/**
+ * What startGrpcServer checks before it binds (closed by default, the
+ * token list, the TLS files), for a service that wants to fail before it
+ * starts anything else (e.g. before it resumes stored jobs).
+ */
+export function checkServerOptions(options: SecurityOptions): void {
+  secured(options);
+}
+
 /**
  * Starts one gRPC server for the given services: TLS or mutual TLS,
  * bearer tokens checked before the request is read, a receive limit,
@@ -150,9 +168,7 @@ function implementation(service: GrpcService, runtimeOf: (path: string, decode: 
  */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
   const host = options.host ?? '127.0.0.1';
-  const checker = new TokenChecker(options.tokens ?? []);
-  if (!isLoopback(host) && !checker.enabled && !options.tls) throw new OpenServerError(host, options.port, options.authHint);
-  const credentials = options.tls ? serverCredentials(options.tls) : ServerCredentials.createInsecure();
+  const { checker, credentials } = secured(options);
   const log = options.log ?? ((line: string) => console.error(line));
   const callers = new WeakMap<Metadata, string>();
 

@@ -1,31 +1,30 @@
-import { Metadata, status } from '@grpc/grpc-js';
-import type { ServiceError } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
+import type { ErrorTable } from '@nasnet/grpc-edge';
+import { InvalidPageTokenError, JobStoreError } from '@nasnet/registry';
+import { ControllerCallError, SearchNotReadyError } from './controller-client.js';
 import {
   DatasetUnavailableError, InvalidTransferRequestError, SearchNotFoundError, SearchResolverMissingError, TransferNotFoundError,
 } from './errors.js';
 
-function grpcCodeOf(err: unknown): status | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'number' && Number.isInteger(code) && code > 0 && code <= 16 ? code : undefined;
-}
-
 /**
- * The one place where errors become gRPC statuses. INVALID_ARGUMENT carries
- * the offending proto field in its details and in the `field` trailer.
- * Errors that already carry a gRPC code (e.g. thrown by an injected
- * resolveSearchBest that called the controller) keep it.
+ * TransferService's error table: the errors its handlers may throw and the
+ * status each becomes (the edge builds the status; anything else is
+ * INTERNAL, logged). INVALID_ARGUMENT names the proto field in the details
+ * and in the `field` trailer.
  */
-export function toGrpcError(err: unknown): Partial<ServiceError> & { code: status; details: string } {
-  const make = (code: status, details: string, field?: string) => {
-    const metadata = new Metadata();
-    if (field) metadata.set('field', field);
-    return { code, details, metadata, message: details };
-  };
-  if (err instanceof InvalidTransferRequestError) return make(status.INVALID_ARGUMENT, err.message, err.field);
-  if (err instanceof TransferNotFoundError || err instanceof SearchNotFoundError) return make(status.NOT_FOUND, err.message);
-  if (err instanceof SearchResolverMissingError || err instanceof DatasetUnavailableError) return make(status.FAILED_PRECONDITION, err.message);
-  const message = err instanceof Error ? err.message : String(err);
-  const code = grpcCodeOf(err);
-  if (code !== undefined) return make(code, (err as { details?: string }).details ?? message);
-  return make(status.INTERNAL, message);
-}
+export const transferErrors: ErrorTable = (err) => {
+  if (err instanceof InvalidTransferRequestError) return { code: status.INVALID_ARGUMENT, message: err.message, field: err.field };
+  if (err instanceof InvalidPageTokenError) return { code: status.INVALID_ARGUMENT, message: err.message, field: 'page_token' };
+  if (err instanceof TransferNotFoundError || err instanceof SearchNotFoundError) return { code: status.NOT_FOUND, message: err.message };
+  if (err instanceof SearchResolverMissingError || err instanceof DatasetUnavailableError || err instanceof SearchNotReadyError) {
+    return { code: status.FAILED_PRECONDITION, message: err.message };
+  }
+  if (err instanceof ControllerCallError) {
+    // An unreachable controller may come back (retry); a refusal (token, TLS) is this server's set-up.
+    const transient = err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED;
+    return { code: transient ? status.UNAVAILABLE : status.FAILED_PRECONDITION, message: err.message };
+  }
+  // The state store is out of reach: nothing was registered, the client may retry.
+  if (err instanceof JobStoreError) return { code: status.UNAVAILABLE, message: err.message };
+  return undefined;
+};

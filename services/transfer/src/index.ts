@@ -12,7 +12,7 @@
  * await server.close();
  * ```
  */
-export { DEFAULT_TRANSFER_PORT, startTransferServer, transferServiceHandlers } from './server.js';
+export { DEFAULT_TRANSFER_PORT, startTransferServer, TRANSFER_AUTH_HINT, transferServiceHandlers } from './server.js';
 export type { TransferServer, TransferServerOptions } from './server.js';
 export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, TransferManager, isFinalState } from './manager.js';
 export type { TransferManagerOptions } from './manager.js';
@@ -20,9 +20,9 @@ export { ProcessTransferRunner, TRANSFER_WORKER_ENTRY } from './runner.js';
 export type { ProcessRunnerOptions, RunnerLogLevel, TransferRunHooks, TransferRunner, TransferWorkerSettings } from './runner.js';
 export { acceptSpec, protoFieldFor } from './spec.js';
 export type { AcceptedSpec, ResolveSearchBest } from './spec.js';
-export { toGrpcError } from './grpc-errors.js';
+export { transferErrors } from './grpc-errors.js';
 export {
   DatasetUnavailableError, InvalidTransferRequestError, SearchNotFoundError, SearchResolverMissingError, TransferNotFoundError,
   TransferWorkerExitedError,
 } from './errors.js';
-export { controllerSearchBest } from './controller-client.js';
+export { ControllerCallError, controllerSearchBest, SearchNotReadyError } from './controller-client.js';
