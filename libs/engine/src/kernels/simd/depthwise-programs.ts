@@ -4,7 +4,7 @@
  * window-loop convention).
  */
 import { F32, I32, V128, type ModuleBuilder } from './wasm-builder.js';
-import { i32 } from './loops.js';
+import { i32, outputPixelLoops, setColumnTaps, setRowTaps } from './loops.js';
 
 /** Adds dwFilterGrad, dwInputGrad, dwForward and dwForwardInterior. */
 export function addDepthwisePrograms(m: ModuleBuilder): void {
@@ -69,8 +69,7 @@ export function addDepthwisePrograms(m: ModuleBuilder): void {
       f.set('dyRow', g('dy'));
       f.loop('bi', I32.c(0), g('n'), I32.c(1), () => {
         f.loop('oh', I32.c(0), g('ho'), I32.c(1), () => {
-          f.set('kh0', I32.load(I32.add(g('tables'), I32.shl(g('oh'), I32.c(2)))));
-          f.set('kh1', I32.load(I32.add(g('tables'), I32.shl(I32.add(g('ho'), g('oh')), I32.c(2)))));
+          setRowTaps(f);
           f.loop('kh', g('kh0'), g('kh1'), I32.c(1), () => {
             f.set('ih', I32.add(I32.sub(I32.mul(g('oh'), g('sh')), g('pT')), I32.mul(g('kh'), g('dh'))));
             f.set('xRow', I32.add(g(xArg), I32.mul(I32.mul(I32.add(I32.mul(g('bi'), g('h')), g('ih')), g('w')), g('cBytes'))));
@@ -120,9 +119,7 @@ export function addDepthwisePrograms(m: ModuleBuilder): void {
     };
     // One output pixel (bi, oh, ow), all channels.
     const pixel = () => {
-      const colBase = I32.add(I32.shl(g('ho'), I32.c(1)), g('ow'));
-      f.set('kw0', I32.load(I32.add(g('tables'), I32.shl(colBase, I32.c(2)))));
-      f.set('kw1', I32.load(I32.add(g('tables'), I32.shl(I32.add(colBase, g('wo')), I32.c(2)))));
+      setColumnTaps(f);
       f.set('iw0', I32.sub(I32.mul(g('ow'), g('sw')), g('pL')));
       f.loop('cb', I32.c(0), g('c16'), I32.c(64), () => {
         for (const a of ['a0', 'a1', 'a2', 'a3']) f.set(a, V128.zero());
@@ -145,20 +142,13 @@ export function addDepthwisePrograms(m: ModuleBuilder): void {
       });
       f.inc('outPix', g('cBytes'));
     };
-    f.loop('bi', I32.c(0), g('n'), I32.c(1), () => {
-      f.set('inImg', I32.mul(I32.mul(g('bi'), I32.mul(g('h'), g('w'))), g('cBytes')));
-      f.loop('oh', I32.c(0), g('ho'), I32.c(1), () => {
-        f.set('kh0', I32.load(I32.add(g('tables'), I32.shl(g('oh'), I32.c(2)))));
-        f.set('kh1', I32.load(I32.add(g('tables'), I32.shl(I32.add(g('ho'), g('oh')), I32.c(2)))));
-        f.loop('ow', I32.c(0), g('wo'), I32.c(1), () => {
-          // Jump over the interior box's columns on its rows.
-          f.when(I32.and(I32.eq(g('ow'), g('owA')), I32.and(I32.ge(g('oh'), g('ohA')), I32.lt(g('oh'), g('ohB')))), () => {
-            f.inc('outPix', I32.mul(I32.sub(g('owB'), g('owA')), g('cBytes')));
-            f.set('ow', g('owB'));
-          });
-          f.when(I32.lt(g('ow'), g('wo')), pixel);
-        });
+    outputPixelLoops(f, () => {
+      // Jump over the interior box's columns on its rows.
+      f.when(I32.and(I32.eq(g('ow'), g('owA')), I32.and(I32.ge(g('oh'), g('ohA')), I32.lt(g('oh'), g('ohB')))), () => {
+        f.inc('outPix', I32.mul(I32.sub(g('owB'), g('owA')), g('cBytes')));
+        f.set('ow', g('owB'));
       });
+      f.when(I32.lt(g('ow'), g('wo')), pixel);
     });
   });
 

@@ -32,6 +32,43 @@ export function accumulate(
   });
 }
 
+/**
+ * Runs `pixel` for every output pixel: loops `bi` over n, `oh` over ho and
+ * `ow` over wo, with `inImg` set per image and the row taps (`kh0`, `kh1`)
+ * per output row.
+ */
+export function outputPixelLoops(f: FunctionBuilder, pixel: () => void): void {
+  const g = (n: string) => f.get(n);
+  f.loop('bi', I32.c(0), g('n'), I32.c(1), () => {
+    setImageOffset(f);
+    f.loop('oh', I32.c(0), g('ho'), I32.c(1), () => {
+      setRowTaps(f);
+      f.loop('ow', I32.c(0), g('wo'), I32.c(1), pixel);
+    });
+  });
+}
+
+/** inImg = byte offset of image `bi` of an NHWC input `h` x `w` with `cBytes` bytes per pixel. */
+function setImageOffset(f: FunctionBuilder): void {
+  const g = (n: string) => f.get(n);
+  f.set('inImg', I32.mul(I32.mul(g('bi'), I32.mul(g('h'), g('w'))), g('cBytes')));
+}
+
+/** kh0, kh1 = the valid filter rows of output row `oh`: `tables[oh]`, `tables[ho + oh]`. */
+export function setRowTaps(f: FunctionBuilder): void {
+  const g = (n: string) => f.get(n);
+  f.set('kh0', I32.load(I32.add(g('tables'), I32.shl(g('oh'), I32.c(2)))));
+  f.set('kh1', I32.load(I32.add(g('tables'), I32.shl(I32.add(g('ho'), g('oh')), I32.c(2)))));
+}
+
+/** kw0, kw1 = the valid filter columns of output column `ow`: `tables[2*ho + ow]`, `tables[2*ho + wo + ow]`. */
+export function setColumnTaps(f: FunctionBuilder): void {
+  const g = (n: string) => f.get(n);
+  const colBase = I32.add(I32.shl(g('ho'), I32.c(1)), g('ow'));
+  f.set('kw0', I32.load(I32.add(g('tables'), I32.shl(colBase, I32.c(2)))));
+  f.set('kw1', I32.load(I32.add(g('tables'), I32.shl(I32.add(colBase, g('wo')), I32.c(2)))));
+}
+
 export const WINDOW_PARAMS = [
   ['a', i32], ['b', i32], ['d', i32], ['tables', i32], ['n', i32], ['h', i32], ['w', i32], ['ho', i32], ['wo', i32],
   ['c', i32], ['kw', i32], ['sh', i32], ['sw', i32], ['dh', i32], ['dw', i32], ['pT', i32], ['pL', i32],
@@ -51,28 +88,19 @@ export function windowLoops(f: FunctionBuilder, perPixel: (() => void) | null, i
   const g = (n: string) => f.get(n);
   f.set('cBytes', I32.shl(g('c'), I32.c(2)));
   f.set('dPix', g('d'));
-  f.loop('bi', I32.c(0), g('n'), I32.c(1), () => {
-    f.set('inImg', I32.mul(I32.mul(g('bi'), I32.mul(g('h'), g('w'))), g('cBytes')));
-    f.loop('oh', I32.c(0), g('ho'), I32.c(1), () => {
-      f.set('kh0', I32.load(I32.add(g('tables'), I32.shl(g('oh'), I32.c(2)))));
-      f.set('kh1', I32.load(I32.add(g('tables'), I32.shl(I32.add(g('ho'), g('oh')), I32.c(2)))));
-      f.loop('ow', I32.c(0), g('wo'), I32.c(1), () => {
-        const colBase = I32.add(I32.shl(g('ho'), I32.c(1)), g('ow'));
-        f.set('kw0', I32.load(I32.add(g('tables'), I32.shl(colBase, I32.c(2)))));
-        f.set('kw1', I32.load(I32.add(g('tables'), I32.shl(I32.add(colBase, g('wo')), I32.c(2)))));
-        if (perPixel) perPixel();
-        f.loop('kh', g('kh0'), g('kh1'), I32.c(1), () => {
-          f.set('ih', I32.add(I32.sub(I32.mul(g('oh'), g('sh')), g('pT')), I32.mul(g('kh'), g('dh'))));
-          f.loop('kwi', g('kw0'), g('kw1'), I32.c(1), () => {
-            f.set('iw', I32.add(I32.sub(I32.mul(g('ow'), g('sw')), g('pL')), I32.mul(g('kwi'), g('dw'))));
-            f.set('inPix', I32.add(g('inImg'), I32.mul(I32.add(I32.mul(g('ih'), g('w')), g('iw')), g('cBytes'))));
-            f.set('tapOff', I32.mul(I32.add(I32.mul(g('kh'), g('kw')), g('kwi')), g('cBytes')));
-            inner();
-          });
-        });
-        f.inc('dPix', g('cBytes'));
+  outputPixelLoops(f, () => {
+    setColumnTaps(f);
+    if (perPixel) perPixel();
+    f.loop('kh', g('kh0'), g('kh1'), I32.c(1), () => {
+      f.set('ih', I32.add(I32.sub(I32.mul(g('oh'), g('sh')), g('pT')), I32.mul(g('kh'), g('dh'))));
+      f.loop('kwi', g('kw0'), g('kw1'), I32.c(1), () => {
+        f.set('iw', I32.add(I32.sub(I32.mul(g('ow'), g('sw')), g('pL')), I32.mul(g('kwi'), g('dw'))));
+        f.set('inPix', I32.add(g('inImg'), I32.mul(I32.add(I32.mul(g('ih'), g('w')), g('iw')), g('cBytes'))));
+        f.set('tapOff', I32.mul(I32.add(I32.mul(g('kh'), g('kw')), g('kwi')), g('cBytes')));
+        inner();
       });
     });
+    f.inc('dPix', g('cBytes'));
   });
 }
 

@@ -4,7 +4,7 @@
  * window-loop convention).
  */
 import { F32, I32, V128, type ModuleBuilder } from './wasm-builder.js';
-import { accumulate, i32, WINDOW_PARAMS, windowLoops } from './loops.js';
+import { accumulate, i32, outputPixelLoops, setColumnTaps, WINDOW_PARAMS, windowLoops } from './loops.js';
 
 /** Adds avgPoolGrad. */
 export function addAvgPoolGrad(m: ModuleBuilder): void {
@@ -52,49 +52,40 @@ export function addMaxPoolGrad(m: ModuleBuilder): void {
         });
       });
     };
-    f.loop('bi', I32.c(0), g('n'), I32.c(1), () => {
-      f.set('inImg', I32.mul(I32.mul(g('bi'), I32.mul(g('h'), g('w'))), g('cBytes')));
-      f.loop('oh', I32.c(0), g('ho'), I32.c(1), () => {
-        f.set('kh0', I32.load(I32.add(g('tables'), I32.shl(g('oh'), I32.c(2)))));
-        f.set('kh1', I32.load(I32.add(g('tables'), I32.shl(I32.add(g('ho'), g('oh')), I32.c(2)))));
-        f.loop('ow', I32.c(0), g('wo'), I32.c(1), () => {
-          const colBase = I32.add(I32.shl(g('ho'), I32.c(1)), g('ow'));
-          f.set('kw0', I32.load(I32.add(g('tables'), I32.shl(colBase, I32.c(2)))));
-          f.set('kw1', I32.load(I32.add(g('tables'), I32.shl(I32.add(colBase, g('wo')), I32.c(2)))));
-          f.loop('cb', I32.c(0), g('c4'), I32.c(16), () => {
-            f.set('yv', V128.load(I32.add(g('y'), I32.add(g('outPix'), g('cb')))));
-            f.set('idx', V128.splatI32(I32.c(-1)));
-            scanBack(() => {
-              f.set('idx', V128.select(
-                V128.splatI32(g('pixOff')), g('idx'),
-                V128.eqF32(V128.load(I32.add(g('x'), I32.add(g('pixOff'), g('cb')))), g('yv'))));
-            });
-            f.set('dv', V128.load(I32.add(g('dy'), I32.add(g('outPix'), g('cb')))));
-            for (let lane = 0; lane < 4; lane++) {
-              f.set('pos', V128.laneI32(g('idx'), lane));
-              f.when(I32.ge(g('pos'), I32.c(0)), () => {
-                f.set('addr', I32.add(g('dx'), I32.add(g('pos'), I32.add(g('cb'), I32.c(lane * 4)))));
-                f.storeF32(g('addr'), F32.add(F32.load(g('addr')), V128.laneF32(g('dv'), lane)));
-              });
-            }
+    outputPixelLoops(f, () => {
+      setColumnTaps(f);
+      f.loop('cb', I32.c(0), g('c4'), I32.c(16), () => {
+        f.set('yv', V128.load(I32.add(g('y'), I32.add(g('outPix'), g('cb')))));
+        f.set('idx', V128.splatI32(I32.c(-1)));
+        scanBack(() => {
+          f.set('idx', V128.select(
+            V128.splatI32(g('pixOff')), g('idx'),
+            V128.eqF32(V128.load(I32.add(g('x'), I32.add(g('pixOff'), g('cb')))), g('yv'))));
+        });
+        f.set('dv', V128.load(I32.add(g('dy'), I32.add(g('outPix'), g('cb')))));
+        for (let lane = 0; lane < 4; lane++) {
+          f.set('pos', V128.laneI32(g('idx'), lane));
+          f.when(I32.ge(g('pos'), I32.c(0)), () => {
+            f.set('addr', I32.add(g('dx'), I32.add(g('pos'), I32.add(g('cb'), I32.c(lane * 4)))));
+            f.storeF32(g('addr'), F32.add(F32.load(g('addr')), V128.laneF32(g('dv'), lane)));
           });
-          f.loop('cb', g('c4'), g('cBytes'), I32.c(4), () => {
-            f.set('yf', F32.load(I32.add(g('y'), I32.add(g('outPix'), g('cb')))));
-            f.set('pos', I32.c(-1));
-            scanBack(() => {
-              f.when(F32.eq(F32.load(I32.add(g('x'), I32.add(g('pixOff'), g('cb')))), g('yf')), () => {
-                f.set('pos', g('pixOff'));
-              });
-            });
-            f.when(I32.ge(g('pos'), I32.c(0)), () => {
-              f.set('addr', I32.add(g('dx'), I32.add(g('pos'), g('cb'))));
-              f.storeF32(g('addr'), F32.add(F32.load(g('addr')),
-                F32.load(I32.add(g('dy'), I32.add(g('outPix'), g('cb'))))));
-            });
+        }
+      });
+      f.loop('cb', g('c4'), g('cBytes'), I32.c(4), () => {
+        f.set('yf', F32.load(I32.add(g('y'), I32.add(g('outPix'), g('cb')))));
+        f.set('pos', I32.c(-1));
+        scanBack(() => {
+          f.when(F32.eq(F32.load(I32.add(g('x'), I32.add(g('pixOff'), g('cb')))), g('yf')), () => {
+            f.set('pos', g('pixOff'));
           });
-          f.inc('outPix', g('cBytes'));
+        });
+        f.when(I32.ge(g('pos'), I32.c(0)), () => {
+          f.set('addr', I32.add(g('dx'), I32.add(g('pos'), g('cb'))));
+          f.storeF32(g('addr'), F32.add(F32.load(g('addr')),
+            F32.load(I32.add(g('dy'), I32.add(g('outPix'), g('cb'))))));
         });
       });
+      f.inc('outPix', g('cBytes'));
     });
   });
 }
