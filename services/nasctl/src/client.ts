@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { credentials, Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
+import { grpcClientOptions, TlsFileError, type GrpcClientArgs } from '@nasnet/grpc-edge';
 import { UsageError } from './errors.js';
 
 /** Connection flags shared by every remote command. */
@@ -21,33 +21,37 @@ export const CONNECTION_HELP = `connection:
 
 export interface Connection {
   address: string;
-  creds: ChannelCredentials;
-  metadata: Metadata;
+  /** What a ts-proto client constructor takes: TLS credentials and the bearer token on every call. */
+  args: GrpcClientArgs;
 }
+
+const FLAG_OF: Record<string, string> = { ca: '--ca', cert: '--cert', key: '--key' };
 
 /** Flags first, then the defaults (nasctl's config: NASCTL_SERVER / NASCTL_TOKEN, or their transfer counterparts). */
 export function connection(values: { server?: string; token?: string; tls?: boolean; ca?: string; cert?: string; key?: string }, defaults: { server: string; token?: string }): Connection {
   const address = values.server ?? defaults.server;
-  const read = (flag: string, path: string) => {
-    try { return readFileSync(path); } catch (cause) { throw new UsageError(`${flag}: cannot read '${path}': ${(cause as Error).message}`, { cause }); }
-  };
   if ((values.cert && !values.key) || (!values.cert && values.key)) throw new UsageError('--cert and --key go together');
   const useTls = values.tls || Boolean(values.ca || values.cert);
-  const creds = useTls
-    ? credentials.createSsl(values.ca ? read('--ca', values.ca) : null, values.key ? read('--key', values.key) : null, values.cert ? read('--cert', values.cert) : null)
-    : credentials.createInsecure();
-  const metadata = new Metadata();
   const token = values.token ?? defaults.token;
-  if (token) metadata.set('authorization', `Bearer ${token}`);
-  return { address, creds, metadata };
+  try {
+    const args = grpcClientOptions({
+      address,
+      ...(token ? { token } : {}),
+      ...(useTls ? { tls: { ...(values.ca ? { ca: values.ca } : {}), ...(values.cert ? { cert: values.cert } : {}), ...(values.key ? { key: values.key } : {}) } } : {}),
+    });
+    return { address, args };
+  } catch (cause) {
+    if (cause instanceof TlsFileError) throw new UsageError(`${FLAG_OF[cause.role] ?? cause.role}: cannot read '${cause.path}': ${(cause.cause as Error | undefined)?.message ?? cause.message}`, { cause });
+    throw cause;
+  }
 }
 
 /** Promise form of a unary call, with gRPC errors turned into one readable line. */
-export function unary<Res>(client: object, method: unknown, req: unknown, md: Metadata): Promise<Res> {
+export function unary<Res>(client: object, method: unknown, req: unknown): Promise<Res> {
   // grpc-js client methods are overloaded; callers name the response type.
-  const fn = method as (req: unknown, md: Metadata, cb: (err: ServiceError | null, res: Res) => void) => unknown;
+  const fn = method as (req: unknown, cb: (err: ServiceError | null, res: Res) => void) => unknown;
   return new Promise((resolve, reject) =>
-    fn.call(client, req, md, (err, res) => (err ? reject(new RemoteError(err)) : resolve(res))),
+    fn.call(client, req, (err, res) => (err ? reject(new RemoteError(err)) : resolve(res))),
   );
 }
 

@@ -60,22 +60,22 @@ export async function searchRemoteCommand(sub: string, argv: string[], io: CliIO
   });
   if (values.help) { io.out(HELP); return 0; }
   const conn = connection(values, io.config);
-  const client = new pb.SearchServiceClient(conn.address, conn.creds);
+  const client = new pb.SearchServiceClient(...conn.args);
   const id = () => { if (!positionals[0]) throw new UsageError(`search ${sub} needs a search id`); return positionals[0]; };
   try {
     switch (sub) {
       case 'submit': {
         if (!positionals[0]) throw new UsageError('search submit needs a spec file');
         const spec = readSpecFile(positionals[0]);
-        const res = await unary<pb.SubmitSearchResponse>(client, client.submitSearch, { spec, requestId: values['request-id'] ?? '' }, conn.metadata);
+        const res = await unary<pb.SubmitSearchResponse>(client, client.submitSearch, { spec, requestId: values['request-id'] ?? '' });
         io.out(`submitted ${res.searchId}`);
         if (values.json) io.out(JSON.stringify({ searchId: res.searchId }));
-        return values.watch ? await watch(client, res.searchId, 0, conn.metadata, io) : 0;
+        return values.watch ? await watch(client, res.searchId, 0, io) : 0;
       }
       case 'watch':
-        return await watch(client, id(), values.from ? Number(values.from) : 0, conn.metadata, io);
+        return await watch(client, id(), values.from ? Number(values.from) : 0, io);
       case 'get': {
-        const res = await unary<pb.GetSearchResponse>(client, client.getSearch, { searchId: id() }, conn.metadata);
+        const res = await unary<pb.GetSearchResponse>(client, client.getSearch, { searchId: id() });
         io.out(JSON.stringify(pb.SearchStatus.toJSON(res.status!), null, 2));
         return 0;
       }
@@ -85,7 +85,7 @@ export async function searchRemoteCommand(sub: string, argv: string[], io: CliIO
           if (n <= 0) throw new UsageError(`--state must be one of ${STATE_NAMES.slice(1).join(', ')}, got '${s}'`);
           return n as pb.SearchState;
         });
-        const res = await unary<pb.ListSearchesResponse>(client, client.listSearches, { pageSize: 100, pageToken: '', states }, conn.metadata);
+        const res = await unary<pb.ListSearchesResponse>(client, client.listSearches, { pageSize: 100, pageToken: '', states });
         io.out(`${'SEARCH'.padEnd(24)} ${'STATE'.padEnd(10)} ${'STRATEGY'.padEnd(9)} ${'TRAINED'.padStart(9)} ${'BEST'.padStart(7)}  NAME`);
         for (const s of res.searches) {
           const strategy = (pb.searchStrategyToJSON(s.spec?.strategy ?? 0)).replace('SEARCH_STRATEGY_', '').toLowerCase();
@@ -97,7 +97,7 @@ export async function searchRemoteCommand(sub: string, argv: string[], io: CliIO
       case 'top': {
         const k = Number(values.k);
         if (!Number.isInteger(k) || k < 1) throw new UsageError(`-k must be a positive integer, got '${values.k}'`);
-        const res = await unary<pb.TopArchitecturesResponse>(client, client.topArchitectures, { searchId: id(), k }, conn.metadata);
+        const res = await unary<pb.TopArchitecturesResponse>(client, client.topArchitectures, { searchId: id(), k });
         if (res.architectures.length === 0) io.out('no architecture has finished training yet');
         for (const a of res.architectures) {
           io.out(`#${a.rank}  child ${a.childId}  validation accuracy ${a.reward.toFixed(4)}  ${formatCount(a.paramCount)} params  ${formatCount(a.multAdds)} mult-adds`);
@@ -112,7 +112,7 @@ export async function searchRemoteCommand(sub: string, argv: string[], io: CliIO
         return 0;
       }
       case 'cancel': {
-        const res = await unary<pb.CancelSearchResponse>(client, client.cancelSearch, { searchId: id(), reason: values.reason ?? '' }, conn.metadata);
+        const res = await unary<pb.CancelSearchResponse>(client, client.cancelSearch, { searchId: id(), reason: values.reason ?? '' });
         io.out(`cancel requested: ${res.status?.searchId} is ${STATE_NAMES[res.status?.state ?? 0]}`);
         return 0;
       }
@@ -124,15 +124,15 @@ export async function searchRemoteCommand(sub: string, argv: string[], io: CliIO
   }
 }
 
-async function watch(client: pb.SearchServiceClient, searchId: string, from: number, md: import('@grpc/grpc-js').Metadata, io: CliIO): Promise<number> {
-  const status = await unary<pb.GetSearchResponse>(client, client.getSearch, { searchId }, md);
+async function watch(client: pb.SearchServiceClient, searchId: string, from: number, io: CliIO): Promise<number> {
+  const status = await unary<pb.GetSearchResponse>(client, client.getSearch, { searchId });
   const total = (status.status?.spec?.budget?.maxArchitectures ?? 0) + (status.status?.spec?.finalPhase?.topK ?? 0);
   const bar = new ProgressBar(process.stderr, total);
   let done = 0, best = 0, final = 'unknown';
   const rewards: number[] = [];
   let line = '';
   await new Promise<void>((resolve, reject) => {
-    const stream = client.watchSearch({ searchId, fromSequence: from }, md);
+    const stream = client.watchSearch({ searchId, fromSequence: from });
     stream.on('data', (e: pb.SearchEvent) => {
       const ev = e.event;
       if (!ev) return;

@@ -71,13 +71,13 @@ export async function transferCommand(argv: string[], io: CliIO): Promise<number
   });
   if (!sub || values.help || sub === 'help') { io.out(HELP); return sub ? 0 : 2; }
   const conn = connection(values, { ...io.config, server: io.config.transferServer });
-  const client = new pb.TransferServiceClient(conn.address, conn.creds);
+  const client = new pb.TransferServiceClient(...conn.args);
   const id = () => { if (!positionals[0]) throw new UsageError(`transfer ${sub} needs a transfer id`); return positionals[0]; };
   try {
     switch (sub) {
       case 'start': {
         const spec = positionals[0] ? readTransferSpec(positionals[0]) : specFromFlags(values);
-        const res = await unary<pb.StartTransferResponse>(client, client.startTransfer, { spec, requestId: values['request-id'] ?? '' }, conn.metadata);
+        const res = await unary<pb.StartTransferResponse>(client, client.startTransfer, { spec, requestId: values['request-id'] ?? '' });
         const st = res.status!;
         io.out(`started ${st.transferId}: ${sizeLabel(st)}, ${formatCount(st.paramCount)} params, ${formatCount(st.multAdds)} mult-adds`);
         const filledRecipe = st.spec?.recipe;
@@ -90,17 +90,17 @@ export async function transferCommand(argv: string[], io: CliIO): Promise<number
             paramCount: st.paramCount, multAdds: st.multAdds,
           }));
         }
-        return values.watch ? await watch(client, st.transferId, conn.metadata, io) : 0;
+        return values.watch ? await watch(client, st.transferId, io) : 0;
       }
       case 'watch':
-        return await watch(client, id(), conn.metadata, io);
+        return await watch(client, id(), io);
       case 'get': {
-        const res = await unary<pb.GetTransferResponse>(client, client.getTransfer, { transferId: id() }, conn.metadata);
+        const res = await unary<pb.GetTransferResponse>(client, client.getTransfer, { transferId: id() });
         io.out(JSON.stringify(pb.TransferStatus.toJSON(res.status!), null, 2));
         return 0;
       }
       case 'list': {
-        const res = await unary<pb.ListTransfersResponse>(client, client.listTransfers, pb.ListTransfersRequest.fromPartial({ pageSize: 100 }), conn.metadata);
+        const res = await unary<pb.ListTransfersResponse>(client, client.listTransfers, pb.ListTransfersRequest.fromPartial({ pageSize: 100 }));
         io.out(`${'TRANSFER'.padEnd(24)} ${'STATE'.padEnd(10)} ${'N@F'.padEnd(10)} ${'PARAMS'.padStart(8)} ${'TEST ACC'.padStart(8)}`);
         for (const t of res.transfers) {
           const acc = !t.result ? '' : t.result.hasTestSplit ? t.result.testAccuracy.toFixed(4) : 'no test';
@@ -109,7 +109,7 @@ export async function transferCommand(argv: string[], io: CliIO): Promise<number
         return 0;
       }
       case 'cancel': {
-        const res = await unary<pb.CancelTransferResponse>(client, client.cancelTransfer, pb.CancelTransferRequest.fromPartial({ transferId: id() }), conn.metadata);
+        const res = await unary<pb.CancelTransferResponse>(client, client.cancelTransfer, pb.CancelTransferRequest.fromPartial({ transferId: id() }));
         io.out(`cancel requested: ${res.status?.transferId} is ${STATES[res.status?.state ?? 0]}`);
         return 0;
       }
@@ -183,13 +183,13 @@ function specFromFlags(v: Record<string, string | boolean | undefined>): pb.Tran
   });
 }
 
-async function watch(client: pb.TransferServiceClient, transferId: string, md: import('@grpc/grpc-js').Metadata, io: CliIO): Promise<number> {
-  const st = await unary<pb.GetTransferResponse>(client, client.getTransfer, { transferId }, md);
+async function watch(client: pb.TransferServiceClient, transferId: string, io: CliIO): Promise<number> {
+  const st = await unary<pb.GetTransferResponse>(client, client.getTransfer, { transferId });
   const bar = new ProgressBar(process.stderr, st.status?.spec?.recipe?.epochs ?? 1);
   let final = 'unknown';
   let result: pb.TransferResult | undefined;
   await new Promise<void>((resolve, reject) => {
-    const stream = client.watchTransfer(pb.WatchTransferRequest.fromPartial({ transferId }), md);
+    const stream = client.watchTransfer(pb.WatchTransferRequest.fromPartial({ transferId }));
     stream.on('data', (e: pb.TransferEvent) => {
       const ev = e.event;
       if (!ev) return;
