@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,12 @@ import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { buildTrainerJob, defaultTrainerJobTemplate, parseTrainerJobTemplate } from '@nasnet/launcher';
 import { isVariableSafePassword, NATS_PASSWORD_VARIABLES, NATS_ROLES, natsAuthConfig, natsPasswordVariables } from '@nasnet/bus';
+import { parseTokens, type Env } from '@nasnet/config';
+import { controllerConfigFromEnv } from '../services/controller/src/config.js';
+import { transferConfigFromEnv } from '../services/transfer/src/config.js';
+import { metricsConfigFromEnv } from '../services/metrics/src/config.js';
+import { trainerConfigFromEnv } from '../services/child-trainer/src/config.js';
+import { README, SERVICE_VARIABLES, withEnvTables } from '../scripts/env-docs.js';
 
 type Obj = Record<string, any>;
 
@@ -70,7 +76,17 @@ function render(path: string): Obj[] {
 
 /** Generated ConfigMaps carry a 10-character content hash after their name. */
 function baseName(name: string): string {
-  return name.replace(/^(nasnet-trainer-template|nats-config)-[a-z0-9]{10}$/, '$1');
+  return name.replace(/^(nasnet-trainer-template|nats-config|nasnet-api-tokens)-[a-z0-9]{10}$/, '$1');
+}
+
+/**
+ * kustomize folds long base64 Secret values over several lines; the API
+ * server's decoder (Go's encoding/base64) skips the newlines, the schema's
+ * "byte" format does not: validate the value as the server reads it.
+ */
+function unfolded(o: Obj): Obj {
+  if (o.kind !== 'Secret' || !o.data) return o;
+  return { ...o, data: Object.fromEntries(Object.entries(o.data).map(([k, v]) => [k, String(v).replace(/\s+/g, '')])) };
 }
 
 function find(objects: Obj[], kind: string, name: string): Obj {
@@ -102,14 +118,14 @@ test('k8s manifests - base and gpu overlay render, and every object validates ag
     assert.deepEqual(kinds, [
       'ConfigMap/nasnet-grafana-dashboard', 'ConfigMap/nasnet-trainer-template', 'ConfigMap/nats-config', 'ConfigMap/prometheus-scrape',
       'Deployment/nasnet-controller', 'Deployment/nasnet-metrics', 'Deployment/nasnet-transfer',
-      'Namespace/nasnet', 'Role/nasnet-controller', 'RoleBinding/nasnet-controller', 'Secret/nats-credentials',
+      'Namespace/nasnet', 'Role/nasnet-controller', 'RoleBinding/nasnet-controller', 'Secret/nasnet-api-tokens', 'Secret/nats-credentials',
       'Service/nasnet-controller', 'Service/nasnet-metrics', 'Service/nasnet-transfer', 'Service/nats', 'Service/nats-headless',
       'ServiceAccount/nasnet-controller', 'ServiceAccount/nasnet-trainer', 'StatefulSet/nats',
     ], `${name}: the objects rendered`);
     for (const o of objects) {
       const Model = MODELS[`${o.apiVersion}/${o.kind}`];
       assert.ok(Model, `${name}: no schema model for ${o.apiVersion} ${o.kind}`);
-      assert.doesNotThrow(() => new Model(o).validate(), `${name}: ${o.kind}/${o.metadata.name}`);
+      assert.doesNotThrow(() => new Model(unfolded(o)).validate(), `${name}: ${o.kind}/${o.metadata.name}`);
       if (o.kind !== 'Namespace') assert.equal(o.metadata.namespace, 'nasnet', `${name}: ${o.kind}/${o.metadata.name} namespace`);
       assert.equal(o.metadata.labels?.['app.kubernetes.io/part-of'], 'nasnet', `${name}: ${o.kind}/${o.metadata.name} part-of label`);
     }
@@ -405,4 +421,150 @@ test('k8s manifests - every image has a Dockerfile that runs as uid 10001 and st
   // The trainer image's entry exists in this repository (the template passes it as args).
   assert.ok(existsSync(join(root, 'services/child-trainer/src/main.ts')));
   assert.deepEqual(trainerTemplate(base).spec.template.spec.containers[0].args, ['services/child-trainer/src/main.ts']);
+});
+
+/** Every container of the rendered objects, the trainer template's and the Job the launcher builds from it. */
+function containers(objects: Obj[]): Array<{ where: string; pod: Obj; container: Obj }> {
+  const pods: Array<[string, Obj]> = [...podSpecs(objects), ['trainer template', trainerTemplate(objects).spec.template.spec]];
+  const job = buildTrainerJob(parseTrainerJobTemplate(trainerTemplate(objects)), { searchId: 'env-check', trainers: 1, gpusPerTrainer: 0, backend: 'wasm' }, { namespace: 'nasnet' });
+  pods.push(['launched trainer Job', JSON.parse(JSON.stringify(job.spec!.template.spec))]);
+  return pods.flatMap(([where, pod]) => [...(pod.initContainers ?? []), ...pod.containers].map((container: Obj) => ({ where: `${where} container ${container.name}`, pod, container })));
+}
+
+/** The service whose image a container runs (ghcr.io/nasnet-k8s/<image>:<tag>), or undefined for another image. */
+function serviceOf(image: string): (typeof SERVICE_VARIABLES)[number] | undefined {
+  const m = /^ghcr\.io\/nasnet-k8s\/([a-z-]+):/.exec(image);
+  if (!m) return undefined;
+  const service = SERVICE_VARIABLES.find((s) => s.image === m[1]);
+  assert.ok(service, `no VARIABLES list for image ${image}`);
+  return service;
+}
+
+test('k8s manifests - containers set only variables their service declares (config.ts VARIABLES), and every required one', () => {
+  const seen = new Set<string>();
+  for (const objects of [base, gpu]) {
+    for (const { where, container } of containers(objects)) {
+      assert.equal(container.envFrom, undefined, `${where}: no envFrom (its variables could not be checked)`);
+      const names: string[] = (container.env ?? []).map((e: Obj) => e.name);
+      assert.equal(new Set(names).size, names.length, `${where}: no variable set twice`);
+      const service = serviceOf(container.image);
+      if (!service) {
+        // nats-server reads only the users' passwords, referenced from nats.conf.
+        assert.match(container.image, /^nats:/, `${where}: an image we know`);
+        assert.deepEqual(names.filter((n) => !(Object.values(NATS_PASSWORD_VARIABLES) as string[]).includes(n)), [], `${where}: only NATS_<ROLE>_PASSWORD`);
+        continue;
+      }
+      seen.add(service.service);
+      const declared = new Set(service.variables.map((v) => v.name));
+      assert.deepEqual(names.filter((n) => !declared.has(n)), [], `${where}: variables ${service.service} does not read`);
+      const required = service.variables.filter((v) => v.required).map((v) => v.name);
+      assert.deepEqual(required.filter((n) => !names.includes(n)), [], `${where}: required variables of ${service.service}`);
+    }
+  }
+  assert.deepEqual([...seen].sort(), SERVICE_VARIABLES.map((s) => s.service).sort(), 'every service with a VARIABLES list is deployed');
+  // What nothing reads any more is gone.
+  const all = [base, gpu].flatMap((objects) => containers(objects)).flatMap(({ container }) => (container.env ?? []).map((e: Obj) => e.name));
+  for (const stale of ['NASNET_STATE_DIR', 'TRANSFER_STATE_FILE']) assert.ok(!all.includes(stale), `${stale} is set somewhere`);
+});
+
+/**
+ * A container's environment as the kubelet would give it: values, Secret
+ * keys and the downward API resolved, and paths under a mounted Secret or
+ * ConfigMap rewritten to a copy of its files under `root`.
+ */
+function containerEnv(objects: Obj[], pod: Obj, container: Obj, root: string): Env {
+  const data = (kind: string, name: string): Record<string, string> => {
+    const o = objects.find((x) => x.kind === kind && x.metadata.name === name);
+    if (!o) {
+      // The trainer template names the unhashed Secret; the template ConfigMap is the only hashed one it could mean.
+      const byBase = objects.find((x) => x.kind === kind && baseName(x.metadata.name) === name);
+      assert.ok(byBase, `${kind} ${name} exists`);
+      return decode(kind, byBase);
+    }
+    return decode(kind, o);
+  };
+  const decode = (kind: string, o: Obj): Record<string, string> => kind === 'Secret'
+    ? Object.fromEntries(Object.entries(o.data ?? {}).map(([k, v]) => [k, Buffer.from(String(v), 'base64').toString('utf8')]))
+    : { ...(o.data ?? {}) };
+  const mounts: Array<[string, string]> = [];
+  for (const m of container.volumeMounts ?? []) {
+    const volume = (pod.volumes ?? []).find((v: Obj) => v.name === m.name);
+    const source = volume?.secret ? data('Secret', volume.secret.secretName) : volume?.configMap ? data('ConfigMap', volume.configMap.name) : undefined;
+    if (!source) continue;
+    const dir = join(root, m.mountPath);
+    mkdirSync(dir, { recursive: true });
+    const items: Array<{ key: string; path: string }> = (volume.secret ?? volume.configMap).items ?? Object.keys(source).map((key) => ({ key, path: key }));
+    for (const { key, path } of items) writeFileSync(join(dir, path), source[key]!);
+    mounts.push([m.mountPath, dir]);
+  }
+  const env: Record<string, string> = {};
+  for (const e of container.env ?? []) {
+    let value: string;
+    if (e.value !== undefined) value = String(e.value);
+    else if (e.valueFrom?.secretKeyRef) value = data('Secret', e.valueFrom.secretKeyRef.name)[e.valueFrom.secretKeyRef.key]!;
+    else if (e.valueFrom?.fieldRef) value = { 'metadata.namespace': 'nasnet', 'metadata.name': 'pod-0' }[e.valueFrom.fieldRef.fieldPath as string]!;
+    else assert.fail(`${container.name}: ${e.name} has a source this check does not know`);
+    assert.ok(value !== undefined, `${container.name}: ${e.name} resolves`);
+    const mount = mounts.find(([path]) => value.startsWith(`${path}/`));
+    env[e.name] = mount ? mount[1] + value.slice(mount[0].length) : value;
+  }
+  return env;
+}
+
+test('k8s manifests - every service accepts the environment the manifests give it (its own config.ts parses it)', () => {
+  const parse: Record<string, (env: Env) => unknown> = {
+    controller: controllerConfigFromEnv,
+    transfer: transferConfigFromEnv,
+    metrics: metricsConfigFromEnv,
+    'child-trainer': (env) => trainerConfigFromEnv(env, { hostname: 'node', pid: 1 }),
+  };
+  for (const [name, objects] of [['base', base], ['gpu', gpu]] as const) {
+    for (const { where, pod, container } of containers(objects)) {
+      const service = serviceOf(container.image);
+      if (!service) continue;
+      const env = containerEnv(objects, pod, container, mkdtempSync(join(scratch, 'env-')));
+      assert.doesNotThrow(() => parse[service.service]!(env), `${name}: ${where}`);
+    }
+  }
+  const controller = find(base, 'Deployment', 'nasnet-controller').spec.template.spec;
+  const c = controllerConfigFromEnv(containerEnv(base, controller, controller.containers[0], mkdtempSync(join(scratch, 'env-')))) as ReturnType<typeof controllerConfigFromEnv>;
+  assert.deepEqual(c.tokens.map((t) => t.name), ['operator', 'transfer'], 'the controller knows its callers by name');
+  assert.equal(c.launcher, 'kubernetes');
+  const transfer = find(base, 'Deployment', 'nasnet-transfer').spec.template.spec;
+  const t = transferConfigFromEnv(containerEnv(base, transfer, transfer.containers[0], mkdtempSync(join(scratch, 'env-'))));
+  assert.deepEqual(t.tokens.map((x) => x.name), ['operator']);
+  // The transfer service calls the controller as "transfer".
+  assert.equal(c.tokens.find((x) => x.name === 'transfer')?.token, t.controller?.token);
+  assert.deepEqual([t.dataRoot, t.exportRoot], ['/data', '/exports']);
+  const mounts = Object.fromEntries(transfer.containers[0].volumeMounts.map((m: Obj) => [m.mountPath, m]));
+  assert.equal(mounts['/data']?.readOnly, true, 'data is mounted read-only');
+  assert.ok(mounts['/exports'] && !mounts['/exports'].readOnly, 'exports are writable');
+  // The check is not a rubber stamp: a broken value is refused.
+  const broken = structuredClone(controller);
+  broken.containers[0].env.find((e: Obj) => e.name === 'GRPC_PORT').value = 'fifty';
+  assert.throws(() => controllerConfigFromEnv(containerEnv(base, broken, broken.containers[0], mkdtempSync(join(scratch, 'env-')))), /GRPC_PORT="fifty"/);
+});
+
+test('k8s manifests - the API token placeholders parse, differ from each other, and are marked as placeholders', () => {
+  const secret = find(base, 'Secret', 'nasnet-api-tokens');
+  const value = (key: string) => Buffer.from(secret.data[key], 'base64').toString('utf8');
+  const controllerTokens = parseTokens(value('controller-tokens'), 'controller-tokens');
+  const transferTokens = parseTokens(value('transfer-tokens'), 'transfer-tokens');
+  const all = [...controllerTokens, ...transferTokens].map((t) => t.token);
+  assert.equal(new Set(all).size, all.length, 'a different token per caller and service');
+  for (const token of all) assert.ok(token.length >= 32, 'placeholders are long random strings');
+  assert.match(value('controller-tokens'), /PLACEHOLDER/);
+  assert.match(value('transfer-tokens'), /PLACEHOLDER/);
+  assert.equal(value('transfer-controller-token'), controllerTokens.find((t) => t.name === 'transfer')?.token);
+});
+
+test('k8s manifests - k8s/README.md has the environment tables of every service, generated from VARIABLES', () => {
+  const text = readFileSync(README, 'utf8');
+  assert.equal(withEnvTables(text), text, 'k8s/README.md is out of date: run `npm run docs:env`');
+  for (const { service, variables } of SERVICE_VARIABLES) {
+    for (const v of variables) assert.ok(text.includes(`| \`${v.name}\` |`), `${service}: ${v.name} in the README`);
+  }
+  // A README whose table lost a row is caught.
+  const dropped = text.replace(/\n\| `MAX_ACTIVE_SEARCHES` \|[^\n]*/, '');
+  assert.notEqual(withEnvTables(dropped), dropped);
 });

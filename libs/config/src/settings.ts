@@ -117,7 +117,7 @@ export function tokensFromEnv(env: Env, names: { token: string; file: string }):
 /** The two token lines of a VARIABLES list. */
 export function tokenVariables(names: { token: string; file: string }, service: string): EnvVariable[] {
   return [
-    { name: names.token, required: false, secret: true, meaning: `Bearer token callers of the ${service} must present (recorded as submitter "${DEFAULT_TOKEN_NAME}"). Unset with ${names.file} unset: no token asked.` },
+    { name: names.token, required: false, secret: true, meaning: `Bearer token callers of the ${service} must present (recorded as submitter "${DEFAULT_TOKEN_NAME}"). With no token and no TLS the server listens on loopback only.` },
     { name: names.file, required: false, meaning: `File of "name token" lines (# comments): several callers, each recorded by name as the submitter.` },
   ];
 }
