@@ -9,6 +9,7 @@
  *   child  -> { type: 'finished', id, ... }     the run state, CPU time and peak RSS
  * Environment: NATS_URL.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { runController } from '@nasnet/controller-service';
 import type { SearchSpecInput } from '@nasnet/search';
 
@@ -22,6 +23,8 @@ export interface ControllerUsage {
   /** Largest resident set size so far (getrusage ru_maxrss), bytes. */
   maxRssBytes: number;
   heapUsedBytes: number;
+  /** Event-loop delay since the search was submitted (perf_hooks, 10 ms resolution): how long ready work waited for the loop. */
+  loopDelayMs?: { p50: number; p99: number; max: number };
 }
 
 export type ControllerMessage =
@@ -32,10 +35,16 @@ export type ControllerMessage =
 
 export type ParentMessage = { type: 'submit'; spec: SearchSpecInput };
 
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+
 function usage(): ControllerUsage {
   const cpu = process.cpuUsage();
   const mem = process.memoryUsage();
-  return { userMicros: cpu.user, systemMicros: cpu.system, rssBytes: mem.rss, maxRssBytes: process.resourceUsage().maxRSS * 1024, heapUsedBytes: mem.heapUsed };
+  const ms = (ns: number) => Math.round(ns / 1e5) / 10;
+  return {
+    userMicros: cpu.user, systemMicros: cpu.system, rssBytes: mem.rss, maxRssBytes: process.resourceUsage().maxRSS * 1024, heapUsedBytes: mem.heapUsed,
+    ...(loopDelay.count > 0 ? { loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } } : {}),
+  };
 }
 
 function send(m: ControllerMessage): void {
@@ -60,8 +69,11 @@ process.on('message', (raw: ParentMessage) => {
   if (raw.type !== 'submit') return;
   void (async () => {
     const stored = await controller.manager.submit(raw.spec);
+    loopDelay.reset();
+    loopDelay.enable();
     send({ type: 'submitted', id: stored.id, atMs: Date.now(), usage: usage() });
     const done = await controller.manager.finished(stored.id);
+    loopDelay.disable();
     send({ type: 'finished', id: stored.id, atMs: Date.now(), runState: done.runState, ...(done.message ? { message: done.message } : {}), usage: usage() });
   })().catch((err: unknown) => send({ type: 'error', message: err instanceof Error ? err.stack ?? err.message : String(err) }));
 });

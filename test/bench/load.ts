@@ -12,19 +12,24 @@
  * Options: --children N, --trainers N, --strategy random|ppo|evolution,
  * --connections N (trainer connections, default 4), --min-delay-ms,
  * --max-delay-ms, --ppo-children N (a second run with PPO; 0 = none,
- * default 1000 when --strategy is not ppo), --seed, --timeout-s, --verbose.
+ * default 1000 when --strategy is not ppo), --seed, --timeout-s, --verbose,
+ * --json (stdout is then one JSON object; the readable lines go to stderr).
  * LOAD_BENCH_CONTROLLER_ARGS adds node flags to the controller (profiling).
  *
  * After each run it checks that nothing was lost or duplicated: the final
  * search state in KV holds exactly N distinct trained children, each with
  * the reward its genotype earns; every child was trained exactly once; the
  * tasks stream saw N tasks and the results stream N results. Prints
- * human-readable lines, then one JSON line (the last line) with every figure.
+ * human-readable lines, then one JSON line (the last line) with every figure:
+ * at the top those of the first run (dispatchP99Ms, childrenPerSecond, lost,
+ * duplicated), then every run in full, with the load average it ran under.
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setMaxListeners } from 'node:events';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import {
   connectBus, decodeBusEvent, KvStateStore, STREAM_RESULTS, STREAM_TASKS,
@@ -72,10 +77,26 @@ interface RunReport {
   queuedToPublishedMs: Latency;
   /** Task on the wire -> the trainer starts it (JetStream delivery, the trainer's cancel check). */
   publishedToStartedMs: Latency;
-  controller: { cpuSeconds: number; cpuShare: number; peakRssMiB: number; rssAtEndMiB: number; heapAtEndMiB: number };
+  controller: {
+    cpuSeconds: number; cpuShare: number; peakRssMiB: number; rssAtEndMiB: number; heapAtEndMiB: number;
+    /** How long ready work waited for the controller's event loop during the search. */
+    loopDelayMs?: { p50: number; p99: number; max: number };
+  };
   benchProcessCpuSeconds: number;
+  /**
+   * Event-loop delay of this process, where the simulated trainers and the
+   * watcher run: time a delivered task or a published task waited for the
+   * loop before the trainer or the watcher saw it (a real fleet has a loop per trainer).
+   */
+  benchLoopDelayMs: { p50: number; p99: number; max: number };
   natsServerCpuSeconds: number;
   stateBytes: number;
+  /** Budgeted children with no ok result in the final state. */
+  lost: number;
+  /** Extra trainings, tasks and results beyond one per child. */
+  duplicated: number;
+  /** Load average (1, 5, 15 min) when the run started and when it ended. */
+  loadAverage: { start: number[]; end: number[] };
   policyUpdates?: { count: number; meanMs: number; p50Ms: number; maxMs: number; totalSeconds: number };
   checks: Record<string, boolean>;
   /** Why checks failed (only when one did). */
@@ -191,7 +212,10 @@ async function runOnce(o: RunOptions, log: (line: string) => void): Promise<RunR
     await withTimeout(controller.next('ready'), 60_000, 'controller start');
 
     // Watch the events: when the controller queued each child, and which trainers are up.
-    const watcher = await connectBus(nats.url, { name: 'bench-watch', log });
+    // No async stack traces on the bench's connections: every request would build two Error objects,
+    // a third of this process's CPU with 500 trainers sharing one event loop (the controller's
+    // connection does the same). A real trainer has a process to itself.
+    const watcher = await connectBus(nats.url, { name: 'bench-watch', log, asyncTraces: false });
     buses.push(watcher);
     const queuedAt = new Map<number, number>();
     const heartbeats = new Set<string>();
@@ -215,7 +239,7 @@ async function runOnce(o: RunOptions, log: (line: string) => void): Promise<RunR
 
     const trainerBuses: BusConnection[] = [];
     for (let c = 0; c < o.connections; c++) {
-      const bus = await connectBus(nats.url, { name: `bench-trainers-${c}`, log });
+      const bus = await connectBus(nats.url, { name: `bench-trainers-${c}`, log, asyncTraces: false });
       buses.push(bus);
       trainerBuses.push(bus);
     }
@@ -223,8 +247,12 @@ async function runOnce(o: RunOptions, log: (line: string) => void): Promise<RunR
     const trainedTimes = new Map<number, number>();
     loops = Array.from({ length: o.trainers }, (_, i) => {
       const rng = new Rng(deriveSeed(o.seed, 'trainer', i));
+      // A signal per trainer, as a real one has: the loop adds and removes a listener per pull,
+      // and EventTarget scans all listeners on each add (500 trainers on one signal: 1,000 of them).
+      const own = new AbortController();
+      stop.signal.addEventListener('abort', () => own.abort(), { once: true });
       return runTrainerLoop({
-        bus: trainerBuses[i % trainerBuses.length]!, trainerId: `sim-${i}`, signal: stop.signal, log,
+        bus: trainerBuses[i % trainerBuses.length]!, trainerId: `sim-${i}`, signal: own.signal, log,
         train: fakeTrain({
           delayMs: () => rng.uniform(o.minDelayMs, o.maxDelayMs),
           onStart: (task, at) => {
@@ -242,7 +270,10 @@ async function runOnce(o: RunOptions, log: (line: string) => void): Promise<RunR
       budget: { architectures: o.children, concurrency: o.trainers },
       recipe: { epochs: 1 },
     };
+    const load0 = loadavg();
     const benchCpu0 = process.cpuUsage();
+    const benchLoop = monitorEventLoopDelay({ resolution: 10 });
+    benchLoop.enable();
     const natsCpu0 = processCpuSeconds(nats.pid);
     const submitted = controller.next('submitted');
     const finished = controller.next('finished');
@@ -260,6 +291,10 @@ async function runOnce(o: RunOptions, log: (line: string) => void): Promise<RunR
       clearInterval(progress);
     }
     const benchCpu = process.cpuUsage(benchCpu0);
+    benchLoop.disable();
+    const loopMs = (ns: number) => round(ns / 1e6);
+    const benchLoopDelayMs = { p50: loopMs(benchLoop.percentile(50)), p99: loopMs(benchLoop.percentile(99)), max: loopMs(benchLoop.max) };
+    const load1 = loadavg();
     const natsCpu = processCpuSeconds(nats.pid) - natsCpu0;
     if (fin.runState !== 'succeeded') throw new LoadBenchError(`search ${sub.id} ended ${fin.runState}: ${fin.message ?? ''}`);
     const wallSeconds = (fin.atMs - sub.atMs) / 1000;
@@ -311,6 +346,9 @@ async function runOnce(o: RunOptions, log: (line: string) => void): Promise<RunR
       p50: round(percentile(sorted, 0.5)), p90: round(percentile(sorted, 0.9)), p99: round(percentile(sorted, 0.99)), max: round(sorted.at(-1) ?? Number.NaN), samples: sorted.length,
     });
     const cpu = (u: ControllerUsage) => (u.userMicros + u.systemMicros) / 1e6;
+    const lost = Math.max(0, o.children - trained.filter((e) => e.result?.status === 'ok').length);
+    const duplicated = [...trainedTimes.values()].reduce((n, times) => n + times - 1, 0)
+      + Math.max(0, tasks.state.last_seq - o.children) + Math.max(0, results.state.last_seq - o.children);
     const controllerCpu = cpu(fin.usage) - cpu(sub.usage);
     const report: RunReport = {
       strategy: o.strategy, children: o.children, trainers: o.trainers,
@@ -322,10 +360,15 @@ async function runOnce(o: RunOptions, log: (line: string) => void): Promise<RunR
       controller: {
         cpuSeconds: round(controllerCpu, 2), cpuShare: round(controllerCpu / wallSeconds, 2),
         peakRssMiB: round(fin.usage.maxRssBytes / MIB), rssAtEndMiB: round(fin.usage.rssBytes / MIB), heapAtEndMiB: round(fin.usage.heapUsedBytes / MIB),
+        ...(fin.usage.loopDelayMs ? { loopDelayMs: fin.usage.loopDelayMs } : {}),
       },
       benchProcessCpuSeconds: round((benchCpu.user + benchCpu.system) / 1e6, 2),
+      benchLoopDelayMs,
       natsServerCpuSeconds: round(natsCpu, 2),
       stateBytes,
+      lost,
+      duplicated,
+      loadAverage: { start: load0.map((x) => round(x, 2)), end: load1.map((x) => round(x, 2)) },
       checks,
       ...(Object.values(checks).every(Boolean) ? {} : { problems }),
     };
@@ -357,7 +400,9 @@ function describe(r: RunReport): string[] {
     `    controller part (child_queued -> task published):  ${latency(r.queuedToPublishedMs)}`,
     `    delivery part (task published -> trainer starts):  ${latency(r.publishedToStartedMs)}`,
     `  controller: ${r.controller.cpuSeconds} CPU s (${Math.round(r.controller.cpuShare * 100)}% of one core), peak RSS ${r.controller.peakRssMiB} MiB, RSS at end ${r.controller.rssAtEndMiB} MiB`,
-    `  bench process (trainers, watcher): ${r.benchProcessCpuSeconds} CPU s; nats-server: ${r.natsServerCpuSeconds} CPU s; final state ${round(r.stateBytes / MIB, 2)} MiB of JSON`,
+    `  bench process (trainers, watcher): ${r.benchProcessCpuSeconds} CPU s, event-loop delay p50 ${r.benchLoopDelayMs.p50} ms, p99 ${r.benchLoopDelayMs.p99} ms, max ${r.benchLoopDelayMs.max} ms; nats-server: ${r.natsServerCpuSeconds} CPU s; final state ${round(r.stateBytes / MIB, 2)} MiB of JSON`,
+    ...(r.controller.loopDelayMs ? [`  controller event-loop delay: p50 ${r.controller.loopDelayMs.p50} ms, p99 ${r.controller.loopDelayMs.p99} ms, max ${r.controller.loopDelayMs.max} ms`] : []),
+    `  lost ${r.lost}, duplicated ${r.duplicated}; load average ${r.loadAverage.start.join(' ')} at the start, ${r.loadAverage.end.join(' ')} at the end`,
   ];
   if (r.policyUpdates) {
     const u = r.policyUpdates;
@@ -381,7 +426,7 @@ async function main(): Promise<void> {
     options: {
       children: { type: 'string' }, trainers: { type: 'string' }, strategy: { type: 'string' }, connections: { type: 'string' },
       'min-delay-ms': { type: 'string' }, 'max-delay-ms': { type: 'string' }, 'ppo-children': { type: 'string' },
-      seed: { type: 'string' }, 'timeout-s': { type: 'string' }, verbose: { type: 'boolean' },
+      seed: { type: 'string' }, 'timeout-s': { type: 'string' }, verbose: { type: 'boolean' }, json: { type: 'boolean' },
     },
   });
   const strategy = (values.strategy ?? 'random') as RunOptions['strategy'];
@@ -401,15 +446,23 @@ async function main(): Promise<void> {
   const ppoChildren = intOption(values, 'ppo-children', strategy === 'ppo' ? 0 : 1000, 0);
   const log = (line: string) => process.stderr.write(`${line}\n`);
 
+  // With --json, stdout carries the JSON object alone.
+  const say = values.json ? log : (line: string) => console.log(line);
   const runs: RunReport[] = [];
   runs.push(await runOnce(base, log));
-  for (const line of describe(runs[0]!)) console.log(line);
+  for (const line of describe(runs[0]!)) say(line);
   if (ppoChildren > 0) {
     runs.push(await runOnce({ ...base, strategy: 'ppo', children: ppoChildren }, log));
-    for (const line of describe(runs[1]!)) console.log(line);
+    for (const line of describe(runs[1]!)) say(line);
   }
   const ok = runs.every((r) => Object.values(r.checks).every(Boolean));
-  console.log(JSON.stringify({ bench: 'load', ok, node: process.version, cpus: (await import('node:os')).cpus().length, runs }));
+  const first = runs[0]!;
+  console.log(JSON.stringify({
+    bench: 'load', ok, node: process.version, cpus: cpus().length,
+    dispatchP99Ms: first.dispatchLatencyMs.p99, childrenPerSecond: first.childrenPerSecond, lost: first.lost, duplicated: first.duplicated,
+    ...(runs[1] ? { ppoChildrenPerSecond: runs[1].childrenPerSecond } : {}),
+    runs,
+  }));
   process.exitCode = ok ? 0 : 1;
 }
 

@@ -6,7 +6,7 @@ import type { BusConnection } from './connect.js';
 import { BusDecodeError, ChildAbortedError, ExecutorClosedError } from './errors.js';
 import { followStream, type StreamFollower } from './follow.js';
 import { publishDeadLetter } from './publish.js';
-import { eventSubject, resultSubject, STREAM_RESULTS, taskSubject } from './types.js';
+import { eventSubject, KV_CANCELS, resultSubject, STREAM_RESULTS, taskSubject } from './types.js';
 
 export interface JetStreamExecutorOptions {
   /** Diagnostics (undecodable results, failed cancellation markers). @default stderr */
@@ -29,7 +29,18 @@ interface Waiter {
 
 interface SearchWatch {
   ready: Promise<void>;
+  /** `ready` has resolved: the sets below are filled and results are followed. */
+  isReady: boolean;
   waiters: Map<number, Set<Waiter>>;
+  /**
+   * Children that may have a result in NAS_RESULTS no waiter has taken:
+   * those with one stored when the watch started, and those whose result
+   * came while nobody waited for it. Only these need a lookup before their
+   * task is queued.
+   */
+  maybeStored: Set<number>;
+  /** Children that may have a cancellation marker (one when the watch started, or one this executor wrote). */
+  maybeMarked: Set<number>;
   follower?: StreamFollower;
   progress?: Subscription;
   idleTimer?: NodeJS.Timeout;
@@ -42,6 +53,11 @@ interface SearchWatch {
  * execute(task):
  * 1. Looks for a result already stored for the child (a controller that
  *    restarted finds what its trainers finished meanwhile) and returns it.
+ *    Which children can have one is known per search from one stream-info
+ *    request when the search is first followed (and from the results that
+ *    arrive unasked for later), so a fresh child costs no lookup: its task
+ *    is queued without a round trip (dispatch latency, test/bench/load.ts).
+ *    The same holds for clearing an earlier run's cancellation marker.
  * 2. Otherwise publishes the task with Nats-Msg-Id
  *    `<searchId>.<childId>.<phase>`: re-dispatching an in-flight child
  *    (controller restart) does not queue it twice within the stream's
@@ -72,6 +88,7 @@ export class JetStreamExecutor implements ChildExecutor {
   private readonly idleMs: number;
   private readonly by: string;
   private readonly background = new Set<Promise<unknown>>();
+  private readonly abortListeners = new WeakMap<AbortSignal, Set<() => void>>();
   private board?: Promise<CancelBoard>;
   private closed = false;
 
@@ -94,6 +111,7 @@ export class JetStreamExecutor implements ChildExecutor {
     const watch = this.watch(searchId);
     let published: 'no' | 'publishing' | 'yes' = 'no';
     let onAbort = () => {};
+    let unlisten = () => {};
     const promise = new Promise<ChildResult>((resolve, reject) => {
       const waiter: Waiter = {
         childId, minSeq: 0, settled: false,
@@ -104,7 +122,7 @@ export class JetStreamExecutor implements ChildExecutor {
       const settle = (w: Waiter): boolean => {
         if (w.settled) return false;
         w.settled = true;
-        signal?.removeEventListener('abort', onAbort);
+        unlisten();
         this.removeWaiter(searchId, w);
         return true;
       };
@@ -113,45 +131,60 @@ export class JetStreamExecutor implements ChildExecutor {
         if (waiter.settled) return;
         waiter.reject(err);
         // Only a task that may be queued needs trainers to hear of it.
-        if (published !== 'no') this.track(this.cancels().then((b) => b.cancel(searchId, err.reason, childId)));
+        if (published !== 'no') {
+          watch.maybeMarked.add(childId);
+          this.track(this.cancels().then((b) => b.cancel(searchId, err.reason, childId)));
+        }
       };
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal) unlisten = this.onAbort(signal, onAbort);
       let set = watch.waiters.get(childId);
       if (!set) watch.waiters.set(childId, (set = new Set()));
       set.add(waiter);
       if (watch.idleTimer) { clearTimeout(watch.idleTimer); watch.idleTimer = undefined; }
 
-      void (async () => {
-        await watch.ready;
-        if (waiter.settled) return;
-        const subject = resultSubject(searchId, childId);
-        let msgId = `${searchId}.${childId}.${task.phase}`;
-        // Both lookups at once: they are independent, and each is a round trip
-        // on the way from proposal to queue (dispatch latency, test/bench/load.ts).
-        // A direct get answers "no result" with a status, not an API error to build and catch.
-        const [stored] = await Promise.all([
-          this.bus.jsm.direct.getMessage(STREAM_RESULTS, { last_by_subj: subject }),
-          // A marker left by an earlier run's cancellation must not stop this one.
-          this.cancels().then((board) => board.clear(searchId, childId)),
-        ]);
-        if (stored) {
-          try {
-            const { result } = decodeChildResult(stored.data, stored.subject);
-            if (result.status !== 'cancelled') return waiter.resolve(result);
-            waiter.minSeq = stored.seq;
-            msgId = `${msgId}.after${stored.seq}`;
-          } catch (err) {
-            this.deadLetterResult(stored.data, stored.subject, stored.seq, err);
-          }
-        }
-        if (waiter.settled) return;
+      const fail = (err: unknown) => waiter.reject(err instanceof Error ? err : new Error(String(err)));
+      // async: whatever encoding or publishing throws becomes a rejection. The publish itself is
+      // written to the connection synchronously; only its acknowledgement is awaited.
+      const queue = async (msgId: string): Promise<void> => {
         const wire = encodeChildTask(task);
         const h = natsHeaders();
         for (const [k, v] of Object.entries(wire.headers)) h.set(k, v);
         published = 'publishing';
         await this.bus.js.publish(taskSubject(searchId), wire.data, { msgID: msgId, headers: h });
         published = 'yes';
-      })().catch((err: unknown) => waiter.reject(err instanceof Error ? err : new Error(String(err))));
+      };
+      const msgId = `${searchId}.${childId}.${task.phase}`;
+      if (watch.isReady && !watch.maybeStored.has(childId) && !watch.maybeMarked.has(childId)) {
+        // A fresh child of a followed search: queued in this very call, before any other work
+        // the caller does next (a large state save, say) can hold it up.
+        queue(msgId).catch(fail);
+        return;
+      }
+      void (async () => {
+        await watch.ready;
+        if (waiter.settled) return;
+        let id = msgId;
+        // Both lookups at once, and only those the child may need (see SearchWatch).
+        const [stored] = await Promise.all([
+          watch.maybeStored.has(childId)
+            ? this.bus.jsm.direct.getMessage(STREAM_RESULTS, { last_by_subj: resultSubject(searchId, childId) })
+            : Promise.resolve(null),
+          // A marker left by an earlier run's cancellation must not stop this one.
+          watch.maybeMarked.has(childId) ? this.cancels().then((board) => board.clear(searchId, childId)) : Promise.resolve(),
+        ]);
+        if (stored) {
+          try {
+            const { result } = decodeChildResult(stored.data, stored.subject);
+            if (result.status !== 'cancelled') return waiter.resolve(result);
+            waiter.minSeq = stored.seq;
+            id = `${msgId}.after${stored.seq}`;
+          } catch (err) {
+            this.deadLetterResult(stored.data, stored.subject, stored.seq, err);
+          }
+        }
+        if (waiter.settled) return;
+        await queue(id);
+      })().catch(fail);
     });
     return promise;
   }
@@ -182,6 +215,28 @@ export class JetStreamExecutor implements ChildExecutor {
     this.track(publishDeadLetter(this.bus, { kind: 'results', data, reason, subject, stream: STREAM_RESULTS, streamSequence: seq, by: this.by }));
   }
 
+  /**
+   * Calls `fn` when `signal` aborts; returns the unsubscribe. One listener
+   * per signal, however many children wait on it: a search's executes share
+   * its signal, and EventTarget scans every listener on each add (500
+   * children in flight made that a visible share of the controller's CPU).
+   */
+  private onAbort(signal: AbortSignal, fn: () => void): () => void {
+    let set = this.abortListeners.get(signal);
+    if (!set) {
+      const listeners = new Set<() => void>();
+      this.abortListeners.set(signal, (set = listeners));
+      signal.addEventListener('abort', () => {
+        const due = [...listeners];
+        listeners.clear();
+        for (const f of due) f();
+      }, { once: true });
+    }
+    const listeners = set;
+    listeners.add(fn);
+    return () => { listeners.delete(fn); };
+  }
+
   private track(p: Promise<unknown>): void {
     const q = p.catch((err: unknown) => this.log(`bus: ${(err as Error).message}`)).finally(() => this.background.delete(q));
     this.background.add(q);
@@ -210,11 +265,19 @@ export class JetStreamExecutor implements ChildExecutor {
   private watch(searchId: string): SearchWatch {
     const existing = this.searches.get(searchId);
     if (existing) return existing;
-    const watch: SearchWatch = { waiters: new Map(), ready: Promise.resolve() };
+    const watch: SearchWatch = { waiters: new Map(), ready: Promise.resolve(), isReady: false, maybeStored: new Set(), maybeMarked: new Set() };
     watch.ready = (async () => {
-      // Start right after the last stored result: whatever is stored now the
-      // lookup in execute() finds, whatever comes later this consumer sees.
-      const info = await this.bus.jsm.streams.info(STREAM_RESULTS);
+      // Which children have a stored result or a cancellation marker: one stream-info request each
+      // (subject counts, paged by the client), instead of two lookups per child. Start following
+      // right after the last stored result: whatever is stored now is in these sets, whatever
+      // comes later the consumer sees.
+      const resultsPrefix = `nas.results.${searchId}.`, markersPrefix = `$KV.${KV_CANCELS}.${searchId}.`;
+      const [info, markers] = await Promise.all([
+        this.bus.jsm.streams.info(STREAM_RESULTS, { subjects_filter: `${resultsPrefix}*` }),
+        this.bus.jsm.streams.info(`KV_${KV_CANCELS}`, { subjects_filter: `${markersPrefix}*` }),
+      ]);
+      for (const subject of Object.keys(info.state.subjects ?? {})) watch.maybeStored.add(Number(subject.slice(resultsPrefix.length)));
+      for (const subject of Object.keys(markers.state.subjects ?? {})) watch.maybeMarked.add(Number(subject.slice(markersPrefix.length)));
       const follower = await followStream(this.bus, STREAM_RESULTS, {
         filter: `nas.results.${searchId}.>`, start: { policy: 'sequence', seq: info.state.last_seq + 1 }, log: this.log,
         onMessage: (m) => {
@@ -225,7 +288,12 @@ export class JetStreamExecutor implements ChildExecutor {
             this.deadLetterResult(m.data, m.subject, m.seq, err);
             return;
           }
-          for (const w of [...(watch.waiters.get(result.childId) ?? [])]) if (m.seq > w.minSeq) w.resolve(result);
+          let taken = false;
+          for (const w of [...(watch.waiters.get(result.childId) ?? [])]) {
+            if (m.seq > w.minSeq) { w.resolve(result); taken = true; }
+          }
+          // Nobody waited (a restarted controller not yet re-executing it): the next execute looks it up.
+          if (!taken) watch.maybeStored.add(result.childId);
         },
       });
       if (this.searches.get(searchId) !== watch) {
@@ -235,7 +303,9 @@ export class JetStreamExecutor implements ChildExecutor {
       watch.follower = follower;
       watch.progress = this.bus.nc.subscribe(eventSubject(searchId), {
         callback: (err, msg) => {
-          if (err) return;
+          // Most events on the subject are not progress (queued, finished, attempts): skip them
+          // without decoding, a byte search being far cheaper than JSON.parse and validation.
+          if (err || Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength).indexOf(PROGRESS_BYTES) < 0) return;
           try {
             const e = decodeBusEvent(msg.data, msg.subject);
             if (e.kind !== 'child_progress') return;
@@ -245,6 +315,7 @@ export class JetStreamExecutor implements ChildExecutor {
           }
         },
       });
+      watch.isReady = true;
     })();
     watch.ready.catch(() => {
       if (this.searches.get(searchId) === watch) this.searches.delete(searchId);
@@ -253,6 +324,9 @@ export class JetStreamExecutor implements ChildExecutor {
     return watch;
   }
 }
+
+/** The kind of the events the progress subscription passes on, as it appears in their JSON. */
+const PROGRESS_BYTES = Buffer.from('"child_progress"');
 
 function abortError(task: ChildTask, signal: AbortSignal): ChildAbortedError {
   const r: unknown = signal.reason;
