@@ -5,6 +5,7 @@
  */
 import { ConfigError } from '@nasnet/config';
 import { transferConfigFromEnv, type TransferConfig } from './config.js';
+import { ProcessTransferRunner } from './runner.js';
 import { startTransferServer } from './server.js';
 import { controllerSearchBest } from './controller-client.js';
 
@@ -21,7 +22,10 @@ const server = await startTransferServer({
   host: config.host,
   port: config.port,
   maxConcurrent: config.maxConcurrent,
-  ...(config.controller ? { resolveSearchBest: controllerSearchBest(config.controller.address, config.controller.token) } : {}),
+  tokens: config.tokens,
+  runner: new ProcessTransferRunner(config.backend ? { backend: config.backend } : {}),
+  ...(config.tls ? { tls: config.tls } : {}),
+  ...(config.controller ? { resolveSearchBest: controllerSearchBest(config.controller) } : {}),
 });
 process.stdout.write(`transfer service listening on ${server.address}\n`);
 
