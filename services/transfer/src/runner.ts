@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { TransferJob, TransferOutcome, TransferProgressInfo } from '@nasnet/transfer';
-import { WorkerCrashedError, WorkerProcess } from '@nasnet/workers';
+import { WorkerCancelledError, WorkerCrashedError, WorkerProcess } from '@nasnet/workers';
 import { TransferWorkerExitedError } from './errors.js';
 
 /** Path of the module a training process runs. */
@@ -57,12 +57,13 @@ export class ProcessTransferRunner implements TransferRunner {
   }
 
   async run(job: TransferJob, hooks: TransferRunHooks): Promise<TransferOutcome> {
-    if (hooks.signal.aborted) throw new Error('cancelled before start');
+    if (hooks.signal.aborted) throw new WorkerCancelledError('the transfer', 'before start', { cause: hooks.signal.reason });
+    const backend = hooks.backend || this.options.backend;
     const proc = new WorkerProcess<TransferJob, TransferProgressInfo, TransferOutcome, TransferWorkerSettings>({
       entry: this.options.entry,
       env: this.options.env,
       killAfterMs: this.options.killAfterMs,
-      settings: (hooks.backend || this.options.backend) ? { backend: hooks.backend || this.options.backend } : {},
+      settings: backend ? { backend } : {},
       describeTask: () => 'the transfer',
       onReady: ({ backend, reason }) => hooks.onLog?.('info', `training process ${proc.pid} uses the ${backend} backend (${reason})`),
       onLog: (line, stream) => hooks.onLog?.(stream === 'stdout' ? 'info' : 'warn', line),

@@ -35,6 +35,22 @@ test('transfer runner - trains in a worker process with progress, its stdout as 
   }
 });
 
+test('transfer runner - a transfer that names no backend gets the runner\'s default; one cancelled before start never forks', async () => {
+  const runner = new ProcessTransferRunner({ entry: fake, backend: 'cpu' });
+  try {
+    const h = hooks();
+    await runner.run(job('default'), h.hooks);
+    assert.ok(h.logs.some((l) => /uses the cpu backend/.test(l)), h.logs.join('\n'));
+    const abort = new AbortController();
+    abort.abort();
+    const cancelled = hooks(abort.signal);
+    await assert.rejects(runner.run(job('never'), cancelled.hooks), WorkerCancelledError);
+    assert.deepEqual(cancelled.logs, []);
+  } finally {
+    await runner.close();
+  }
+});
+
 test('transfer runner - a process that dies fails with TransferWorkerExitedError carrying its signal and last stderr line', async () => {
   const runner = new ProcessTransferRunner({ entry: fake });
   const h = hooks();
