@@ -2,7 +2,8 @@
  * NATS users with per-service permissions (natsPermissions in @nasnet/bus):
  * the controller, a trainer and the metrics service each connect with their
  * own credentials to a real nats-server and a small search completes
- * without a single permission violation; then each role is refused what it
+ * without a single permission violation, and the transfer service keeps its
+ * transfers in its own bucket; then each role is refused what it
  * must not do. And k8s/base/nats/nats.conf is exactly what natsAuthConfig()
  * renders.
  */
@@ -21,6 +22,8 @@ import { startNatsServer } from '@nasnet/bus/testing';
 import { runTrainerLoop } from '@nasnet/child-trainer';
 import { runController, type StoredSearch } from '@nasnet/controller-service';
 import { runMetricsService } from '@nasnet/metrics-service';
+import * as pb from '@nasnet/proto';
+import { runTransferService } from '@nasnet/transfer-service';
 import { NASNET_A } from '@nasnet/search-space';
 import { fakeTrain, syntheticReward } from './support/fake-train.js';
 import { ROOT } from './support/processes.js';
@@ -117,13 +120,39 @@ test('nats auth - controller, trainers and metrics, each with its own user, fini
   assert.deepEqual(violations(), [], 'no role needed a subject it is not allowed');
 });
 
-test('nats auth - the transfer user reads search states and writes nothing', async () => {
+test('nats auth - the transfer user keeps its transfers in its own bucket, reads search states and writes nothing else', async () => {
   assert.ok(searchId, 'the search test ran first');
+  const transferConfig = { nats: { url: nats.url, user: 'transfer', pass: PASSWORDS.transfer }, host: '127.0.0.1', port: 0, tokens: [], maxConcurrent: 1 };
+  // The runner trains nothing (the bus is under test): it answers at once with a result.
+  const runner = {
+    run: async () => ({
+      cells: 1, filters: 24, initialFilters: 4, paramCount: 10, multAdds: 20, testAccuracy: 0.5, validationAccuracy: 0.5, validationByEpoch: [0.5],
+      exportPath: null, trainSeconds: 0, steps: 1, imagesPerSec: 1, trainedBy: 'trainChild' as const,
+    }),
+    close: async () => {},
+  };
+  // The first start creates nas_transfers; the transfer is stored, listed and read back by a second service.
+  const first = await runTransferService(transferConfig, { runner, log: quiet });
+  closers.push(() => first.close());
+  const spec = pb.TransferSpec.fromPartial({
+    name: 'auth', source: { $case: 'genotype', value: pb.genotypeToProto(NASNET_A) }, size: { $case: 'fixed', value: { cells: 1, filters: 24 } },
+    dataset: 'synthetic', recipe: { epochs: 1, batchSize: 8 },
+  });
+  const { transferId } = await first.manager.start({ spec, requestId: 'auth-transfer' });
+  await until('the transfer to succeed', async () => (await first.manager.get(transferId)).state === pb.TransferState.TRANSFER_STATE_SUCCEEDED);
+  await first.close();
+  const second = await runTransferService(transferConfig, { runner, log: quiet });
+  closers.push(() => second.close());
+  assert.equal((await second.manager.get(transferId)).state, pb.TransferState.TRANSFER_STATE_SUCCEEDED);
+  assert.equal((await second.manager.start({ spec, requestId: 'auth-transfer' })).transferId, transferId);
+  assert.deepEqual(violations(), [], 'the transfer service needed no subject it is not allowed');
+
   const bus = await connectAs('transfer', 'transfer-auth');
   const store = await KvStateStore.open<StoredSearch>(bus);
   assert.equal((await store.get(searchId))?.runState, 'succeeded');
   await assert.rejects(store.put('forged', { id: 'forged' } as StoredSearch), /Permissions Violation for Publish to "\$KV\.nas_searches\.forged"/);
   await assert.rejects(bus.js.publish('nas.events.system', new TextEncoder().encode('{}')), /Permissions Violation for Publish to "nas\.events\.system"/);
+  await assert.rejects(new Kvm(bus.js).create('nas_other', { history: 1 }), /Permissions Violation for Publish to "\$JS\.API\.STREAM\.(INFO|CREATE)\.KV_nas_other"/);
 });
 
 test('nats auth - a trainer cannot queue tasks, touch the search states, write cancel markers or read the controller\'s replies', async () => {
@@ -196,6 +225,7 @@ test('nats auth - permissions are least privilege by construction: who may queue
   assert.ok(may('controller', 'nas.tasks.s1') && !may('trainer', 'nas.tasks.s1') && !may('metrics', 'nas.tasks.s1') && !may('transfer', 'nas.tasks.s1'));
   assert.ok(may('trainer', 'nas.results.s1.3') && !may('controller', 'nas.results.s1.3') && !may('metrics', 'nas.results.s1.3'));
   assert.ok(may('controller', '$KV.nas_searches.s1') && !may('trainer', '$KV.nas_searches.s1') && !may('transfer', '$KV.nas_searches.s1'));
+  assert.ok(may('transfer', '$KV.nas_transfers.transfer-1') && !may('controller', '$KV.nas_transfers.transfer-1') && !may('trainer', '$KV.nas_transfers.transfer-1'));
   assert.ok(may('controller', '$KV.nas_cancels.s1') && !may('trainer', '$KV.nas_cancels.s1'));
   assert.ok(may('trainer', '$JS.ACK.NAS_TASKS.trainers.1.2.3.4.5') && !may('trainer', '$JS.ACK.NAS_RESULTS.x.1'));
   for (const role of NATS_ROLES) {

@@ -15,7 +15,9 @@
 export { DEFAULT_TRANSFER_PORT, startTransferServer, TRANSFER_AUTH_HINT, transferServiceHandlers } from './server.js';
 export type { TransferServer, TransferServerOptions } from './server.js';
 export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, TransferManager, isFinalState } from './manager.js';
-export type { TransferManagerOptions } from './manager.js';
+export type { StoredTransfer, TransferFields, TransferManagerOptions, TransferSpecRecord } from './manager.js';
+export { runTransferService } from './run.js';
+export type { RunningTransfer, TransferServiceDeps } from './run.js';
 export { ProcessTransferRunner, TRANSFER_WORKER_ENTRY } from './runner.js';
 export type { ProcessRunnerOptions, RunnerLogLevel, TransferRunHooks, TransferRunner, TransferWorkerSettings } from './runner.js';
 export { acceptSpec, protoFieldFor } from './spec.js';
