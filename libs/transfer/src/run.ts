@@ -70,6 +70,8 @@ export interface RunTransferHooks {
   signal?: AbortSignal;
   /** Progress reports every this many steps (and at each epoch end). @default 20 */
   progressEverySteps?: number;
+  /** Told each recipe change the plan made to fit the data (TransferPlan.notices), before training starts. */
+  onNotice?: (line: string) => void;
 }
 
 /**
@@ -170,6 +172,7 @@ function sizeFieldError(err: unknown, s: TransferJob['size']): unknown {
 export async function runTransfer(job: TransferJob, hooks: RunTransferHooks = {}): Promise<TransferOutcome> {
   const plan = await planTransfer(job);
   const { recipe, size } = plan;
+  for (const line of plan.notices) hooks.onNotice?.(line);
   const dataset = await loadTransferDataset(plan.dataset, plan.seed, job.datasetOptions);
   if (dataset.height !== plan.dataset.imageSize || dataset.numClasses !== plan.dataset.numClasses || dataset.channels !== plan.dataset.channels) {
     throw new TransferSpecError('dataset', `loaded ${dataset.height}x${dataset.width}x${dataset.channels} images of ${dataset.numClasses} classes, planned for ` +

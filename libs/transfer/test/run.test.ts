@@ -195,7 +195,12 @@ test('runTransfer - a 1@8 MNIST transfer trained with the aux head exports exact
 });
 
 test('runTransfer - synthetic data has no test split either: testAccuracy null', async () => {
-  const r = await runTransfer({ genotype: NASNET_A, size: { cells: 1, initialFilters: 4 }, dataset: 'synthetic', recipe: { epochs: 1, batchSize: 16, maxSteps: 1 } });
+  const notices: string[] = [];
+  const r = await runTransfer(
+    { genotype: NASNET_A, size: { cells: 1, initialFilters: 4 }, dataset: 'synthetic', recipe: { epochs: 1, batchSize: 16, maxSteps: 1 } },
+    { onNotice: (line) => notices.push(line) },
+  );
   assert.equal(r.testAccuracy, null);
+  assert.equal(notices.length, 1, 'the 8x8 images drop the default auxiliary head, and the run says so');
   assert.ok(r.validationAccuracy >= 0 && r.validationAccuracy <= 1);
 });
