@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { ConfigError } from '@nasnet/config';
 import { trainerConfigFromEnv, VARIABLES } from '../src/config.js';
 
@@ -49,4 +51,13 @@ test('trainer config - reads exactly the variables it declares (those our code p
   const ours = VARIABLES.filter((v) => v.readBy === undefined).map((v) => v.name).sort();
   assert.deepEqual([...read].sort(), ours);
   assert.equal(new Set(VARIABLES.map((v) => v.name)).size, VARIABLES.length, 'no variable declared twice');
+});
+
+test('trainer process - a bad variable stops it before anything starts: one line naming it, exit 2', () => {
+  const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+  const r = spawnSync(process.execPath, ['--import', 'tsx', main], {
+    env: { ...process.env, NATS_URL: 'nats://127.0.0.1:1', MAX_DELIVER: 'five' }, encoding: 'utf8', timeout: 60_000,
+  });
+  assert.equal(r.status, 2, r.stderr);
+  assert.equal(r.stderr, 'trainer: MAX_DELIVER="five": expected an integer >= 1\n');
 });

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { ConfigError } from '@nasnet/config';
 import { controllerConfigFromEnv, VARIABLES } from '../src/config.js';
 
@@ -65,4 +67,13 @@ test('controller config - reads exactly the variables it declares', () => {
   assert.deepEqual([...read].sort(), VARIABLES.map((v) => v.name).sort());
   assert.ok(VARIABLES.find((v) => v.name === 'NATS_URL')?.required);
   assert.deepEqual(VARIABLES.filter((v) => v.required).map((v) => v.name), ['NATS_URL']);
+});
+
+test('controller process - a bad variable stops it before it connects: one line naming it, exit 2', () => {
+  const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+  const r = spawnSync(process.execPath, ['--import', 'tsx', main], {
+    env: { ...process.env, NATS_URL: 'nats://127.0.0.1:1', NASNET_LAUNCHER: 'docker' }, encoding: 'utf8', timeout: 60_000,
+  });
+  assert.equal(r.status, 2, r.stderr);
+  assert.equal(r.stderr, '[controller] NASNET_LAUNCHER="docker": expected one of kubernetes, local, none\n');
 });
