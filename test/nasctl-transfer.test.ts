@@ -4,8 +4,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTransferServer } from '@nasnet/transfer-service';
-import { main, type CliIO } from '../src/main.js';
-import { nasctlConfigFromEnv } from '../src/config.js';
+import { main, type CliIO } from '../services/nasctl/src/main.js';
+import { nasctlConfigFromEnv } from '../services/nasctl/src/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nasctl-transfer-'));
 const server = await startTransferServer({ port: 0 });

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildExecutor } from '@nasnet/search';
 import { SearchManager, startControllerServer, type StoredSearch } from '@nasnet/controller-service';
-import { main, type CliIO } from '../src/main.js';
-import { nasctlConfigFromEnv } from '../src/config.js';
+import { main, type CliIO } from '../services/nasctl/src/main.js';
+import { nasctlConfigFromEnv } from '../services/nasctl/src/config.js';
 
 const store = new MemoryStateStore<StoredSearch>();
 const manager = new SearchManager({
