@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { InterceptingCall, credentials } from '@grpc/grpc-js';
 import type { ChannelCredentials, ClientOptions, Interceptor } from '@grpc/grpc-js';
 import { TlsFileError } from './errors.js';
+import { readPem } from './pem.js';
 import type { ClientTls } from './types.js';
 
 export interface GrpcClientOptions {
@@ -15,14 +15,6 @@ export interface GrpcClientOptions {
 
 /** What a ts-proto client constructor takes: `new pb.SearchServiceClient(...grpcClientOptions(o))`. */
 export type GrpcClientArgs = [address: string, credentials: ChannelCredentials, options: Partial<ClientOptions>];
-
-function readPem(role: string, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (cause) {
-    throw new TlsFileError(role, path, `cannot be read: ${(cause as Error).message}`, { cause });
-  }
-}
 
 /**
  * Adds the bearer token to every call's metadata. An interceptor rather

@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { Metadata, Server, ServerCredentials, ServerInterceptingCall, status } from '@grpc/grpc-js';
 import type { ServerInterceptor, ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
-import { BindError, HandlerSetupError, MalformedRequestError, OpenServerError, TlsFileError, UnauthenticatedError } from './errors.js';
+import { BindError, HandlerSetupError, MalformedRequestError, OpenServerError, UnauthenticatedError } from './errors.js';
 import { EncodedRequest, bindEdgeMethod, isEdgeMethod, statusOf, type EdgeMethod, type MethodRuntime } from './handlers.js';
+import { readPem } from './pem.js';
 import { TokenChecker } from './tokens.js';
 import type { NamedToken, TlsFiles } from './types.js';
 
@@ -63,14 +63,6 @@ export function isLoopback(host: string): boolean {
 /** host:port, with an IPv6 host in brackets. */
 export function joinHostPort(host: string, port: number): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-function readPem(role: string, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (cause) {
-    throw new TlsFileError(role, path, `cannot be read: ${(cause as Error).message}`, { cause });
-  }
 }
 
 function serverCredentials(tls: TlsFiles): ServerCredentials {

@@ -106,9 +106,9 @@ test('transfer security - the controller client dials a TLS controller with a to
   try {
     const resolve = controllerSearchBest({ address: controller.address, token: 'controller-token-for-transfer', tls: { ca: pki.ca } });
     assert.deepEqual(await resolve('s-1'), NASNET_A);
-    await assert.rejects(resolve('s-2'), (e: Error) => e instanceof SearchNotFoundError && /s-2/.test(e.message));
+    await assert.rejects(async () => resolve('s-2'), (e: Error) => e instanceof SearchNotFoundError && /s-2/.test(e.message));
     const badToken = controllerSearchBest({ address: controller.address, token: 'stale', tls: { ca: pki.ca } });
-    await assert.rejects(badToken('s-1'), (e: Error) => e instanceof ControllerCallError && e.code === status.UNAUTHENTICATED && e.message.includes(controller.address));
+    await assert.rejects(async () => badToken('s-1'), (e: Error) => e instanceof ControllerCallError && e.code === status.UNAUTHENTICATED && e.message.includes(controller.address));
     // A transfer server using it: a search id resolves through the TLS controller; an unknown one is NOT_FOUND.
     const server = await startTransferServer({ port: 0, runner: idleRunner, resolveSearchBest: resolve });
     const client = new pb.TransferServiceClient(...grpcClientOptions({ address: server.address }));
