@@ -2,7 +2,11 @@
  * Drawings and reports for people: NASNet cells and genotypes as SVG in the
  * style of the paper's Figure 4, reward curves of a search as SVG, and
  * compact terminal forms (cell formulas, sparklines) for `nasctl top`.
- * Pure functions of their input: the same input gives the same bytes.
+ * The drawings are pure functions of their input: the same input gives the
+ * same bytes. Two writers sit on top: `writeSearchReport` (a search's report
+ * folder: results.json, report.md, drawings, the retrained winner's model)
+ * and `compareStrategies` + `strategyComparisonSvg` (strategies over seeds:
+ * mean and 95% t interval of the best and top-N unique rewards).
  *
  * ```ts
  * import { NASNET_A } from '@nasnet/search-space';
@@ -11,6 +15,7 @@
  * writeFileSync('rewards.svg', rewardCurveSvg(points, { series: [{ strategy: 'ppo', label: 'PPO' }] }));
  * console.log(cellToText(NASNET_A.reduction, 'reduction').join('\n'));
  * console.log(sparkline(rewards, 40));
+ * const { summary } = writeSearchReport('runs/s1', finalState, { modelsDir: 'runs/s1/models' });
  * ```
  */
 export { cellToSvg, genotypeToSvg } from './cell-svg.js';
