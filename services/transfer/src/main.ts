@@ -1,13 +1,13 @@
 /**
  * Process entry of the transfer service. The environment is read here, once
  * (config.ts lists the variables); a bad or missing one is reported in one
- * line naming it, exit code 2. Stops cleanly on SIGINT / SIGTERM.
+ * line naming it, exit code 2. runTransferService does the rest (NATS, the
+ * transfers' KV bucket, TransferService on the gRPC edge). Stops cleanly on
+ * SIGINT / SIGTERM.
  */
 import { ConfigError } from '@nasnet/config';
 import { transferConfigFromEnv, type TransferConfig } from './config.js';
-import { ProcessTransferRunner } from './runner.js';
-import { startTransferServer } from './server.js';
-import { controllerSearchBest } from './controller-client.js';
+import { runTransferService } from './run.js';
 
 let config: TransferConfig;
 try {
@@ -18,23 +18,15 @@ try {
   process.exit(2);
 }
 
-const server = await startTransferServer({
-  host: config.host,
-  port: config.port,
-  maxConcurrent: config.maxConcurrent,
-  tokens: config.tokens,
-  runner: new ProcessTransferRunner(config.backend ? { backend: config.backend } : {}),
-  ...(config.tls ? { tls: config.tls } : {}),
-  ...(config.controller ? { resolveSearchBest: controllerSearchBest(config.controller) } : {}),
-});
-process.stdout.write(`transfer service listening on ${server.address}\n`);
+const service = await runTransferService(config);
+process.stdout.write(`transfer service listening on ${service.address}\n`);
 
 let stopping = false;
 const stop = (signal: string) => {
   if (stopping) return;
   stopping = true;
   process.stdout.write(`${signal}: stopping the transfer service\n`);
-  server.close().then(() => process.exit(0), (err: unknown) => {
+  service.close().then(() => process.exit(0), (err: unknown) => {
     process.stderr.write(`error while stopping: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   });

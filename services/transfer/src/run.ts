@@ -19,7 +19,7 @@ export interface RunningTransfer {
 
 /** What tests and embedders may replace; main.ts passes nothing. */
 export interface TransferServiceDeps {
-  /** @default a ProcessTransferRunner (NAS_BACKEND set from config.backend) */
+  /** @default a ProcessTransferRunner whose default backend is config.backend (NAS_BACKEND) */
   runner?: TransferRunner;
   /** Loader options of every transfer's data set. */
   datasetOptions?: TransferDatasetOptions;
@@ -42,7 +42,7 @@ export async function runTransferService(config: TransferConfig, deps: TransferS
   });
   try {
     const store = await KvStateStore.open<unknown>(bus, { bucket: KV_TRANSFERS, create: { description: 'Transfers of the transfer service (JSON job registry entries)' } });
-    const runner = deps.runner ?? new ProcessTransferRunner(config.backend ? { env: { ...process.env, NAS_BACKEND: config.backend } } : {});
+    const runner = deps.runner ?? new ProcessTransferRunner(config.backend ? { backend: config.backend } : {});
     const server = await startTransferServer({
       host: config.host, port: config.port, tokens: config.tokens, maxConcurrent: config.maxConcurrent, store, runner, log,
       ...(config.tls ? { tls: config.tls } : {}),
