@@ -14,7 +14,8 @@
  * --max-delay-ms, --ppo-children N (a second run with PPO; 0 = none,
  * default 1000 when --strategy is not ppo), --seed, --timeout-s, --verbose,
  * --json (stdout is then one JSON object; the readable lines go to stderr).
- * LOAD_BENCH_CONTROLLER_ARGS adds node flags to the controller (profiling).
+ * LOAD_BENCH_CONTROLLER_ARGS adds node flags to the controller (profiling);
+ * LOAD_BENCH_STATE_TIMES=1 times the controller's state saves (load-controller.ts).
  *
  * After each run it checks that nothing was lost or duplicated: the final
  * search state in KV holds exactly N distinct trained children, each with
@@ -81,6 +82,8 @@ interface RunReport {
     cpuSeconds: number; cpuShare: number; peakRssMiB: number; rssAtEndMiB: number; heapAtEndMiB: number;
     /** How long ready work waited for the controller's event loop during the search. */
     loopDelayMs?: { p50: number; p99: number; max: number };
+    /** With LOAD_BENCH_STATE_TIMES=1 (see load-controller.ts). */
+    stateSaves?: ControllerUsage['stateSaves'];
   };
   benchProcessCpuSeconds: number;
   /**
@@ -361,6 +364,7 @@ async function runOnce(o: RunOptions, log: (line: string) => void): Promise<RunR
         cpuSeconds: round(controllerCpu, 2), cpuShare: round(controllerCpu / wallSeconds, 2),
         peakRssMiB: round(fin.usage.maxRssBytes / MIB), rssAtEndMiB: round(fin.usage.rssBytes / MIB), heapAtEndMiB: round(fin.usage.heapUsedBytes / MIB),
         ...(fin.usage.loopDelayMs ? { loopDelayMs: fin.usage.loopDelayMs } : {}),
+        ...(fin.usage.stateSaves ? { stateSaves: fin.usage.stateSaves } : {}),
       },
       benchProcessCpuSeconds: round((benchCpu.user + benchCpu.system) / 1e6, 2),
       benchLoopDelayMs,
@@ -401,6 +405,7 @@ function describe(r: RunReport): string[] {
     `    delivery part (task published -> trainer starts):  ${latency(r.publishedToStartedMs)}`,
     `  controller: ${r.controller.cpuSeconds} CPU s (${Math.round(r.controller.cpuShare * 100)}% of one core), peak RSS ${r.controller.peakRssMiB} MiB, RSS at end ${r.controller.rssAtEndMiB} MiB`,
     `  bench process (trainers, watcher): ${r.benchProcessCpuSeconds} CPU s, event-loop delay p50 ${r.benchLoopDelayMs.p50} ms, p99 ${r.benchLoopDelayMs.p99} ms, max ${r.benchLoopDelayMs.max} ms; nats-server: ${r.natsServerCpuSeconds} CPU s; final state ${round(r.stateBytes / MIB, 2)} MiB of JSON`,
+    ...(r.controller.stateSaves ? [`  state saves: ${r.controller.stateSaves.count}, each held the event loop p50 ${r.controller.stateSaves.blockingMs.p50} ms, max ${r.controller.stateSaves.blockingMs.max} ms (${r.controller.stateSaves.blockingMs.sum} ms in all); took p50 ${r.controller.stateSaves.totalMs.p50} ms, max ${r.controller.stateSaves.totalMs.max} ms`] : []),
     ...(r.controller.loopDelayMs ? [`  controller event-loop delay: p50 ${r.controller.loopDelayMs.p50} ms, p99 ${r.controller.loopDelayMs.p99} ms, max ${r.controller.loopDelayMs.max} ms`] : []),
     `  lost ${r.lost}, duplicated ${r.duplicated}; load average ${r.loadAverage.start.join(' ')} at the start, ${r.loadAverage.end.join(' ')} at the end`,
   ];
