@@ -52,7 +52,7 @@ test('transfer main - rejects a TRANSFER_PORT that is not a port number', async 
 });
 
 test('transfer main - refuses to start without NATS_URL, naming it', async () => {
-  const env = { ...process.env, TRANSFER_PORT: '0' };
+  const env: NodeJS.ProcessEnv = { ...process.env, TRANSFER_PORT: '0' };
   delete env['NATS_URL'];
   const proc = spawn(process.execPath, ['--import', 'tsx', MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
