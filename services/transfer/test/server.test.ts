@@ -8,6 +8,7 @@ import type { ServiceError } from '@grpc/grpc-js';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { MODEL_JSON_FILE, WEIGHTS_FILE, loadModel, planNetwork } from '@nasnet/network';
+import { MemoryStateStore } from '@nasnet/bus';
 import * as pb from '@nasnet/proto';
 import { NASNET_A } from '@nasnet/search-space';
 import { SearchNotFoundError, startTransferServer } from '../src/index.js';
@@ -16,7 +17,8 @@ import { writeCifar10Folder } from '@nasnet/data/testing';
 
 const work = mkdtempSync(join(tmpdir(), 'nasnet-transfer-service-'));
 const data = writeCifar10Folder(8, 16);
-const stateFile = join(work, 'state.json');
+// The transfers' store; a second server on it (the restart below) finds them.
+const store = new MemoryStateStore<unknown>();
 // 40 training records, 8 held out for validation, 16 test records.
 const datasetOptions = { cifar10: { strict: false, validationSize: 8 } };
 const resolveSearchBest = (id: string) => {
@@ -28,7 +30,7 @@ let client: pb.TransferServiceClient;
 
 before(async () => {
   await tf.setBackend('cpu');
-  server = await startTransferServer({ port: 0, datasetOptions, stateFile, resolveSearchBest });
+  server = await startTransferServer({ port: 0, datasetOptions, store, resolveSearchBest });
   client = new pb.TransferServiceClient(server.address, credentials.createInsecure());
 });
 
@@ -122,10 +124,10 @@ test('transfer service - trains NASNet-A 1@96 end to end: start, watch to comple
   assert.deepEqual(tail, events.slice(events.length - 3));
   assert.equal((await cancel(id)).status?.state, pb.TransferState.TRANSFER_STATE_SUCCEEDED);
 
-  // A new server on the same state file knows the transfer and its events.
+  // A new server on the same store knows the transfer and its events.
   await server.close();
   client.close();
-  server = await startTransferServer({ port: 0, datasetOptions, stateFile, resolveSearchBest });
+  server = await startTransferServer({ port: 0, datasetOptions, store, resolveSearchBest });
   client = new pb.TransferServiceClient(server.address, credentials.createInsecure());
   assert.deepEqual((await get(id)).status, s);
   assert.deepEqual(await watch(id), events);
