@@ -54,6 +54,8 @@ interface BenchOptions {
   filters: number;
   /** @default 32 */
   batch: number;
+  /** N, normal cells per stack. @default 2 (the search child) */
+  cells: number;
   /** @default ['wasm', 'webgpu', 'tensorflow'] */
   backends: Backend[];
   /** Print one JSON object as the last line. @default false */
@@ -81,7 +83,7 @@ const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 function parseOptions(argv: string[]): BenchOptions & { worker?: Backend } {
   const o: BenchOptions & { worker?: Backend } = {
-    steps: 20, warmup: 3, filters: 16, batch: 32, backends: DEFAULT_BACKENDS, json: false, seed: 1, python: '/usr/bin/python3',
+    steps: 20, warmup: 3, filters: 16, batch: 32, cells: 2, backends: DEFAULT_BACKENDS, json: false, seed: 1, python: '/usr/bin/python3',
   };
   const int = (name: string, value: string | undefined, min: number): number => {
     const n = Number(value);
@@ -102,13 +104,14 @@ function parseOptions(argv: string[]): BenchOptions & { worker?: Backend } {
       case '--warmup': o.warmup = int(arg, next(), 1); break;
       case '--filters': o.filters = int(arg, next(), 2); break;
       case '--batch': o.batch = int(arg, next(), 1); break;
+      case '--cells': o.cells = int(arg, next(), 1); break;
       case '--seed': o.seed = int(arg, next(), 0); break;
       case '--backends': o.backends = (next() ?? '').split(',').filter(Boolean).map((b) => backend(arg, b)); break;
       case '--python': o.python = next() ?? o.python; break;
       case '--json': o.json = true; break;
       case '--worker': o.worker = backend(arg, next() ?? ''); break;
       case '--help':
-        console.log('usage: npm run bench -- [--steps N] [--warmup N] [--filters F] [--batch B] [--backends wasm,webgpu,tensorflow,cpu] [--seed S] [--python PATH] [--json]');
+        console.log('usage: npm run bench -- [--steps N] [--warmup N] [--filters F] [--batch B] [--cells N] [--backends wasm,webgpu,tensorflow,cpu] [--seed S] [--python PATH] [--json]');
         process.exit(0);
       default: throw new BenchOptionError('(argument)', arg, 'a known option (see --help)');
     }
@@ -119,7 +122,7 @@ function parseOptions(argv: string[]): BenchOptions & { worker?: Backend } {
 
 function recipeFor(o: BenchOptions, steps: number): ChildRecipe {
   // One epoch of exactly warmup + steps steps; drop path off and no aux head, as in the search.
-  return { ...defaultRecipe(), epochs: 1, batchSize: o.batch, initialFilters: o.filters, cells: 2, maxStepsPerEpoch: o.warmup + steps, validationLimit: o.batch };
+  return { ...defaultRecipe(), epochs: 1, batchSize: o.batch, initialFilters: o.filters, cells: o.cells, maxStepsPerEpoch: o.warmup + steps, validationLimit: o.batch };
 }
 
 /** What one backend's worker process reports. */
@@ -134,6 +137,20 @@ interface BackendResult {
   medianMsPerStep?: number;
   steps?: number;
   paramCount?: number;
+  /** Peak resident memory of the worker process (getrusage maxrss), the whole run. */
+  peakRssBytes?: number;
+  /** Size of the wasm heap at the end (it only grows), wasm only. */
+  wasmHeapBytes?: number;
+}
+
+/** Peak resident memory of this process: getrusage's maxrss (KiB on Linux), as torch_reference.py reads its own. */
+function peakRssBytes(): number {
+  return process.resourceUsage().maxRSS * 1024;
+}
+
+function wasmHeapBytes(): number | undefined {
+  const module = (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm;
+  return module?.HEAPU8?.buffer.byteLength;
 }
 
 /** Worker: start one backend and train the child with trainChild, timing the steps after warm-up. */
@@ -156,7 +173,10 @@ async function worker(backend: Backend, o: BenchOptions): Promise<BackendResult>
     onProgress: (p) => { if (p.validationAccuracy === undefined) ends.push(performance.now()); },
   });
   if (result.status !== 'ok' || ends.length !== o.warmup + steps) {
-    return { backend, available: true, failed: true, reason: `training ended ${result.status} after ${ends.length} steps: ${result.reason ?? ''}` };
+    return {
+      backend, available: true, failed: true, reason: `training ended ${result.status} after ${ends.length} steps: ${result.reason ?? ''}`,
+      peakRssBytes: peakRssBytes(), wasmHeapBytes: wasmHeapBytes(),
+    };
   }
   const timed = ends.slice(o.warmup - 1);
   const stepMs = timed.slice(1).map((t, i) => t - (timed[i] as number));
@@ -168,6 +188,8 @@ async function worker(backend: Backend, o: BenchOptions): Promise<BackendResult>
     msPerStep: totalMs / steps,
     medianMsPerStep: sorted[Math.floor(sorted.length / 2)] as number,
     paramCount: result.paramCount,
+    peakRssBytes: peakRssBytes(),
+    wasmHeapBytes: wasmHeapBytes(),
   };
 }
 
@@ -213,7 +235,7 @@ async function verificationCase(o: BenchOptions): Promise<object | string> {
     return `no wasm backend to compute our logits with: ${(error as Error).message}`;
   }
   const { model } = buildNetwork(NASNET_A, {
-    layout: 'cifar', cells: 2, initialFilters: o.filters, imageSize: 32, channels: 3, numClasses: 10, seed: o.seed,
+    layout: 'cifar', cells: o.cells, initialFilters: o.filters, imageSize: 32, channels: 3, numClasses: 10, seed: o.seed,
   });
   try {
     const rng = new Rng(deriveSeed(o.seed, 'bench', 'verify'));
@@ -240,7 +262,7 @@ interface TorchRun { threads: number; imagesPerSec: number; msPerStep: number }
 interface TorchCheck { maxAbsDiff: number; maxAbsLogit: number; ok: boolean }
 interface TorchResult {
   available: boolean; reason: string; torch?: string; defaultThreads?: number; paramCount?: number;
-  verify?: TorchCheck | null; verifySkipped?: string; runs?: TorchRun[];
+  verify?: TorchCheck | null; verifySkipped?: string; runs?: TorchRun[]; peakRssBytes?: number;
 }
 
 function torchImportable(python: string): boolean {
@@ -264,7 +286,7 @@ function ensureTorch(python: string, log: (line: string) => void): string | null
 async function runTorch(o: BenchOptions, log: (line: string) => void): Promise<TorchResult> {
   const missing = ensureTorch(o.python, log);
   if (missing) return { available: false, reason: missing };
-  const plan = planNetwork(NASNET_A, { layout: 'cifar', cells: 2, initialFilters: o.filters, imageSize: 32, channels: 3, numClasses: 10 });
+  const plan = planNetwork(NASNET_A, { layout: 'cifar', cells: o.cells, initialFilters: o.filters, imageSize: 32, channels: 3, numClasses: 10 });
   const recipe = recipeFor(o, o.steps);
   const dir = await mkdtemp(join(tmpdir(), 'nasnet-bench-'));
   try {
@@ -296,6 +318,7 @@ async function runTorch(o: BenchOptions, log: (line: string) => void): Promise<T
 }
 
 const fmt = (x: number | undefined, digits = 1): string => (x === undefined ? '-' : x.toFixed(digits));
+const gb = (bytes: number | undefined): string => (bytes === undefined ? '-' : `${(bytes / 1e9).toFixed(2)} GB`);
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
@@ -306,9 +329,9 @@ async function main(): Promise<void> {
   }
   const log = (line: string) => console.log(line);
   const workerArgv = argv.filter((a) => a !== '--json');
-  const plan = planNetwork(NASNET_A, { layout: 'cifar', cells: 2, initialFilters: o.filters, imageSize: 32, channels: 3, numClasses: 10 });
+  const plan = planNetwork(NASNET_A, { layout: 'cifar', cells: o.cells, initialFilters: o.filters, imageSize: 32, channels: 3, numClasses: 10 });
   const load = loadavg()[0] as number;
-  log(`NASNet-A search child: CIFAR layout, N=2, F0=${o.filters}, 32x32x3, 10 classes, batch ${o.batch}; ` +
+  log(`NASNet-A ${o.cells === 2 ? 'search child' : 'network'}: CIFAR layout, N=${o.cells}, F0=${o.filters}, 32x32x3, 10 classes, batch ${o.batch}; ` +
     `${plan.paramCount.toLocaleString('en-US')} parameters, ${(plan.multAdds / 1e6).toFixed(1)}M mult-adds per image`);
   log(`timing ${o.steps} steps after ${o.warmup} warm-up steps; ${availableParallelism()} CPUs, load average ${load.toFixed(2)} at start` +
     (load > 0.5 ? ' (other processes are running: expect noisy figures)' : ''));
@@ -321,8 +344,8 @@ async function main(): Promise<void> {
     results.push(r);
     const name = backend.padEnd(10);
     if (!r.available) log(`${name} unavailable: ${r.reason}`);
-    else if (r.failed) log(`${name} FAILED: ${r.reason}`);
-    else log(`${name} ${fmt(r.imagesPerSec).padStart(7)} images/s  (${fmt(r.msPerStep, 0)} ms/step, median ${fmt(r.medianMsPerStep, 0)}; ${r.steps} steps)  ${r.reason}`);
+    else if (r.failed) log(`${name} FAILED: ${r.reason}${r.peakRssBytes ? ` (peak RSS ${gb(r.peakRssBytes)})` : ''}`);
+    else log(`${name} ${fmt(r.imagesPerSec).padStart(7)} images/s  (${fmt(r.msPerStep, 0)} ms/step, median ${fmt(r.medianMsPerStep, 0)}; ${r.steps} steps; peak RSS ${gb(r.peakRssBytes)}, wasm heap ${gb(r.wasmHeapBytes)})  ${r.reason}`);
   }
 
   const torch = await runTorch(o, log);
@@ -341,6 +364,7 @@ async function main(): Promise<void> {
     if (torch.defaultThreads !== anchor?.threads) {
       log(`           (torch's own default here is ${torch.defaultThreads} thread(s); the anchor uses every CPU this process may use)`);
     }
+    log(`PyTorch    peak RSS ${gb(torch.peakRssBytes)} (the whole process: both thread counts and the check)`);
     const v = torch.verify;
     if (v) {
       log(`${v.ok ? 'same network' : 'WARNING: NOT the same network'}: with our weights PyTorch's logits differ from ours by at most ` +
@@ -354,6 +378,10 @@ async function main(): Promise<void> {
   const best = timed.reduce<BackendResult | undefined>((b, r) => (!b || (r.imagesPerSec as number) > (b.imagesPerSec as number) ? r : b), undefined);
   const ratio = best && anchor ? (best.imagesPerSec as number) / anchor.imagesPerSec : undefined;
   const ratio1 = best && oneThread ? (best.imagesPerSec as number) / oneThread.imagesPerSec : undefined;
+  // Memory of the backend whose speed is reported (or of the first that ran at all) against PyTorch's process.
+  const measured = best ?? results.find((r) => r.peakRssBytes !== undefined);
+  const memoryRatio = measured?.peakRssBytes && torch.peakRssBytes ? measured.peakRssBytes / torch.peakRssBytes : undefined;
+  if (memoryRatio !== undefined) log(`memory ${measured!.backend}/PyTorch (peak RSS): ${fmt(memoryRatio, 2)}`);
   for (const r of timed) {
     if (!anchor) break;
     const vs1 = oneThread && oneThread !== anchor ? `; vs PyTorch 1 thread: ${fmt((r.imagesPerSec as number) / oneThread.imagesPerSec, 2)}` : '';
@@ -368,7 +396,10 @@ async function main(): Promise<void> {
       ratio: ratio ?? null,
       reference1ThreadImagesPerSec: oneThread?.imagesPerSec ?? null,
       ratio1Thread: ratio1 ?? null,
-      config: { genotype: 'NASNET_A', layout: 'cifar', cells: 2, filters: o.filters, batch: o.batch, steps: o.steps, warmup: o.warmup, paramCount: plan.paramCount, multAdds: plan.multAdds },
+      peakRssBytes: measured?.peakRssBytes ?? null,
+      referencePeakRssBytes: torch.peakRssBytes ?? null,
+      memoryRatio: memoryRatio ?? null,
+      config: { genotype: 'NASNET_A', layout: 'cifar', cells: o.cells, filters: o.filters, batch: o.batch, steps: o.steps, warmup: o.warmup, paramCount: plan.paramCount, multAdds: plan.multAdds },
       loadAverage: load,
       backends: Object.fromEntries(results.map((r) => [r.backend, r])),
       torch,

@@ -27,6 +27,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import sys
 import time
 
@@ -289,6 +290,8 @@ def main():
     print(json.dumps({
         'torch': torch.__version__, 'defaultThreads': default_threads, 'paramCount': params,
         'steps': args.steps, 'warmup': args.warmup, 'batch': args.batch, 'verify': checked, 'runs': runs,
+        # Peak resident memory of this process (Linux reports ru_maxrss in KiB), as the wasm worker measures its own.
+        'peakRssBytes': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }))
 
 
