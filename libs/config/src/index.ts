@@ -6,9 +6,10 @@
  * variable, its value and what was expected. No library reads the process environment.
  *
  * ```ts
- * import { natsSettingsFromEnv, readPort, type EnvVariable } from '@nasnet/config';
- * export const VARIABLES: readonly EnvVariable[] = [...NATS_VARIABLES, { name: 'PORT', required: false, default: '8080', meaning: '...' }];
+ * import { natsSettingsFromEnv, NATS_VARIABLES, readPort, type Env, type EnvVariable } from '@nasnet/config';
+ * export const VARIABLES: readonly EnvVariable[] = [...NATS_VARIABLES, { name: 'PORT', required: false, default: '8080', meaning: 'Port of /healthz.' }];
  * export function fooConfigFromEnv(env: Env) { return { nats: natsSettingsFromEnv(env), port: readPort(env, 'PORT', 8080) }; }
+ * // main.ts: fooConfigFromEnv(process.env), once; a ConfigError is one line and exit code 2.
  * ```
  */
 export { ConfigError, TokenFileError } from './errors.js';
