@@ -142,16 +142,20 @@ export function strategyComparisonSvg(scores: readonly StrategyScore[], opts: Co
   panels.forEach((panel, p) => {
     const left = MARGIN + p * panelW + 52;
     const right = MARGIN + (p + 1) * panelW - 12;
-    const values = scores.flatMap((s) => {
-      const m = panel.pick(s);
-      return [...s.runs.map(panel.value), m.mean, ...(m.lo !== undefined ? [m.lo, m.hi!] : [])];
-    });
+    const points = scores.flatMap((s) => [...s.runs.map(panel.value), panel.pick(s).mean]);
+    const ends = scores.flatMap((s) => { const m = panel.pick(s); return m.lo !== undefined ? [m.lo, m.hi!] : []; });
+    // Rewards are accuracies: with two seeds a t interval easily spans past 0 or 1,
+    // so whiskers are clipped to [0, 1] whenever every value lies in it.
+    const unit = points.every((v) => v >= 0 && v <= 1);
+    const clip = (v: number) => (unit ? Math.min(1, Math.max(0, v)) : v);
+    const values = [...points, ...ends.map(clip)];
     let lo = values.length ? Math.min(...values) : 0;
     let hi = values.length ? Math.max(...values) : 1;
     if (hi - lo < 1e-6) { lo -= 0.01; hi += 0.01; }
     const pad = (hi - lo) * 0.08;
     lo -= pad;
     hi += pad;
+    const at = (v: number) => py(clip(v));
     const py = (v: number) => bottom - ((v - lo) / (hi - lo)) * (bottom - top);
     const g: string[] = [
       el('text', { x: (left + right) / 2, y: top - 12, 'text-anchor': 'middle', 'font-size': FONT + 1, fill: '#111827' }, [text(panel.label)]),
@@ -175,9 +179,9 @@ export function strategyComparisonSvg(scores: readonly StrategyScore[], opts: Co
       ];
       if (m.lo !== undefined) {
         col.push(
-          el('line', { class: 'interval', x1: cx, y1: py(m.lo), x2: cx, y2: py(m.hi!), stroke: color, 'stroke-width': 1.5 }),
-          el('line', { x1: cx - 6, y1: py(m.lo), x2: cx + 6, y2: py(m.lo), stroke: color, 'stroke-width': 1.5 }),
-          el('line', { x1: cx - 6, y1: py(m.hi!), x2: cx + 6, y2: py(m.hi!), stroke: color, 'stroke-width': 1.5 }),
+          el('line', { class: 'interval', x1: cx, y1: at(m.lo), x2: cx, y2: at(m.hi!), stroke: color, 'stroke-width': 1.5 }),
+          el('line', { x1: cx - 6, y1: at(m.lo), x2: cx + 6, y2: at(m.lo), stroke: color, 'stroke-width': 1.5 }),
+          el('line', { x1: cx - 6, y1: at(m.hi!), x2: cx + 6, y2: at(m.hi!), stroke: color, 'stroke-width': 1.5 }),
         );
       }
       // Seeds side by side to the right of the whisker so equal values stay visible.
