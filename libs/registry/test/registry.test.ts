@@ -150,6 +150,36 @@ for (const kind of kinds) {
   });
 }
 
+test('registry (memory) - a long event log is stored in segments: a save writes only the segments with new events', async () => {
+  const puts: string[] = [];
+  const memory = new MemoryStateStore<unknown>();
+  const store: StateStore<unknown> = {
+    get: (k) => memory.get(k), delete: (k) => memory.delete(k), keys: () => memory.keys(),
+    put: (k, v) => { puts.push(k); return memory.put(k, v); },
+  };
+  const a = registry(store);
+  const { job } = await submit(a, 'long');
+  a.setState(job.id, 'running');
+  for (let i = 1; i <= 1234; i++) a.emit(job.id, { type: 'step', n: i });
+  await a.save(job.id, true);
+  assert.deepEqual(puts.splice(0), [job.id, job.id, `${job.id}=events=0`, `${job.id}=events=1`, `${job.id}=events=2`]);
+  a.emit(job.id, { type: 'step', n: 1235 });
+  await a.save(job.id, true);
+  assert.deepEqual(puts.splice(0), [job.id, `${job.id}=events=2`], 'the full segments are not written again');
+
+  const b = registry(store);
+  const { unfinished } = await b.recover();
+  assert.equal(unfinished[0]!.lastSequence, 1235);
+  const replayed = await collect(b, job.id, 600);
+  assert.equal(replayed.length, 636);
+  assert.deepEqual([replayed[0], replayed.at(-1)].map((e) => (e === 'end' ? e : e?.event.n)), [600, 1235]);
+  await b.finish(job.id, 'succeeded');
+  const c = registry(store, { keepFinished: 0 });
+  await c.recover();
+  const all = await collect(c, job.id, 0);
+  assert.deepEqual([all.length, all.at(-1)], [1236, 'end'], 'a finished job\'s events read back from the store');
+});
+
 test('registry (kv) - recovery quarantines an unreadable and an undecodable entry and starts everything else', async () => {
   const { store, bucket, bus } = await kinds[1]!.open();
   const a = registry(store);
