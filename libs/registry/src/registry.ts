@@ -342,11 +342,15 @@ export class JobRegistry<Spec, Status extends object, Event> {
 
   private async create(req: Parameters<JobRegistry<Spec, Status, Event>['submit']>[0]): Promise<Job<Spec, Status>> {
     const { spec, status } = await req.prepare();
-    const number = this.nextNumber++;
-    let id = (this.options.newId ?? ((n: number) => `${this.kind}-${n}`))(number);
+    const newId = this.options.newId ?? ((n: number) => `${this.kind}-${n}`);
+    let number: number;
+    let id: string;
+    // A quarantined entry keeps its key (an unreadable one stays there): never write over it, take the next number.
+    do {
+      number = this.nextNumber++;
+      id = newId(number);
+    } while (this.index.has(id) || this.quarantine.has(id));
     if (!ID.test(id)) throw new RangeError(`${this.kind} id ${JSON.stringify(id)} must be 1 to 150 characters of A-Z a-z 0-9 - _`);
-    // A quarantined entry left under its key keeps it: never write over it.
-    while (this.index.has(id) || this.quarantine.has(id)) id = `${id}-${number}`;
     const now = Date.now();
     const job = {
       ...status,
