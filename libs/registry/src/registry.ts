@@ -67,6 +67,8 @@ interface Live<J, E> {
   eventsStored: number;
   watchers: Set<JobWatcher<E>>;
   writer: ThrottledWriter;
+  /** Its final state is in the store: nothing left to save. */
+  finalStored?: boolean;
 }
 
 /** What the registry remembers of every job, in memory or not: enough to list, count and dedupe. */
@@ -436,6 +438,7 @@ export class JobRegistry<Spec, Status extends object, Event> {
     for (const w of entry.watchers) w('end');
     entry.watchers.clear();
     if (await entry.writer.save(true)) {
+      entry.finalStored = true;
       this.finishedOrder.push(id);
       this.evict();
     } else {
@@ -562,12 +565,15 @@ export class JobRegistry<Spec, Status extends object, Event> {
     return this.get(id);
   }
 
-  /** Saves every job in memory at once (shutdown) and waits for the writes. */
+  /** Saves every job in memory that has something unsaved, at once (shutdown), and waits for the writes. */
   async flush(): Promise<void> {
-    const entries = [...this.live.values()];
+    const entries = [...this.live.values()].filter((e) => !e.finalStored);
     const ok = await Promise.all(entries.map((e) => e.writer.save(true)));
     entries.forEach((e, i) => {
-      if (ok[i] && isFinal(e.job.runState) && !this.finishedOrder.includes(e.job.id)) this.finishedOrder.push(e.job.id);
+      if (ok[i] && isFinal(e.job.runState)) {
+        e.finalStored = true;
+        this.finishedOrder.push(e.job.id);
+      }
     });
     this.evict();
   }
