@@ -1,11 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { MemoryStateStore } from '@nasnet/bus';
 import * as pb from '@nasnet/proto';
 import { genotypeFromProto } from '@nasnet/proto';
 import { SearchLoop, normalizeSpec, summarizeSearch, type ChildExecutor, type SearchSpec, type SearchState } from '@nasnet/search';
 import type { Genotype } from '@nasnet/search-space';
 import { architectureToProto, specFromProto, specToProto, statusToProto } from '../src/convert.js';
-import type { StoredSearch } from '../src/manager.js';
+import { SearchManager, startControllerServer, type StoredSearch } from '../src/index.js';
 
 const score = (g: Genotype) => g.normal.blocks.filter((b) => b.combine === 'add').length / 10 + g.reduction.blocks.filter((b) => b.ops.includes('max_pool3x3')).length / 100;
 
@@ -75,4 +77,44 @@ test('controller status - a search with no successful child has no best', async 
   assert.equal(status.bestGenotype, undefined);
   assert.equal(status.counts!.failed, 3);
   assert.equal(status.counts!.trained, 0);
+});
+
+test('controller status - over gRPC, GetSearch and TopArchitectures agree on the retrained winner, with both rewards', async () => {
+  const manager = new SearchManager({ store: new MemoryStateStore<StoredSearch>(), executorFor: () => executor });
+  const server = await startControllerServer({ manager, port: 0, token: 't0ken' });
+  const client = new pb.SearchServiceClient(`127.0.0.1:${server.port}`, credentials.createInsecure());
+  const md = new Metadata();
+  md.set('authorization', 'Bearer t0ken');
+  const call = <Res>(method: unknown, req: unknown) => new Promise<Res>((resolve, reject) => {
+    (method as (r: unknown, m: Metadata, cb: (e: ServiceError | null, r: Res) => void) => void).call(client, req, md, (e, r) => (e ? reject(e) : resolve(r)));
+  });
+  try {
+    const sub = await call<pb.SubmitSearchResponse>(client.submitSearch, { spec: pb.SearchSpec.fromPartial({
+      name: 'final', dataset: 'synthetic', strategy: pb.SearchStrategy.SEARCH_STRATEGY_RANDOM, seed: 9,
+      budget: { maxArchitectures: 8, maxConcurrentChildren: 2 }, recipe: { initialFilters: 4, cellsPerStack: 1 }, finalPhase: { topK: 3, epochs: 2, filters: 24, cells: 3 },
+    }) });
+    await new Promise<void>((resolve, reject) => {
+      const stream = client.watchSearch({ searchId: sub.searchId, fromSequence: 0 }, md);
+      stream.on('data', () => {});
+      stream.on('end', resolve);
+      stream.on('error', reject);
+    });
+    const status = (await call<pb.GetSearchResponse>(client.getSearch, { searchId: sub.searchId })).status!;
+    assert.equal(status.state, pb.SearchState.SEARCH_STATE_SUCCEEDED);
+    assert.deepEqual(status.spec!.finalPhase, { topK: 3, epochs: 2, filters: 24, cells: 3 });
+    const top = (await call<pb.TopArchitecturesResponse>(client.topArchitectures, { searchId: sub.searchId, k: 5 })).architectures;
+    assert.equal(top.length, 5);
+    assert.deepEqual(top.map((a) => a.finalReward !== undefined), [true, true, true, false, false], 'the three retrained cells first, each with both rewards');
+    assert.ok(top[0]!.finalReward! >= top[1]!.finalReward! && top[1]!.finalReward! >= top[2]!.finalReward!);
+    assert.equal(status.bestFromFinalPhase, true);
+    assert.equal(status.bestChildId, top[0]!.childId, 'best_child_id is the retrained winner (what transfer by search id takes)');
+    assert.equal(status.bestReward, top[0]!.finalReward);
+    assert.equal(status.bestSearchReward, top[0]!.reward);
+    assert.equal(status.bestGenotype!.hash, top[0]!.genotype!.hash);
+    const bestBySearch = Math.max(...top.map((a) => a.reward));
+    assert.ok(top[0]!.reward < bestBySearch, 'the reversed retraining picked a cell the search phase ranked lower');
+  } finally {
+    client.close();
+    await server.close();
+  }
 });
