@@ -100,7 +100,9 @@ export async function searchRemoteCommand(sub: string, argv: string[], io: CliIO
         const res = await unary<pb.TopArchitecturesResponse>(client, client.topArchitectures, { searchId: id(), k });
         if (res.architectures.length === 0) io.out('no architecture has finished training yet');
         for (const a of res.architectures) {
-          io.out(`#${a.rank}  child ${a.childId}  validation accuracy ${a.reward.toFixed(4)}  ${formatCount(a.paramCount)} params  ${formatCount(a.multAdds)} mult-adds`);
+          // Retrained cells rank first, by their retrained reward (the final phase decides).
+          const retrained = a.finalReward !== undefined ? `  retrained ${a.finalReward.toFixed(4)}` : '';
+          io.out(`#${a.rank}  child ${a.childId}  validation accuracy ${a.reward.toFixed(4)}${retrained}  ${formatCount(a.paramCount)} params  ${formatCount(a.multAdds)} mult-adds`);
           io.out(`    ${a.genotype?.text ?? ''}`);
           if (a.genotype?.normal && a.genotype.reduction) {
             const g = genotypeFromProto(a.genotype);
