@@ -56,7 +56,7 @@ const debianTar = join(cache, `debian-${SUITE}-minbase-tini.tar`);
 if (values.fresh || !existsSync(debianTar)) {
   log(`mmdebstrap ${SUITE} -> ${debianTar} (a few minutes)`);
   const partial = `${debianTar}.partial`;
-  run('mmdebstrap', ['--variant=minbase', '--include=tini', '--quiet',
+  run('mmdebstrap', ['--variant=minbase', '--format=tar', '--include=tini', '--quiet',
     '--dpkgopt=path-exclude=/usr/share/man/*', '--dpkgopt=path-exclude=/usr/share/doc/*',
     '--dpkgopt=path-include=/usr/share/doc/*/copyright', '--dpkgopt=path-exclude=/usr/share/locale/*',
     SUITE, partial]);
