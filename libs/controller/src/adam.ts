@@ -5,6 +5,8 @@
  * rounded result of each step, and the state round-trips through JSON
  * exactly.
  */
+import { isPackedArrays, packArrays, unpackArrays, type PackedArrays } from './packed.js';
+
 export interface AdamOptions {
   /** @default 0.00035 (NASNet controller learning rate, paper section 4) */
   learningRate: number;
@@ -18,8 +20,10 @@ export interface AdamOptions {
 
 export interface AdamState {
   step: number;
-  m: number[][];
-  v: number[][];
+  /** First moments: packed float64 (packed.ts), or plain numbers as states before packing held them. */
+  m: PackedArrays | number[][];
+  /** Second moments, likewise. */
+  v: PackedArrays | number[][];
 }
 
 export function defaultAdamOptions(): AdamOptions {
@@ -56,18 +60,20 @@ export class Adam {
   }
 
   getState(): AdamState {
-    return { step: this.step, m: this.m.map((a) => Array.from(a)), v: this.v.map((a) => Array.from(a)) };
+    return { step: this.step, m: packArrays('float64', this.m), v: packArrays('float64', this.v) };
   }
 
   setState(state: AdamState): void {
-    if (state.m.length !== this.m.length || state.v.length !== this.v.length) {
-      throw new RangeError(`adam state has ${state.m.length} moment arrays, expected ${this.m.length}`);
+    const read = (x: PackedArrays | number[][], name: 'm' | 'v'): ArrayLike<number>[] => (isPackedArrays(x) ? unpackArrays(x, `adam state ${name}`) : x);
+    const m = read(state.m, 'm'), v = read(state.v, 'v');
+    for (const [name, arrays] of [['m', m], ['v', v]] as const) {
+      if (arrays.length !== this.m.length) throw new RangeError(`adam state has ${arrays.length} ${name} arrays, expected ${this.m.length}`);
+      arrays.forEach((a, k) => {
+        if (a.length !== this.m[k]!.length) throw new RangeError(`adam state ${name}[${k}] has ${a.length} entries, expected ${this.m[k]!.length}`);
+      });
     }
-    state.m.forEach((a, k) => {
-      if (a.length !== this.m[k]!.length) throw new RangeError(`adam state m[${k}] has ${a.length} entries, expected ${this.m[k]!.length}`);
-    });
     this.step = state.step;
-    this.m = state.m.map((a) => Float64Array.from(a));
-    this.v = state.v.map((a) => Float64Array.from(a));
+    this.m = m.map((a) => Float64Array.from(a));
+    this.v = v.map((a) => Float64Array.from(a));
   }
 }

@@ -416,7 +416,7 @@ export class LstmPolicy {
     return this.parameters().map((a) => Array.from(a));
   }
 
-  setWeights(weights: readonly (readonly number[])[]): void {
+  setWeights(weights: readonly ArrayLike<number>[]): void {
     const params = this.parameters();
     if (weights.length !== params.length) throw new RangeError(`policy weights have ${weights.length} arrays, expected ${params.length}`);
     weights.forEach((w, k) => {

@@ -1,6 +1,7 @@
 import { Rng, type RngState } from '@nasnet/random';
 import { Adam, type AdamState } from './adam.js';
 import { LstmPolicy, type LstmPolicyOptions } from './lstm-policy.js';
+import { isPackedArrays, packArrays, unpackArrays, type PackedArrays } from './packed.js';
 import { StrategyStateError, type Candidate, type PolicyUpdate, type SearchStrategy, type StrategyState } from './strategy.js';
 
 /**
@@ -134,7 +135,8 @@ export class PpoStrategy implements SearchStrategy {
   exportState(): StrategyState {
     return {
       name: 'ppo',
-      weights: this.policy.getWeights(),
+      // Packed (packed.ts): exact, and a quarter of the JSON numbers' size in every checkpoint.
+      weights: packArrays(this.policy.options.precision, this.policy.parameters()),
       optimizer: this.optimizer.getState(),
       rng: this.rng.state(),
       baseline: this.baseline ?? null,
@@ -145,8 +147,9 @@ export class PpoStrategy implements SearchStrategy {
 
   importState(state: StrategyState): void {
     if (state.name !== 'ppo') throw new StrategyStateError(`cannot load a '${state.name}' state into the ppo strategy`);
-    const s = state as unknown as { weights: number[][]; optimizer: AdamState; rng: RngState; baseline: number | null; buffer: BufferEntry[]; updates: number };
-    this.policy.setWeights(s.weights);
+    const s = state as unknown as { weights: PackedArrays | number[][]; optimizer: AdamState; rng: RngState; baseline: number | null; buffer: BufferEntry[]; updates: number };
+    // Plain numbers: a state saved before weights were packed.
+    this.policy.setWeights(isPackedArrays(s.weights) ? unpackArrays(s.weights, 'ppo state weights') : s.weights);
     this.optimizer.setState(s.optimizer);
     this.rng = new Rng(s.rng);
     this.baseline = s.baseline ?? undefined;

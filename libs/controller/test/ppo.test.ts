@@ -82,3 +82,30 @@ test('ppo - refuses foreign state and bad rewards', () => {
   assert.throws(() => ppo.observe(c, Number.NaN), /non-finite reward/);
   assert.throws(() => ppo.observe({ genotype: c.genotype }, 0.5), /needs the decisions/);
 });
+
+test('ppo - state packs weights and Adam moments exactly and still loads a state of plain numbers', () => {
+  const a = new PpoStrategy({ seed: 4, policy: { hiddenUnits: 12 } });
+  run(a, 25);
+  const packed = JSON.parse(JSON.stringify(a.exportState()));
+  assert.equal(packed.weights.dtype, 'float32');
+  assert.equal(packed.optimizer.m.dtype, 'float64');
+  // The same state with every array written out as JSON numbers, as states were before packing.
+  const plain = {
+    ...packed,
+    weights: a.policy.getWeights(),
+    optimizer: { ...packed.optimizer, ...Object.fromEntries((['m', 'v'] as const).map((k) => [k, packed.optimizer[k].base64.map((s: string) => {
+      const b = Buffer.from(s, 'base64');
+      return Array.from(new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)));
+    })])) },
+  };
+  assert.ok(JSON.stringify(packed).length * 2 < JSON.stringify(plain).length, 'packing at least halves the state');
+  const fromPacked = new PpoStrategy({ seed: 0, policy: { hiddenUnits: 12 } });
+  const fromPlain = new PpoStrategy({ seed: 0, policy: { hiddenUnits: 12 } });
+  fromPacked.importState(packed);
+  fromPlain.importState(plain);
+  const expected = run(a, 30);
+  assert.deepEqual(run(fromPacked, 30), expected);
+  assert.deepEqual(run(fromPlain, 30), expected);
+  assert.deepEqual(fromPacked.exportState(), a.exportState());
+  assert.deepEqual(fromPlain.exportState(), a.exportState());
+});
