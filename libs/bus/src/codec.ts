@@ -100,6 +100,7 @@ export function encodeChildTask(task: ChildTask): WireMessage {
       ? { minEpochs: uint32(task.earlyStop.minEpochs, 'earlyStop.minEpochs'), medianByEpoch: [...task.earlyStop.medianByEpoch] }
       : undefined,
     exportDir: task.exportDir ?? '',
+    maxSeconds: uint32(task.maxSeconds ?? 0, 'maxSeconds'),
   };
   return { data: pb.ChildTask.encode(msg).finish(), headers: {} };
 }
@@ -290,6 +291,7 @@ export function decodeChildTask(data: Uint8Array, source: TaskSource): ChildTask
     task.earlyStop = { minEpochs, medianByEpoch };
   }
   if (m.exportDir) task.exportDir = m.exportDir;
+  if (m.maxSeconds > 0) task.maxSeconds = m.maxSeconds;
   return task;
 }
 

@@ -22,6 +22,12 @@ export interface ChildTask {
   earlyStop?: { minEpochs: number; medianByEpoch: number[] };
   /** Save the trained network (TensorFlow.js format) into this folder. */
   exportDir?: string;
+  /**
+   * Training time allowed per attempt, seconds (the operator's per-child
+   * deadline): past it the trainer stops the child, reports it failed with
+   * childDeadlineReason(maxSeconds) and takes the next one. Unset: none.
+   */
+  maxSeconds?: number;
 }
 
 export type ChildStatus = 'ok' | 'failed' | 'diverged' | 'cancelled' | 'early_stopped';

@@ -12,6 +12,11 @@
 export { SearchLoop, FAIL_FAST_CHILDREN } from './loop.js';
 export type { SearchState, SearchEvent, SearchPhase, SearchOutcome, ChildEntry, SearchLoopOptions } from './loop.js';
 export { normalizeSpec, defaultRecipe, defaultControllerSettings, finalRecipe, SearchSpecError } from './spec.js';
+export {
+  DEFAULT_SEARCH_LIMITS, STATE_BYTES_PER_CHILD, SearchLimitError, LimitsFileError, checkSearchLimits, estimateStateBytes, parseSearchLimits,
+  childDeadlineReason, withChildDeadline,
+} from './limits.js';
+export type { SearchLimits } from './limits.js';
 export { summarizeSearch, topArchitectures, countChildren, mostCommonFailure } from './summary.js';
 export type { SearchSummary, SearchCounts, RankedArchitecture } from './summary.js';
 export type {

@@ -4,10 +4,10 @@
  * world what it does on nas.events (attempts, progress, heartbeats).
  */
 import {
-  CancelBoard, NatsEventBus, publishChildResult, TrainerConsumer,
+  CancelBoard, NatsEventBus, publishChildResult, searchQueueExists, SearchQueueGoneError, TrainerConsumer,
   type BusConnection, type BusEvent, type EventBus, type TaskDelivery,
 } from '@nasnet/bus';
-import type { ChildResult, ChildTask } from '@nasnet/search';
+import { childDeadlineReason, type ChildResult, type ChildTask } from '@nasnet/search';
 // A type-only import: runChildTask itself is loaded on first use (see TrainerLoopOptions.train).
 import type { TrainFunction } from '@nasnet/trainer';
 
@@ -15,6 +15,18 @@ export interface TrainerLoopOptions {
   bus: BusConnection;
   /** Pod name or hostname-pid; written into results and events. */
   trainerId: string;
+  /**
+   * The search this trainer was launched for (SEARCH_ID): it takes only that
+   * search's children, from the search's own queue (TrainerConsumerOptions.searchId),
+   * and returns once the search has ended: its queue is gone (the controller
+   * deletes it when the search succeeds, fails or is cancelled) or the search
+   * is cancelled in nas_cancels. A child in training then is stopped and
+   * answered 'cancelled'. Unset: children of every search from the shared queue,
+   * until `signal`.
+   */
+  searchId?: string;
+  /** With searchId: how often the search's queue is checked for. @default 2000 */
+  searchCheckMs?: number;
   /** @default runChildTask from @nasnet/trainer, imported on first use (tests pass fakes and never load TensorFlow.js) */
   train?: TrainFunction;
   /** Abort to stop: the current child is given back (nak) for another trainer, then the loop returns. */
@@ -55,9 +67,11 @@ export interface TrainerLoopStats {
   cancelled: number;
   /** Children given back because this trainer was stopping. */
   handedBack: number;
+  /** With searchId: why the loop returned because the search ended. */
+  searchEnded?: string;
 }
 
-type Stopping = { why: 'shutdown' } | { why: 'cancel'; reason: string };
+type Stopping = { why: 'shutdown' } | { why: 'cancel'; reason: string } | { why: 'deadline'; reason: string };
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -96,33 +110,84 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
 
   const board = await CancelBoard.open(bus);
   await board.follow();
-  const consumer = await TrainerConsumer.start(bus, {
+  const searchId = options.searchId;
+  // Aborts when the search this trainer serves has ended (searchId only).
+  const ended = new AbortController();
+  const pullSignal = signal ? AbortSignal.any([signal, ended.signal]) : ended.signal;
+  const endSearch = (why: string) => {
+    if (ended.signal.aborted) return;
+    stats.searchEnded = why;
+    log(`trainer ${trainerId}: search ${searchId} ended (${why}); stopping`);
+    ended.abort(new Error(`search ${searchId} ended: ${why}`));
+  };
+  let unwatchSearch = () => {};
+  if (searchId !== undefined) {
+    const unlistenCancel = board.onSearchCancel(searchId, (reason) => endSearch(`cancelled: ${reason}`));
+    let checking = false;
+    const check = async () => {
+      if (checking || ended.signal.aborted) return;
+      checking = true;
+      try {
+        const reason = await board.searchReason(searchId);
+        if (reason !== undefined) endSearch(`cancelled: ${reason}`);
+        else if (!(await searchQueueExists(bus, searchId))) endSearch('its work queue was deleted');
+      } catch (err) {
+        if (!bus.nc.isClosed()) log(`trainer ${trainerId}: checking on search ${searchId}: ${errorText(err)}`);
+      } finally {
+        checking = false;
+      }
+    };
+    const checkTimer = setInterval(() => void check(), options.searchCheckMs ?? 2000);
+    checkTimer.unref();
+    unwatchSearch = () => { clearInterval(checkTimer); unlistenCancel(); };
+    // A search cancelled before this trainer started has a marker but may still have its queue.
+    await check();
+  }
+  let consumer: TrainerConsumer;
+  try {
+    consumer = await TrainerConsumer.start(bus, {
     trainerId,
+    ...(searchId !== undefined ? { searchId } : {}),
     ...(options.ackWaitMs !== undefined ? { ackWaitMs: options.ackWaitMs } : {}),
     ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
     ...(options.backoffMs !== undefined ? { backoffMs: options.backoffMs } : {}),
     ...(options.pullExpiresMs !== undefined ? { pullExpiresMs: options.pullExpiresMs } : {}),
     log,
   });
-  log(`trainer ${trainerId}: waiting for children`);
+  } catch (err) {
+    unwatchSearch();
+    board.stop();
+    if (!(err instanceof SearchQueueGoneError)) throw err;
+    stats.searchEnded ??= 'it has no work queue';
+    log(`trainer ${trainerId}: ${err.message}; nothing to do`);
+    return stats;
+  }
+  if (ended.signal.aborted) {
+    unwatchSearch();
+    consumer.close();
+    board.stop();
+    return stats;
+  }
+  log(`trainer ${trainerId}: waiting for children${searchId !== undefined ? ` of search ${searchId}` : ''}`);
   let busy = false;
   const heartbeat = () => emit({ kind: 'trainer_heartbeat', timeMs: Date.now(), trainer: trainerId, busy });
   heartbeat();
   const timer = setInterval(heartbeat, options.heartbeatMs ?? 10_000);
   try {
     for (;;) {
-      const d = await consumer.next(signal);
+      const d = await consumer.next(pullSignal);
       if (!d) break;
       busy = true;
       try {
         const stop = await handle(d);
-        if (stop) break;
+        if (stop || ended.signal.aborted) break;
       } finally {
         busy = false;
       }
     }
   } finally {
     clearInterval(timer);
+    unwatchSearch();
     consumer.close();
     board.stop();
     // The last word (busy: false), awaited so a caller closing the connection next does not cut it off.
@@ -168,10 +233,19 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
     const child = new AbortController();
     let stopping: Stopping | undefined;
     const stoppingNow = (): Stopping | undefined => stopping;
-    const unlisten = board.onCancel(task.searchId, task.childId, (reason) => {
+    const unlistenCancel = board.onCancel(task.searchId, task.childId, (reason) => {
       stopping ??= { why: 'cancel', reason };
       child.abort(new Error(`cancelled: ${reason}`));
     });
+    // The search ended (succeeded, failed or cancelled) while this child trained: nobody waits for it.
+    const onEnded = () => {
+      const reason = ended.signal.reason instanceof Error ? ended.signal.reason.message : `search ${task.searchId} ended`;
+      stopping ??= { why: 'cancel', reason };
+      child.abort(new Error(reason));
+    };
+    ended.signal.addEventListener('abort', onEnded, { once: true });
+    if (ended.signal.aborted) onEnded();
+    const unlisten = () => { unlistenCancel(); ended.signal.removeEventListener('abort', onEnded); };
     const onShutdown = () => {
       if (stopping) return;
       stopping = { why: 'shutdown' };
@@ -181,6 +255,13 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
     };
     signal?.addEventListener('abort', onShutdown, { once: true });
     if (signal?.aborted) onShutdown();
+    // The operator's per-child deadline (ChildTask.maxSeconds): past it the child is stopped and failed, and this trainer moves on.
+    const maxSeconds = task.maxSeconds ?? 0;
+    const deadline = maxSeconds > 0 ? setTimeout(() => {
+      const reason = childDeadlineReason(maxSeconds);
+      stopping ??= { why: 'deadline', reason };
+      child.abort(new Error(reason));
+    }, maxSeconds * 1000) : undefined;
     const working = setInterval(() => d.working(), Math.max(100, consumer.ackWaitMs / 3));
 
     let outcome: { ok: true; result: ChildResult } | { ok: false; error: unknown };
@@ -193,6 +274,7 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
     } catch (error) {
       outcome = { ok: false, error };
     } finally {
+      if (deadline) clearTimeout(deadline);
       unlisten();
       signal?.removeEventListener('abort', onShutdown);
     }
@@ -205,7 +287,14 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
     // working() goes on until the outcome is published: a publish can wait out a reconnect.
     let published = false;
     try {
-      if (outcome.ok) {
+      if (why?.why === 'deadline' && (!outcome.ok || outcome.result.status === 'cancelled')) {
+        // Not retried: another attempt would run into the same deadline.
+        await publishResult(d, emptyResult(task, 'failed', why.reason, trainerId, attempt));
+        published = true;
+        stats.failed++;
+        log(`trainer ${trainerId}: child ${task.childId} of ${task.searchId}: ${why.reason}`);
+        await d.term(why.reason);
+      } else if (outcome.ok) {
         await publishResult(d, { ...outcome.result, childId: task.childId, trainer: trainerId, attempts: attempt });
         published = true;
         stats.trained++;

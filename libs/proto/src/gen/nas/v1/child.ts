@@ -126,6 +126,13 @@ export interface ChildTask {
    * no export.
    */
   exportDir: string;
+  /**
+   * Training time allowed per delivery attempt, seconds (the operator's
+   * per-child deadline): past it the trainer stops the child, reports
+   * CHILD_STATUS_FAILED with the reason "child deadline of N s exceeded"
+   * and takes the next one. 0 = no deadline.
+   */
+  maxSeconds: number;
 }
 
 /**
@@ -221,6 +228,7 @@ function createBaseChildTask(): ChildTask {
     phase: "",
     earlyStop: undefined,
     exportDir: "",
+    maxSeconds: 0,
   };
 }
 
@@ -261,6 +269,9 @@ export const ChildTask: MessageFns<ChildTask> = {
     }
     if (message.exportDir !== "") {
       writer.uint32(98).string(message.exportDir);
+    }
+    if (message.maxSeconds !== 0) {
+      writer.uint32(104).uint32(message.maxSeconds);
     }
     return writer;
   },
@@ -374,6 +385,14 @@ export const ChildTask: MessageFns<ChildTask> = {
             message.exportDir = reader.string();
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.maxSeconds = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -424,6 +443,11 @@ export const ChildTask: MessageFns<ChildTask> = {
         : isSet(object.export_dir)
         ? globalThis.String(object.export_dir)
         : "",
+      maxSeconds: isSet(object.maxSeconds)
+        ? globalThis.Number(object.maxSeconds)
+        : isSet(object.max_seconds)
+        ? globalThis.Number(object.max_seconds)
+        : 0,
     };
   },
 
@@ -465,6 +489,9 @@ export const ChildTask: MessageFns<ChildTask> = {
     if (message.exportDir !== "") {
       obj.exportDir = message.exportDir;
     }
+    if (message.maxSeconds !== 0) {
+      obj.maxSeconds = Math.round(message.maxSeconds);
+    }
     return obj;
   },
 
@@ -491,6 +518,7 @@ export const ChildTask: MessageFns<ChildTask> = {
       ? EarlyStopRule.fromPartial(object.earlyStop)
       : undefined;
     message.exportDir = object.exportDir ?? "";
+    message.maxSeconds = object.maxSeconds ?? 0;
     return message;
   },
 };
