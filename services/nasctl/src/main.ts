@@ -24,7 +24,7 @@ export interface CliIO {
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   search: { run: searchCommand, summary: 'run a whole search on this machine (--local): workers, progress bar, report folder' },
   transfer: { run: transferCommand, summary: 'stack found cells into a CIFAR or ImageNet network (N@F or a budget), train and export it' },
-  compare: { run: compareCommand, summary: 'reward curves of finished local searches on one chart (PPO vs random)' },
+  compare: { run: compareCommand, summary: 'strategies over seeds: mean and 95% interval of the best and top-5 unique rewards, one chart' },
   describe: { run: describeCommand, summary: 'print a genotype (text form, hash) and its network size for a layout and N@F' },
 };
 
