@@ -74,6 +74,24 @@ export class CancelBoard {
     };
   }
 
+  /** Calls `listener` when the whole search gets a marker from now on; returns the unsubscribe. */
+  onSearchCancel(searchId: string, listener: (reason: string) => void): () => void {
+    const key = cancelKey(searchId);
+    let set = this.listeners.get(key);
+    if (!set) this.listeners.set(key, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.listeners.delete(key);
+    };
+  }
+
+  /** Why the whole search was cancelled; undefined when it was not. */
+  async searchReason(searchId: string): Promise<string | undefined> {
+    const e = await this.kv.get(cancelKey(searchId));
+    return e && e.operation === 'PUT' ? e.string() : undefined;
+  }
+
   stop(): void {
     this.stopWatch?.();
     this.stopWatch = undefined;

@@ -4,8 +4,9 @@ import {
 } from '@nats-io/jetstream';
 import { decodeChildResult, decodeChildTask } from './codec.js';
 import type { BusConnection } from './connect.js';
-import { BusDecodeError } from './errors.js';
+import { BusDecodeError, SearchQueueGoneError, SharedQueueConflictError } from './errors.js';
 import { publishChildResult, publishDeadLetter } from './publish.js';
+import { SEARCH_QUEUE_PREFIX, searchQueueName } from './search-queue.js';
 import { CONSUMER_TRAINERS, resultSubject, STREAM_RESULTS, STREAM_TASKS, type ChildResult, type ChildTask, type TaskDelivery } from './types.js';
 
 const MS = 1_000_000; // nanoseconds per millisecond: consumer durations are nanoseconds
@@ -13,6 +14,15 @@ const MS = 1_000_000; // nanoseconds per millisecond: consumer durations are nan
 export interface TrainerConsumerOptions {
   /** Written into dead letters and the 'failed' results this consumer publishes. */
   trainerId: string;
+  /**
+   * Take only this search's children, from its own consumer trainers-<searchId>
+   * (search-queue.ts), which the controller made when the search started:
+   * this trainer binds to it and uses its settings (ackWaitMs, maxAttempts and
+   * backoffMs are ignored), and start() throws SearchQueueGoneError when there
+   * is none (the search ended). Unset: the shared consumer `trainers` on
+   * nas.tasks.> (every search's children; a controller with no launcher).
+   */
+  searchId?: string;
   /**
    * A delivery not acked, naked or marked working() within this time goes to
    * another trainer. Trainers call working() every ackWaitMs / 3 while a
@@ -104,6 +114,21 @@ export class TrainerConsumer {
       max_waiting: 2048,
     };
     const jsm = bus.jsm;
+    const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+    if (options.searchId !== undefined) {
+      const name = searchQueueName(options.searchId);
+      let own;
+      try {
+        own = await jsm.consumers.info(STREAM_TASKS, name);
+      } catch (err) {
+        if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound) throw new SearchQueueGoneError(options.searchId, { cause: err });
+        throw err;
+      }
+      return new TrainerConsumer(
+        bus, await bus.js.consumers.get(STREAM_TASKS, name), options.trainerId, (own.config.ack_wait ?? want.ack_wait!) / MS,
+        (own.config.max_deliver ?? want.max_deliver!) - 1, options.pullExpiresMs ?? 5000, log,
+      );
+    }
     let info;
     try {
       info = await jsm.consumers.info(STREAM_TASKS, CONSUMER_TRAINERS);
@@ -111,7 +136,10 @@ export class TrainerConsumer {
       if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) throw err;
       info = await jsm.consumers.add(STREAM_TASKS, want).catch(async (addErr: unknown) => {
         // Another trainer created it first.
-        return jsm.consumers.info(STREAM_TASKS, CONSUMER_TRAINERS).catch(() => { throw addErr; });
+        return jsm.consumers.info(STREAM_TASKS, CONSUMER_TRAINERS).catch(() => {
+          const message = (addErr as Error).message;
+          throw /not unique|multiple/i.test(message) ? new SharedQueueConflictError(message, { cause: addErr }) : addErr;
+        });
       });
     }
     const c = info.config;
@@ -121,7 +149,6 @@ export class TrainerConsumer {
       info = await jsm.consumers.update(STREAM_TASKS, CONSUMER_TRAINERS, { ack_wait: want.ack_wait, max_deliver: want.max_deliver, backoff: want.backoff });
     }
     const consumer = await bus.js.consumers.get(STREAM_TASKS, CONSUMER_TRAINERS);
-    const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
     return new TrainerConsumer(
       bus, consumer, options.trainerId, (info.config.ack_wait ?? want.ack_wait!) / MS, (info.config.max_deliver ?? want.max_deliver!) - 1,
       options.pullExpiresMs ?? 5000, log,
@@ -229,8 +256,16 @@ export class TrainerConsumer {
   }
 }
 
-/** Work-queue depth: tasks waiting for a trainer, and tasks a trainer holds. */
+/** Work-queue depth: tasks waiting for a trainer, and tasks a trainer holds (every search's queue together). */
 export async function queueStats(bus: BusConnection): Promise<{ pending: number; inFlight: number }> {
+  let own: { pending: number; inFlight: number } | undefined;
+  for await (const info of bus.jsm.consumers.list(STREAM_TASKS)) {
+    if (!info.name.startsWith(SEARCH_QUEUE_PREFIX)) continue;
+    own ??= { pending: 0, inFlight: 0 };
+    own.pending += info.num_pending;
+    own.inFlight += info.num_ack_pending;
+  }
+  if (own) return own;
   try {
     const info = await bus.jsm.consumers.info(STREAM_TASKS, CONSUMER_TRAINERS);
     return { pending: info.num_pending, inFlight: info.num_ack_pending };

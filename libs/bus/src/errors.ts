@@ -58,3 +58,28 @@ export class ChildAbortedError extends Error {
     this.name = 'ChildAbortedError';
   }
 }
+
+/** A search's own work queue (consumer trainers-<searchId>) could not be made, read, deleted or purged. */
+export class SearchQueueError extends Error {
+  constructor(readonly searchId: string, readonly action: 'name' | 'info' | 'create' | 'delete' | 'purge', readonly reason: string, options?: ErrorOptions) {
+    super(`work queue of search ${searchId}: ${action}: ${reason}`, options);
+    this.name = 'SearchQueueError';
+  }
+}
+
+/** A trainer launched for a search found no queue for it: the search has ended (or never started). */
+export class SearchQueueGoneError extends Error {
+  constructor(readonly searchId: string, options?: ErrorOptions) {
+    super(`search ${searchId} has no work queue (consumer trainers-${searchId}): it has ended, or never started`, options);
+    this.name = 'SearchQueueGoneError';
+  }
+}
+
+/** The shared consumer `trainers` (nas.tasks.>) was refused: per-search queues exist on this server. */
+export class SharedQueueConflictError extends Error {
+  constructor(readonly reason: string, options?: ErrorOptions) {
+    super(`the shared work queue (consumer trainers on nas.tasks.>) cannot be made: ${reason}; this server gives each search its own queue `
+      + '(a controller with a launcher): start trainers with SEARCH_ID, as the launcher does', options);
+    this.name = 'SharedQueueConflictError';
+  }
+}

@@ -36,7 +36,12 @@ export {
 export type { WireMessage, HeaderReader, TaskSource, ResultContext, DecodedResult } from './codec.js';
 export {
   BusDecodeError, BusEncodeError, StreamConfigConflictError, StateStoreKeyError, StateIntegrityError, ExecutorClosedError, ChildAbortedError,
+  SearchQueueError, SearchQueueGoneError, SharedQueueConflictError,
 } from './errors.js';
+export {
+  SEARCH_QUEUE_PREFIX, searchQueueName, openSearchQueue, closeSearchQueue, listSearchQueues, searchQueueExists, deleteSharedQueue,
+} from './search-queue.js';
+export type { SearchQueueOptions } from './search-queue.js';
 export {
   NATS_ROLES, NATS_PASSWORD_VARIABLES, natsPermissions, natsAuthConfig, natsPasswordVariables, inboxPrefixFor, isVariableSafePassword,
   NatsAuthConfigError,
