@@ -9,7 +9,7 @@
  * import { natsSettingsFromEnv, NATS_VARIABLES, readPort, type Env, type EnvVariable } from '@nasnet/config';
  * export const VARIABLES: readonly EnvVariable[] = [...NATS_VARIABLES, { name: 'PORT', required: false, default: '8080', meaning: 'Port of /healthz.' }];
  * export function fooConfigFromEnv(env: Env) { return { nats: natsSettingsFromEnv(env), port: readPort(env, 'PORT', 8080) }; }
- * // main.ts: fooConfigFromEnv(process.env), once; a ConfigError is one line and exit code 2.
+ * // main.ts reads its environment through fooConfigFromEnv once; a ConfigError is one line and exit code 2.
  * ```
  */
 export { ConfigError, TokenFileError } from './errors.js';
