@@ -467,6 +467,22 @@ test('k8s manifests - containers set only variables their service declares (conf
   for (const stale of ['NASNET_STATE_DIR', 'TRANSFER_STATE_FILE']) assert.ok(!all.includes(stale), `${stale} is set somewhere`);
 });
 
+/** A Kubernetes quantity ("2Gi", "500m", "4") in base units. */
+function quantity(text: string): number {
+  const m = /^([0-9.]+)(Ki|Mi|Gi|Ti|k|M|G|T|m)?$/.exec(String(text));
+  assert.ok(m, `quantity ${text}`);
+  const scale: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12, m: 1e-3 };
+  return Number(m[1]) * (m[2] ? scale[m[2]]! : 1);
+}
+
+/** What the downward API gives for a resourceFieldRef (e.g. limits.memory): the quantity over the divisor, rounded up. */
+function resourceValue(container: Obj, ref: Obj): string {
+  const [kind, resource] = String(ref.resource).split('.') as [string, string];
+  const amount = container.resources?.[kind]?.[resource];
+  assert.ok(amount !== undefined, `${container.name}: ${ref.resource} is set`);
+  return String(Math.ceil(quantity(amount) / quantity(ref.divisor ?? '1')));
+}
+
 /**
  * A container's environment as the kubelet would give it: values, Secret
  * keys and the downward API resolved, and paths under a mounted Secret or
@@ -503,6 +519,7 @@ function containerEnv(objects: Obj[], pod: Obj, container: Obj, root: string): E
     if (e.value !== undefined) value = String(e.value);
     else if (e.valueFrom?.secretKeyRef) value = data('Secret', e.valueFrom.secretKeyRef.name)[e.valueFrom.secretKeyRef.key]!;
     else if (e.valueFrom?.fieldRef) value = { 'metadata.namespace': 'nasnet', 'metadata.name': 'pod-0' }[e.valueFrom.fieldRef.fieldPath as string]!;
+    else if (e.valueFrom?.resourceFieldRef) value = resourceValue(container, e.valueFrom.resourceFieldRef);
     else assert.fail(`${container.name}: ${e.name} has a source this check does not know`);
     assert.ok(value !== undefined, `${container.name}: ${e.name} resolves`);
     const mount = mounts.find(([path]) => value.startsWith(`${path}/`));
