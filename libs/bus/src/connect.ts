@@ -1,5 +1,6 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection, type TlsOptions } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, type NatsConnection, type TlsOptions } from '@nats-io/transport-node';
+import { credsUserName } from './accounts.js';
 import { inboxPrefixFor } from './auth.js';
 
 /** One NATS connection and its JetStream handles, shared by everything a process does on the bus. */
@@ -17,7 +18,14 @@ export interface ConnectBusOptions {
   user?: string;
   pass?: string;
   token?: string;
+  /**
+   * A .creds file's text (user JWT + nkey seed: NATS decentralised auth,
+   * accounts.ts). The inbox prefix then comes from the JWT's user name.
+   */
+  creds?: string;
   tls?: TlsOptions;
+  /** PEM file of the CA that signed the server's certificate: the connection then requires TLS and verifies the server. */
+  caFile?: string;
   /**
    * Prefix of reply subjects (API answers, pulled messages). A user's
    * permissions (auth.ts) let it subscribe to its own `_INBOX.<user>.>` only.
@@ -57,8 +65,11 @@ export async function connectBus(servers: string | string[], options: ConnectBus
     ...(options.user !== undefined ? { user: options.user } : {}),
     ...(options.pass !== undefined ? { pass: options.pass } : {}),
     ...(options.token !== undefined ? { token: options.token } : {}),
-    ...(options.tls !== undefined ? { tls: options.tls } : {}),
-    inboxPrefix: options.inboxPrefix ?? inboxPrefixFor(options.user),
+    ...(options.creds !== undefined ? { authenticator: credsAuthenticator(new TextEncoder().encode(options.creds)) } : {}),
+    ...(options.tls !== undefined || options.caFile !== undefined
+      ? { tls: { ...options.tls, ...(options.caFile !== undefined ? { caFile: options.caFile } : {}) } }
+      : {}),
+    inboxPrefix: options.inboxPrefix ?? inboxPrefixFor(options.creds !== undefined ? credsUserName(options.creds) : options.user),
     ...(options.asyncTraces === false ? { noAsyncTraces: true } : {}),
   });
   void (async () => {

@@ -47,6 +47,11 @@ export {
   NatsAuthConfigError,
 } from './auth.js';
 export type { NatsRole, NatsPermissions, NatsPassword, NatsPasswordVariable } from './auth.js';
+export {
+  createNatsOperator, natsOperatorConfig, formatSigner, parseSigner, mintUserCreds, mintTrainerCreds, mintServiceCreds, credsUserName,
+  trainerUserName, trainerPermissions, NatsCredentialsError,
+} from './accounts.js';
+export type { NatsOperatorSetup, NatsUserSigner, MintOptions } from './accounts.js';
 export { connectBus } from './connect.js';
 export type { BusConnection, ConnectBusOptions } from './connect.js';
 export { ensureStreams, streamConfigs, defaultStreamOptions } from './streams.js';
