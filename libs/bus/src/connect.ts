@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, credsAuthenticator, type NatsConnection, type TlsOptions } from '@nats-io/transport-node';
 import { credsUserName } from './accounts.js';
@@ -23,6 +24,8 @@ export interface ConnectBusOptions {
    * accounts.ts). The inbox prefix then comes from the JWT's user name.
    */
   creds?: string;
+  /** Path of a .creds file, read once at connect (instead of creds). */
+  credsFile?: string;
   tls?: TlsOptions;
   /** PEM file of the CA that signed the server's certificate: the connection then requires TLS and verifies the server. */
   caFile?: string;
@@ -49,6 +52,14 @@ export interface ConnectBusOptions {
   asyncTraces?: boolean;
 }
 
+/** How a service's NATS settings (its config.ts, @nasnet/config NatsSettings) become connectBus options. */
+export function natsAuthOptions(settings: { user?: string; pass?: string; creds?: string; ca?: string }): Pick<ConnectBusOptions, 'user' | 'pass' | 'credsFile' | 'caFile'> {
+  return {
+    ...(settings.user ? { user: settings.user } : {}), ...(settings.pass ? { pass: settings.pass } : {}),
+    ...(settings.creds ? { credsFile: settings.creds } : {}), ...(settings.ca ? { caFile: settings.ca } : {}),
+  };
+}
+
 /**
  * Connects to NATS with reconnects forever (maxReconnectAttempts -1): a
  * trainer or controller outlives server restarts and rolling upgrades, and
@@ -56,6 +67,7 @@ export interface ConnectBusOptions {
  */
 export async function connectBus(servers: string | string[], options: ConnectBusOptions): Promise<BusConnection> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  if (options.credsFile !== undefined) options = { ...options, creds: readFileSync(options.credsFile, 'utf8') };
   const nc = await connect({
     servers,
     name: options.name,

@@ -241,7 +241,8 @@ export class TrainerConsumer {
    */
   private async storedResult(task: ChildTask): Promise<ChildResult | undefined> {
     try {
-      const stored = await this.bus.jsm.streams.getMessage(STREAM_RESULTS, { last_by_subj: resultSubject(task.searchId, task.childId) });
+      // Direct get names the subject in the request subject, so a search's trainers may be allowed their own results only (trainerPermissions).
+      const stored = await this.bus.jsm.direct.getMessage(STREAM_RESULTS, { last_by_subj: resultSubject(task.searchId, task.childId) });
       if (!stored) return undefined;
       const { result, genotypeHash } = decodeChildResult(stored.data, stored.subject);
       return result.status !== 'cancelled' && genotypeHash === task.hash ? result : undefined;

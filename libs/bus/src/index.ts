@@ -52,7 +52,7 @@ export {
   trainerUserName, trainerPermissions, NatsCredentialsError,
 } from './accounts.js';
 export type { NatsOperatorSetup, NatsUserSigner, MintOptions } from './accounts.js';
-export { connectBus } from './connect.js';
+export { connectBus, natsAuthOptions } from './connect.js';
 export type { BusConnection, ConnectBusOptions } from './connect.js';
 export { ensureStreams, streamConfigs, defaultStreamOptions } from './streams.js';
 export type { StreamOptions, EnsureReport } from './streams.js';

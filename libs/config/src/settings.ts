@@ -14,6 +14,10 @@ export interface NatsSettings {
   url: string;
   user?: string;
   pass?: string;
+  /** A .creds file (user JWT + nkey seed, NATS decentralised auth): instead of user and password. */
+  creds?: string;
+  /** PEM CA file that signed the NATS server's certificate: the client then requires TLS and verifies the server. */
+  ca?: string;
 }
 
 /** A server's TLS files (PEM paths). With clientCa, clients must present a certificate it signed (mutual TLS). */
@@ -30,20 +34,28 @@ export interface ClientTls {
   key?: string;
 }
 
-/** NATS_URL (required), NATS_USER, NATS_PASS: the same three lines in every service's VARIABLES. */
+/** NATS_URL (required), NATS_USER, NATS_PASS, NATS_CREDS, NATS_CA: the same lines in every service's VARIABLES. */
 export const NATS_VARIABLES: readonly EnvVariable[] = [
   { name: 'NATS_URL', required: true, meaning: 'NATS server URL, or several separated by commas, e.g. nats://nats:4222.' },
   { name: 'NATS_USER', required: false, meaning: 'NATS user name (with NATS_PASS).' },
   { name: 'NATS_PASS', required: false, secret: true, meaning: 'NATS password (needs NATS_USER).' },
+  { name: 'NATS_CREDS', required: false, meaning: 'Path of a NATS .creds file (user JWT and nkey seed, made by `npm run secrets` or minted by the controller); instead of NATS_USER/NATS_PASS.' },
+  { name: 'NATS_CA', required: false, meaning: 'Path of the PEM CA that signed the NATS server certificate: TLS is then required and the server verified.' },
 ];
 
-/** Reads NATS_URL, NATS_USER and NATS_PASS; a password without a user is refused. */
+/** Reads NATS_URL, NATS_USER, NATS_PASS, NATS_CREDS and NATS_CA; a password without a user, or creds with a user, is refused. */
 export function natsSettingsFromEnv(env: Env): NatsSettings {
   const url = readUrl(env, 'NATS_URL', { required: true, protocols: ['nats', 'tls', 'ws', 'wss'], list: true, example: 'nats://nats:4222' });
   const user = readString(env, 'NATS_USER')?.trim();
   const pass = readString(env, 'NATS_PASS', { secret: true });
   if (pass !== undefined && user === undefined) throw new ConfigError('NATS_USER', env['NATS_USER'], 'a NATS user name when NATS_PASS is set');
-  return { url, ...(user !== undefined ? { user } : {}), ...(pass !== undefined ? { pass } : {}) };
+  const creds = readExistingFile(env, 'NATS_CREDS', { what: 'NATS .creds file' });
+  if (creds !== undefined && user !== undefined) throw new ConfigError('NATS_CREDS', creds, 'either NATS_CREDS or NATS_USER/NATS_PASS, not both');
+  const ca = readExistingFile(env, 'NATS_CA', { what: 'PEM CA file' });
+  return {
+    url, ...(user !== undefined ? { user } : {}), ...(pass !== undefined ? { pass } : {}),
+    ...(creds !== undefined ? { creds } : {}), ...(ca !== undefined ? { ca } : {}),
+  };
 }
 
 /** The names of a server's three TLS variables. */
