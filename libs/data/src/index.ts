@@ -30,6 +30,7 @@ export { CIFAR10_CUTOUT_SIZE, CIFAR_AUGMENT, batchCount, batches } from './batch
 export type { AugmentOptions, Batch, BatchOptions } from './batches.js';
 export { DATASET_SPECS, loadDataset } from './load.js';
 export type { LoadDatasetOptions } from './load.js';
+export { PathOutsideRootError, PathRootUnsetError, confineDataset, confinePath } from './confine.js';
 export {
   DatasetCorruptError, DatasetFileMissingError, DatasetOptionError, DatasetSpecError, DatasetTruncatedError,
 } from './errors.js';

@@ -58,3 +58,45 @@ export class TrainerSpawnError extends Error {
     this.name = 'TrainerSpawnError';
   }
 }
+
+/** The operator's trainer profiles file is not usable; names the file and the field. */
+export class TrainerProfilesError extends Error {
+  constructor(readonly source: string, readonly field: string, why: string) {
+    super(`trainer profiles ${source}: ${field}: ${why}`);
+    this.name = 'TrainerProfilesError';
+  }
+}
+
+/** A request named a trainer image: images come from the operator's profiles. */
+export class TrainerImageNotAllowedError extends Error {
+  readonly field = 'image';
+  constructor(readonly image: string, readonly known: readonly string[]) {
+    super(`a trainer image cannot be chosen by a request; name a profile instead (${known.join(', ')})`);
+    this.name = 'TrainerImageNotAllowedError';
+  }
+}
+
+/** A request named a trainer profile the operator did not define. */
+export class UnknownTrainerProfileError extends Error {
+  readonly field = 'profile';
+  constructor(readonly profile: string, readonly known: readonly string[]) {
+    super(`unknown trainer profile '${profile.slice(0, 63)}'; known profiles: ${known.join(', ')}`);
+    this.name = 'UnknownTrainerProfileError';
+  }
+}
+
+/** A request asked for more GPUs, memory or CPU than its profile allows. */
+export class TrainerResourceLimitError extends Error {
+  constructor(readonly field: 'gpus' | 'memory' | 'cpu', readonly requested: string, readonly profile: string, readonly limit: string) {
+    super(`${field} ${requested} is above the limit of profile '${profile}' (${limit})`);
+    this.name = 'TrainerResourceLimitError';
+  }
+}
+
+/** A trainer resource in a request is malformed (not a quantity, a backend its profile does not use). */
+export class InvalidTrainerResourcesError extends Error {
+  constructor(readonly field: 'gpus' | 'memory' | 'cpu' | 'backend', readonly reason: string) {
+    super(`${field}: ${reason}`);
+    this.name = 'InvalidTrainerResourcesError';
+  }
+}

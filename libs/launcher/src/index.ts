@@ -29,6 +29,9 @@ export {
   loadTrainerJobTemplate,
   buildTrainerJob,
   jobLaunchStatus,
+  trainerCredsSecretName,
+  TRAINER_CREDS_DIR,
+  TRAINER_CREDS_KEY,
 } from './job-template.js';
 export type { TrainerJobOptions } from './job-template.js';
 export { KubernetesLauncher } from './kubernetes-launcher.js';
@@ -36,3 +39,9 @@ export type { KubernetesLauncherOptions } from './kubernetes-launcher.js';
 export { LocalProcessLauncher } from './local-launcher.js';
 export type { LocalProcessLauncherOptions } from './local-launcher.js';
 export { InvalidLaunchRequestError, TrainerTemplateError, KubernetesApiError, TrainerJobExistsError, TrainerSpawnError } from './errors.js';
+export { defaultTrainerProfiles, parseTrainerProfiles, loadTrainerProfiles, resolveTrainerProfile } from './profiles.js';
+export type { TrainerProfile, TrainerProfiles, TrainerResourceRequest, ResolvedTrainer } from './profiles.js';
+export { quantityValue } from './quantity.js';
+export {
+  TrainerProfilesError, TrainerImageNotAllowedError, UnknownTrainerProfileError, TrainerResourceLimitError, InvalidTrainerResourcesError,
+} from './errors.js';

@@ -161,6 +161,13 @@ export async function loadTrainerJobTemplate(path: string): Promise<V1Job> {
   return parseTrainerJobTemplate(value, path);
 }
 
+/** Where a trainer pod finds its search's NATS credentials (request.natsCreds), and the Secret that holds them. */
+export const TRAINER_CREDS_DIR = '/etc/nasnet/nats';
+export const TRAINER_CREDS_KEY = 'trainer.creds';
+export function trainerCredsSecretName(searchId: string): string {
+  return `${trainerJobName(searchId)}-nats`;
+}
+
 /** Per-deployment settings the launcher adds to every trainer Job. */
 export interface TrainerJobOptions {
   /** Namespace of the Job. */
@@ -194,6 +201,7 @@ export function buildTrainerJob(template: V1Job, request: LaunchRequest, options
     [SEARCH_ID_ANNOTATION]: request.searchId,
     'nasnet.dev/trainers': String(request.trainers),
     'nasnet.dev/gpus-per-trainer': String(request.gpusPerTrainer),
+    ...(request.profile !== undefined ? { 'nasnet.dev/trainer-profile': request.profile } : {}),
   };
 
   const meta = (job.metadata ??= {});
@@ -223,6 +231,7 @@ export function buildTrainerJob(template: V1Job, request: LaunchRequest, options
 
   const resources = (container.resources ??= {});
   if (request.cpu !== undefined) resources.requests = { ...resources.requests, cpu: request.cpu };
+  if (request.cpuLimit !== undefined) resources.limits = { ...resources.limits, cpu: request.cpuLimit };
   if (request.memory !== undefined) {
     resources.requests = { ...resources.requests, memory: request.memory };
     resources.limits = { ...resources.limits, memory: request.memory };
@@ -246,6 +255,20 @@ export function buildTrainerJob(template: V1Job, request: LaunchRequest, options
   setEnv(env, 'SEARCH_ID', request.searchId);
   if (request.backend !== undefined) setEnv(env, 'NAS_BACKEND', request.backend);
   for (const [key, value] of Object.entries(request.env ?? {})) setEnv(env, key, value);
+  if (request.natsCreds !== undefined) {
+    // The search's own NATS user replaces any shared one of the template.
+    for (const shared of ['NATS_USER', 'NATS_PASS', 'NATS_CREDS']) {
+      const at = env.findIndex((e) => e.name === shared);
+      if (at >= 0) env.splice(at, 1);
+    }
+    setEnv(env, 'NATS_CREDS', `${TRAINER_CREDS_DIR}/${TRAINER_CREDS_KEY}`);
+    const volumes = (pod.volumes ??= []).filter((v) => v.name !== 'nats-creds');
+    volumes.push({ name: 'nats-creds', secret: { secretName: trainerCredsSecretName(request.searchId), defaultMode: 0o440 } });
+    pod.volumes = volumes;
+    const mounts = (container.volumeMounts ??= []).filter((m) => m.name !== 'nats-creds');
+    mounts.push({ name: 'nats-creds', mountPath: TRAINER_CREDS_DIR, readOnly: true });
+    container.volumeMounts = mounts;
+  }
   return job;
 }
 

@@ -12,16 +12,28 @@ export interface LaunchRequest {
    * template, one in the gpu overlay). Local processes ignore it.
    */
   gpusPerTrainer: number;
-  /** Trainer image; @default the template's image. Local processes ignore it. */
+  /** The operator's trainer profile these settings come from (annotated on the Job). */
+  profile?: string;
+  /** Trainer image (from the profile, never from a caller); @default the template's image. Local processes ignore it. */
   image?: string;
   /** CPU request, a Kubernetes quantity ("2", "500m"); @default the template's. */
   cpu?: string;
+  /** CPU limit; @default the template's. */
+  cpuLimit?: string;
   /** Memory request and limit, a Kubernetes quantity ("4Gi"); @default the template's. */
   memory?: string;
   /** Tensor backend for the trainers (NAS_BACKEND: auto, tensorflow, webgpu, wasm, cpu); @default the template's. */
   backend?: string;
   /** Extra environment variables; they replace same-named ones from the template. */
   env?: Record<string, string>;
+  /**
+   * The trainers' own NATS credentials (.creds text, minted by the controller
+   * for this search only: @nasnet/bus mintTrainerCreds). Kubernetes: a Secret
+   * owned by the Job (deleted with it), mounted, NATS_CREDS pointing at it;
+   * local: a private temporary file, removed when the launch ends. Replaces
+   * NATS_USER/NATS_PASS. @default none: whatever the template gives them
+   */
+  natsCreds?: string;
   /** Stop the trainers after this long (the Job's activeDeadlineSeconds); @default no limit. */
   deadlineSeconds?: number;
 }
@@ -79,9 +91,14 @@ export function validateLaunchRequest(request: LaunchRequest): void {
   if (!Number.isInteger(r.gpusPerTrainer) || (r.gpusPerTrainer as number) < 0) throw new InvalidLaunchRequestError('gpusPerTrainer', r.gpusPerTrainer, 'expected an integer >= 0');
   if (r.image !== undefined && (typeof r.image !== 'string' || r.image === '' || /\s/.test(r.image))) throw new InvalidLaunchRequestError('image', r.image, 'expected an image reference without spaces');
   if (r.cpu !== undefined && (typeof r.cpu !== 'string' || !QUANTITY.test(r.cpu))) throw new InvalidLaunchRequestError('cpu', r.cpu, 'expected a Kubernetes quantity such as "2" or "500m"');
+  if (r.cpuLimit !== undefined && (typeof r.cpuLimit !== 'string' || !QUANTITY.test(r.cpuLimit))) throw new InvalidLaunchRequestError('cpuLimit', r.cpuLimit, 'expected a Kubernetes quantity such as "2" or "500m"');
+  if (r.profile !== undefined && (typeof r.profile !== 'string' || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(r.profile))) throw new InvalidLaunchRequestError('profile', r.profile, 'expected a profile name');
   if (r.memory !== undefined && (typeof r.memory !== 'string' || !QUANTITY.test(r.memory))) throw new InvalidLaunchRequestError('memory', r.memory, 'expected a Kubernetes quantity such as "4Gi"');
   if (r.backend !== undefined && (typeof r.backend !== 'string' || !/^[a-z0-9-]+$/.test(r.backend))) throw new InvalidLaunchRequestError('backend', r.backend, 'expected a backend name such as "wasm" or "tensorflow"');
   if (r.deadlineSeconds !== undefined && (!Number.isInteger(r.deadlineSeconds) || r.deadlineSeconds < 1)) throw new InvalidLaunchRequestError('deadlineSeconds', r.deadlineSeconds, 'expected an integer >= 1');
+  if (r.natsCreds !== undefined && (typeof r.natsCreds !== 'string' || !r.natsCreds.includes('-----BEGIN NATS USER JWT-----'))) {
+    throw new InvalidLaunchRequestError('natsCreds', '(hidden)', 'expected the text of a NATS .creds file');
+  }
   if (r.env !== undefined) {
     if (r.env === null || typeof r.env !== 'object') throw new InvalidLaunchRequestError('env', r.env, 'expected an object of strings');
     for (const [name, value] of Object.entries(r.env)) {

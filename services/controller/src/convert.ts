@@ -2,6 +2,7 @@ import * as pb from '@nasnet/proto';
 import { genotypeToProto } from '@nasnet/proto';
 import { summarizeSearch, type RankedArchitecture, type SearchCounts, type SearchSpecInput, type SearchSpec } from '@nasnet/search';
 import { formatGenotype } from '@nasnet/search-space';
+import type { TrainerResourceRequest } from '@nasnet/launcher';
 import type { StoredSearch, SearchRunState, SequencedEvent } from './manager.js';
 
 /** A request field that cannot be used; becomes INVALID_ARGUMENT naming the field. */
@@ -42,7 +43,7 @@ export function protoFieldFor(domainField: string): string {
 const opt = <T>(v: T | undefined): T | undefined => (v === undefined ? undefined : v);
 
 /** SubmitSearch's spec -> the domain's spec input (defaults stay unset so normalizeSpec fills them). */
-export function specFromProto(spec: pb.SearchSpec | undefined): { input: SearchSpecInput; trainers: StoredSearch['trainers'] } {
+export function specFromProto(spec: pb.SearchSpec | undefined): { input: SearchSpecInput; resources: TrainerResourceRequest } {
   if (!spec) throw new InvalidRequestError('spec', 'is required');
   if (!(spec.strategy in STRATEGIES)) throw new InvalidRequestError('spec.strategy', `unknown strategy enum ${spec.strategy}`);
   const strategy = STRATEGIES[spec.strategy];
@@ -76,13 +77,13 @@ export function specFromProto(spec: pb.SearchSpec | undefined): { input: SearchS
       ...(spec.finalPhase.filters ? { filters: spec.finalPhase.filters } : {}), ...(spec.finalPhase.cells ? { cells: spec.finalPhase.cells } : {}),
     } : {},
   };
+  // What the caller asks of its trainers; the manager applies the operator's profile (an image is refused there).
   const res = spec.resources;
-  const trainers: StoredSearch['trainers'] = {
-    gpusPerTrainer: res?.gpus ?? 0,
-    ...(res?.image ? { image: res.image } : {}), ...(res?.cpu ? { cpu: res.cpu } : {}),
-    ...(res?.memory ? { memory: res.memory } : {}), ...(res?.backend ? { backend: res.backend } : {}),
+  const resources: TrainerResourceRequest = {
+    ...(res?.profile ? { profile: res.profile } : {}), ...(res?.image ? { image: res.image } : {}), ...(res?.gpus ? { gpus: res.gpus } : {}),
+    ...(res?.cpu ? { cpu: res.cpu } : {}), ...(res?.memory ? { memory: res.memory } : {}), ...(res?.backend ? { backend: res.backend } : {}),
   };
-  return { input, trainers };
+  return { input, resources };
 }
 
 export function specToProto(spec: SearchSpec): pb.SearchSpec {

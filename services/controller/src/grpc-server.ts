@@ -36,8 +36,8 @@ const PAGE_SIZE = 50;
 export function searchServiceHandlers(manager: SearchManager): Record<keyof pb.SearchServiceServer, EdgeMethod> {
   return {
     submitSearch: unary(searchErrors, async (req: pb.SubmitSearchRequest, ctx) => {
-      const { input, trainers } = specFromProto(req.spec);
-      const s = await manager.submit(input, { trainers, ...(req.requestId ? { requestId: req.requestId } : {}), ...(ctx.caller ? { submitter: ctx.caller } : {}) });
+      const { input, resources } = specFromProto(req.spec);
+      const s = await manager.submit(input, { resources, ...(req.requestId ? { requestId: req.requestId } : {}), ...(ctx.caller ? { submitter: ctx.caller } : {}) });
       return { searchId: s.id, status: statusToProto(s) };
     }),
     getSearch: unary(searchErrors, async (req: pb.GetSearchRequest) => ({ status: statusToProto(await manager.get(req.searchId)) })),

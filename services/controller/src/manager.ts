@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import {
-  SearchLoop, normalizeSpec, topArchitectures,
-  type ChildExecutor, type RankedArchitecture, type SearchEvent, type SearchSpec, type SearchSpecInput, type SearchState,
+  SearchLoop, checkSearchLimits, normalizeSpec, topArchitectures, withChildDeadline,
+  type ChildExecutor, type RankedArchitecture, type SearchEvent, type SearchLimits, type SearchSpec, type SearchSpecInput, type SearchState,
 } from '@nasnet/search';
+import { confineDataset } from '@nasnet/data';
+import { defaultTrainerProfiles, resolveTrainerProfile, type TrainerProfiles, type TrainerResourceRequest } from '@nasnet/launcher';
 import type { BusEvent } from '@nasnet/bus';
 import {
   JobRegistry,
@@ -14,8 +16,11 @@ export type SearchRunState = JobState;
 /** How a search's trainers are started. */
 export interface TrainerSettings {
   gpusPerTrainer: number;
+  /** The operator's profile these settings were resolved from (unset in searches stored before profiles). */
+  profile?: string;
   image?: string;
   cpu?: string;
+  cpuLimit?: string;
   memory?: string;
   backend?: string;
 }
@@ -38,7 +43,10 @@ export interface SequencedEvent {
 }
 
 export interface Launcher {
-  launch(opts: { searchId: string; trainers: number; gpusPerTrainer: number; image?: string; cpu?: string; memory?: string; backend?: string }): Promise<{ stop(): Promise<void> }>;
+  launch(opts: {
+    searchId: string; trainers: number; gpusPerTrainer: number; profile?: string; image?: string; cpu?: string; cpuLimit?: string; memory?: string; backend?: string;
+    deadlineSeconds?: number;
+  }): Promise<{ stop(): Promise<void> }>;
 }
 
 export interface SearchManagerOptions {
@@ -53,8 +61,18 @@ export interface SearchManagerOptions {
   /** Checkpoints are written at most this often (and at most as the write budget allows), always on phase changes and the end. @default 1000 */
   checkpointEveryMs?: number;
   log?: (line: string) => void;
-  /** Searches running at once; more are refused. @default 64 */
+  /** Searches running at once; more are refused. @default limits.maxActiveSearches, else 64 */
   maxActiveSearches?: number;
+  /**
+   * The operator's limits (libs/search limits.ts): sizes, concurrency, state
+   * size, per-child deadline, per-search wall time. @default none (only the
+   * spec's own ranges); runController passes the configured ones.
+   */
+  limits?: SearchLimits;
+  /** The operator's trainer profiles; requests name one, never an image. @default defaultTrainerProfiles() (one `cpu` profile) */
+  profiles?: TrainerProfiles;
+  /** Directory datasets (cifar10:DIR) must lie under; relative ones are resolved in it. @default unchecked */
+  dataRoot?: string;
   /** Finished searches kept in memory; older ones are read from the store when asked for. @default 16 */
   keepFinished?: number;
 }
@@ -78,7 +96,12 @@ interface Running {
   loop: SearchLoop;
   done: Promise<void>;
   trainersStop?: () => Promise<void>;
+  /** Set when an operator limit stopped the search: it ends FAILED with this reason. */
+  overLimit?: string;
 }
+
+/** Full state measurements at most this often (serialising a large state is not free); milestones always. */
+const STATE_MEASURE_EVERY_MS = 5000;
 
 const toSequenced = (e: JobEvent<SearchEvent>): SequencedEvent => ({ searchId: e.jobId, sequence: e.sequence, timeMs: e.timeMs, event: e.event });
 
@@ -140,15 +163,20 @@ export class SearchManager {
    * search (also after a restart). The search is stored before it is
    * visible; if storing fails, JobStoreError and nothing remains.
    */
-  async submit(input: SearchSpecInput, opts: { requestId?: string; trainers?: TrainerSettings; submitter?: string } = {}): Promise<StoredSearch> {
+  async submit(input: SearchSpecInput, opts: { requestId?: string; resources?: TrainerResourceRequest; submitter?: string } = {}): Promise<StoredSearch> {
     const { job, created } = await this.registry.submit({
       ...(opts.requestId ? { requestId: opts.requestId } : {}),
       ...(opts.submitter ? { submitter: opts.submitter } : {}),
-      prepare: () => {
+      prepare: async () => {
         const spec = normalizeSpec(input);
-        const limit = this.options.maxActiveSearches ?? 64;
+        const { limits, dataRoot } = this.options;
+        if (limits) checkSearchLimits(spec, limits);
+        // Images, resources and backend come from the operator's profile, never from the caller.
+        const trainers: TrainerSettings = resolveTrainerProfile(this.options.profiles ?? defaultTrainerProfiles(), opts.resources ?? {});
+        if (dataRoot !== undefined) spec.dataset = await confineDataset(spec.dataset, dataRoot, 'dataset');
+        const limit = this.options.maxActiveSearches ?? limits?.maxActiveSearches ?? 64;
         if (this.registry.count(['pending', 'running']) >= limit) throw new TooManySearchesError(limit);
-        return { spec, status: { trainers: opts.trainers ?? { gpusPerTrainer: 0 } } };
+        return { spec, status: { trainers } };
       },
     });
     if (created) this.start(job.id);
@@ -157,9 +185,12 @@ export class SearchManager {
 
   private start(id: string): void {
     const s = this.registry.current(id);
-    const loop = new SearchLoop(s.spec, {
+    const limits = this.options.limits;
+    let measuredAt = 0;
+    let measuredEntries = 0;
+    const loop: SearchLoop = new SearchLoop(s.spec, {
       searchId: id,
-      executor: this.options.executorFor(id),
+      executor: withChildDeadline(this.options.executorFor(id), limits?.childDeadlineSeconds ?? 0),
       ...(s.loop ? { state: s.loop } : {}),
       onEvent: (event) => this.emit(id, event),
       checkpointEveryMs: this.options.checkpointEveryMs ?? 1000,
@@ -167,6 +198,14 @@ export class SearchManager {
         // Phase changes and the end are saved at once; progress at the pace the write budget allows.
         const milestone = state.phase !== s.loop?.phase || state.outcome !== undefined;
         s.loop = state;
+        // Measured at milestones, every few seconds, and whenever the children doubled (amortised linear cost).
+        const grown = state.entries.length >= 2 * Math.max(1, measuredEntries);
+        if (limits && !run.overLimit && (milestone || grown || Date.now() - measuredAt >= STATE_MEASURE_EVERY_MS)) {
+          measuredAt = Date.now();
+          measuredEntries = state.entries.length;
+          const bytes = Buffer.byteLength(JSON.stringify(state));
+          if (bytes > limits.stateBytes) this.stopOverLimit(id, run, `its stored state reached ${bytes} bytes, above the operator's limit of ${limits.stateBytes} (stateBytes)`);
+        }
         void this.registry.save(id, milestone);
       },
     });
@@ -174,17 +213,27 @@ export class SearchManager {
     this.registry.setState(id, 'running');
     this.options.publish?.({ kind: 'search_state', searchId: id, timeMs: Date.now(), state: 'running', trainers: s.spec.budget.concurrency });
     this.log(`search ${id} ${previous === 'pending' ? 'started' : 'resumed'}: ${s.spec.strategy}, ${s.spec.budget.architectures} children, ${s.spec.dataset}`);
+    // run is filled in below; the checkpoint callback only runs once the loop does.
     const run: Running = { loop, done: Promise.resolve() };
     this.running.set(id, run);
+    // The wall time counts from submission, across controller restarts.
+    const wallSeconds = limits?.searchWallSeconds ?? 0;
+    const leftMs = wallSeconds > 0 ? Math.max(0, s.createdAtMs + wallSeconds * 1000 - Date.now()) : undefined;
+    const wallTimer = leftMs === undefined ? undefined
+      : setTimeout(() => this.stopOverLimit(id, run, `wall time limit of ${wallSeconds} s reached (searchWallSeconds)`), leftMs);
+    wallTimer?.unref();
     run.done = (async () => {
       let state: 'succeeded' | 'failed' | 'cancelled' = 'failed';
       let message: string | undefined;
       try {
         if (this.options.launcher) {
+          const t = s.trainers;
           const handle = await this.options.launcher.launch({
-            searchId: id, trainers: s.spec.budget.concurrency, gpusPerTrainer: s.trainers.gpusPerTrainer,
-            ...(s.trainers.image ? { image: s.trainers.image } : {}), ...(s.trainers.cpu ? { cpu: s.trainers.cpu } : {}),
-            ...(s.trainers.memory ? { memory: s.trainers.memory } : {}), ...(s.trainers.backend ? { backend: s.trainers.backend } : {}),
+            searchId: id, trainers: s.spec.budget.concurrency, gpusPerTrainer: t.gpusPerTrainer,
+            ...(t.profile ? { profile: t.profile } : {}), ...(t.image ? { image: t.image } : {}), ...(t.cpu ? { cpu: t.cpu } : {}),
+            ...(t.cpuLimit ? { cpuLimit: t.cpuLimit } : {}), ...(t.memory ? { memory: t.memory } : {}), ...(t.backend ? { backend: t.backend } : {}),
+            // The trainers end with the search's wall time (the Job's activeDeadlineSeconds).
+            ...(leftMs !== undefined ? { deadlineSeconds: Math.max(1, Math.ceil(leftMs / 1000)) } : {}),
           });
           run.trainersStop = () => handle.stop();
         }
@@ -192,10 +241,15 @@ export class SearchManager {
         s.loop = final;
         state = final.outcome === 'succeeded' ? 'succeeded' : final.outcome === 'cancelled' ? 'cancelled' : 'failed';
         message = final.reason || undefined;
+        if (run.overLimit !== undefined) {
+          state = 'failed';
+          message = run.overLimit;
+        }
       } catch (err) {
         message = err instanceof Error ? err.message : String(err);
         this.log(`search ${id} failed: ${message}`);
       } finally {
+        if (wallTimer) clearTimeout(wallTimer);
         await run.trainersStop?.().catch((err: Error) => this.log(`search ${id}: stopping trainers failed: ${err.message}`));
         this.options.publish?.({ kind: 'search_state', searchId: id, timeMs: Date.now(), state });
         await this.registry.finish(id, state, message);
@@ -203,6 +257,14 @@ export class SearchManager {
         this.log(`search ${id} ${state}${message ? `: ${message}` : ''}`);
       }
     })();
+  }
+
+  /** Stops a search that went past an operator limit; it ends FAILED with `reason`. */
+  private stopOverLimit(id: string, run: Running, reason: string): void {
+    if (run.overLimit !== undefined) return;
+    run.overLimit = reason;
+    this.log(`search ${id}: ${reason}; stopping it`);
+    run.loop.cancel(reason);
   }
 
   private emit(id: string, event: SearchEvent): void {

@@ -2,6 +2,7 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import {
   connectBus, ensureStreams, JetStreamExecutor, KvStateStore, NatsEventBus, queueStats, type BusConnection,
+  mintTrainerCreds, natsAuthOptions,
 } from '@nasnet/bus';
 import { KubernetesLauncher, LocalProcessLauncher, loadTrainerJobTemplate, type TrainerLauncher } from '@nasnet/launcher';
 import { SearchManager, type Launcher } from './manager.js';
@@ -11,7 +12,7 @@ import type { ControllerConfig } from './config.js';
 /** runController's options: the configuration (config.ts; defaults where left out) and what the process wires in. */
 export interface RunControllerOptions extends Partial<Omit<ControllerConfig, 'nats'>> {
   nats: ControllerConfig['nats'];
-  /** Environment for locally launched trainers. */
+  /** Environment for locally launched trainers (config.ts builds it: PATH, NODE_OPTIONS, the trainers' own NATS user), nothing inherited. */
   trainerEnv?: Record<string, string>;
   /** Queue depth is published this often. @default 5000 */
   queueEveryMs?: number;
@@ -41,7 +42,9 @@ async function makeLauncher(config: RunControllerOptions): Promise<Launcher | un
   } else {
     inner = new LocalProcessLauncher({ entry: TRAINER_ENTRY, natsUrl: config.nats.url, ...(config.trainerEnv ? { env: config.trainerEnv } : {}) });
   }
-  return { launch: (req) => inner.launch(req) };
+  const signer = config.natsSigner;
+  // Each search's trainers get a NATS user of their own (NATS_SIGNER_FILE): they may take and answer only that search's tasks.
+  return { launch: async (req) => inner.launch(signer ? { ...req, natsCreds: await mintTrainerCreds(signer, req.searchId) } : req) };
 }
 
 /** Starts the controller: bus, state store, search manager (resuming stored searches), gRPC and health endpoints. */
@@ -50,7 +53,7 @@ export async function runController(config: RunControllerOptions): Promise<Runni
   const bus = await connectBus(config.nats.url, {
     // Several requests per child: stack captures per request were a tenth of the controller's CPU.
     name: 'controller', log, asyncTraces: false,
-    ...(config.nats.user ? { user: config.nats.user } : {}), ...(config.nats.pass ? { pass: config.nats.pass } : {}),
+    ...natsAuthOptions(config.nats),
   });
   await ensureStreams(bus.jsm);
   const store = await KvStateStore.open<unknown>(bus);
@@ -61,6 +64,10 @@ export async function runController(config: RunControllerOptions): Promise<Runni
     store, executorFor: () => executor, log,
     ...(launcher ? { launcher } : {}),
     ...(config.maxActiveSearches ? { maxActiveSearches: config.maxActiveSearches } : {}),
+    // Operator limits, trainer profiles and the data root (config.ts; unset here: no limits, the built-in cpu profile, no data root).
+    ...(config.limits ? { limits: config.limits } : {}),
+    ...(config.profiles ? { profiles: config.profiles } : {}),
+    ...(config.dataRoot ? { dataRoot: config.dataRoot } : {}),
     // Events are best effort on the bus (the search state in KV is the record); a failed publish is logged.
     publish: (event) => { events.publish(event).catch((err: Error) => log(`event publish failed: ${err.message}`)); },
   });

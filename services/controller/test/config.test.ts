@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '@nasnet/config';
+import { defaultTrainerProfiles } from '@nasnet/launcher';
+import { DEFAULT_SEARCH_LIMITS } from '@nasnet/search';
 import { controllerConfigFromEnv, VARIABLES } from '../src/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'controller-config-'));
@@ -24,6 +26,7 @@ function fails(env: Record<string, string>, variable: string, message: RegExp): 
 test('controller config - defaults', () => {
   assert.deepEqual(controllerConfigFromEnv(NATS), {
     nats: { url: 'nats://nats:4222' }, host: '0.0.0.0', grpcPort: 50051, httpPort: 8080, tokens: [], launcher: 'none',
+    profiles: defaultTrainerProfiles(), limits: DEFAULT_SEARCH_LIMITS, trainerEnv: {},
   });
 });
 
@@ -43,6 +46,7 @@ test('controller config - every variable parsed: tokens from both variables, TLS
     nats: { url: 'nats://nats:4222', user: 'controller', pass: 'pw' }, host: '127.0.0.1', grpcPort: 0, httpPort: -1,
     tokens: [{ name: 'default', token: 'op-token' }, { name: 'ci', token: 'ci-token' }, { name: 'alice', token: 'alice-token' }],
     tls: { cert, key, clientCa: ca }, launcher: 'kubernetes', namespace: 'nasnet', trainerTemplate: template, maxActiveSearches: 8,
+    profiles: defaultTrainerProfiles(), limits: DEFAULT_SEARCH_LIMITS, trainerEnv: {},
   });
 });
 
