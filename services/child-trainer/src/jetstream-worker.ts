@@ -130,7 +130,7 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
       try {
         const reason = await board.searchReason(searchId);
         if (reason !== undefined) endSearch(`cancelled: ${reason}`);
-        else if (!(await searchQueueExists(bus, searchId))) endSearch('its work queue was deleted');
+        else if (!(await searchQueueExists(bus, searchId))) endSearch('its work queue is gone');
       } catch (err) {
         if (!bus.nc.isClosed()) log(`trainer ${trainerId}: checking on search ${searchId}: ${errorText(err)}`);
       } finally {
@@ -158,7 +158,7 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
     unwatchSearch();
     board.stop();
     if (!(err instanceof SearchQueueGoneError)) throw err;
-    stats.searchEnded ??= 'it has no work queue';
+    stats.searchEnded ??= 'its work queue is gone';
     log(`trainer ${trainerId}: ${err.message}; nothing to do`);
     return stats;
   }

@@ -12,14 +12,16 @@ import { ConfigError } from '@nasnet/config';
 import { initBackend } from '@nasnet/engine';
 import '@nasnet/network'; // registers the custom layers (and tfjs-layers) before initBackend registers our gradients
 import { runChildTask } from '@nasnet/trainer';
-import { connectBus, ensureStreams, type BusConnection } from '@nasnet/bus';
-import { trainerConfigFromEnv, type TrainerConfig } from './config.js';
+import { connectBus, ensureStreams, natsAuthOptions, type BusConnection } from '@nasnet/bus';
+import { effectiveWasmHeapLimitMb, trainerConfigFromEnv, type TrainerConfig } from './config.js';
 import { connectWithRetry, NatsUnreachableError, runTrainerLoop } from './jetstream-worker.js';
 
 const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 let config: TrainerConfig;
+let heapLimitMb: number | undefined;
 try {
   config = trainerConfigFromEnv(process.env, { hostname: hostname(), pid: process.pid });
+  heapLimitMb = effectiveWasmHeapLimitMb(config);
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;
   process.stderr.write(`trainer: ${err.message}\n`);
@@ -54,8 +56,9 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
-const choice = await initBackend(config.backend, { log, ...(config.wasmHeapLimitMb ? { wasmHeapLimitBytes: config.wasmHeapLimitMb * 1024 * 1024 } : {}) });
-log(`${who}${config.searchId ? ` (launched for search ${config.searchId})` : ''}: backend ${choice.backend} (${choice.reason})`);
+const choice = await initBackend(config.backend, { log, ...(heapLimitMb ? { wasmHeapLimitBytes: heapLimitMb * 1024 * 1024 } : {}) });
+log(`${who}${config.searchId ? ` (launched for search ${config.searchId})` : ''}: backend ${choice.backend} (${choice.reason})`
+  + `${heapLimitMb ? `, wasm heap limit ${heapLimitMb} MiB${config.podMemoryLimitBytes ? ` (pod memory limit ${Math.round(config.podMemoryLimitBytes / 1048576)} MiB)` : ''}` : ''}`);
 
 // Bounded: NATS_CONNECT_ATTEMPTS attempts, then exit 1 with the reason.
 let bus: BusConnection | undefined;
@@ -64,7 +67,7 @@ try {
     url: config.nats.url, attempts: config.connectAttempts, firstDelayMs: config.connectDelayMs, log, who,
     connect: () => connectBus(config.nats.url, {
       name: `nasnet-trainer-${config.trainerId}`, log, waitOnFirstConnect: false,
-      ...(config.nats.user ? { user: config.nats.user } : {}), ...(config.nats.pass ? { pass: config.nats.pass } : {}),
+      ...natsAuthOptions(config.nats),
       ...(config.natsToken ? { token: config.natsToken } : {}),
     }),
   });
@@ -78,6 +81,7 @@ looping = true;
 await ensureStreams(bus.jsm);
 const stats = await runTrainerLoop({
   bus, trainerId: config.trainerId, train: runChildTask, signal: stop.signal,
+  ...(config.searchId !== undefined ? { searchId: config.searchId } : {}),
   heartbeatMs: config.heartbeatMs, ackWaitMs: config.ackWaitMs, maxAttempts: config.maxAttempts, log,
 });
 log(`${who}: stopped after ${JSON.stringify(stats)}`);
