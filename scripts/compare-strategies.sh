@@ -19,12 +19,16 @@
 #     --strategies "S"  (default "ppo random evolution")
 #     --out DIR         (default runs/compare)
 #
-# The defaults fit the whole comparison (3 strategies x 2 seeds x 150 children)
-# in about an hour on 2 cores: such a child (F0 4, N 1, 384 MNIST digits in
-# batches of 8 = 48 steps, 300 digits for the reward) took 7.5-9.5 s of CPU
-# on this machine (wasm backend) and reaches 0.3-0.4 validation accuracy,
-# enough to tell architectures apart, if noisily (the reward's standard
-# error on 300 images is about 0.03).
+# The defaults fit the whole comparison (3 strategies x 2 seeds x 150 = 900
+# children) in about an hour on 2 cores. Such a child (F0 4, N 1, 384 MNIST
+# digits in batches of 8 = 48 steps, 300 digits for the reward; wasm backend)
+# measured here (December 2026, 2 cores shared with other jobs): about 6 s of
+# CPU per child through nasctl (10 children on 2 workers: 74 s of CPU,
+# including ~7 s to start each worker), 5-7 s of wall time on a quiet core;
+# so 900 x 6 s / 2 workers = 45 min plus start-up and PPO updates. Its
+# validation accuracy spreads over 0.22-0.53 between architectures: enough
+# to tell them apart, if noisily (the reward's standard error on 300 images
+# is about 0.03).
 # Every search runs with --top-k 0: the comparison is about the search phase.
 # Each search is its own folder (DIR/<strategy>-<seed>); one that already has
 # a results.json with outcome "succeeded" is kept, so an interrupted
