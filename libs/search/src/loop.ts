@@ -4,7 +4,7 @@ import { deriveSeed } from '@nasnet/random';
 import { formatGenotype, genotypeFromJSON, genotypeHash, type Genotype } from '@nasnet/search-space';
 import type { ChildExecutor, ChildProgress, ChildResult, ChildTask } from './child.js';
 import { finalRecipe, type SearchSpec } from './spec.js';
-import { countChildren, mostCommonFailure } from './summary.js';
+import { countChildren, mostCommonFailure, topArchitectures } from './summary.js';
 
 /**
  * The search loop: proposes children with a strategy, trains them through an
@@ -46,6 +46,11 @@ export interface SearchState {
   /** Entries [0, observed) of the search phase have been fed to the strategy. */
   observed: number;
   updates: PolicyUpdate[];
+  /**
+   * Best search-phase child so far (what `best_improved` events report while
+   * the search runs). The search's winner, which the final phase decides,
+   * is `summarizeSearch(state).best`.
+   */
   bestChildId: number | null;
   elapsedMs: number;
   outcome?: SearchOutcome;
@@ -510,12 +515,12 @@ export class SearchLoop {
     this.endPhases();
   }
 
-  /** The best distinct architectures of the search phase, best first. */
+  /**
+   * The best distinct architectures of the search phase, best first: the
+   * summary's one ranking (before the final phase it is by search reward).
+   */
   topChildren(k: number): ChildEntry[] {
-    return this.entries
-      .filter((e) => e.phase === 'search' && e.duplicateOf === undefined && e.result?.status === 'ok')
-      .sort((a, b) => b.result!.reward - a.result!.reward || a.childId - b.childId)
-      .slice(0, k);
+    return topArchitectures({ entries: this.entries.filter((e) => e.phase === 'search') }, k).map((a) => this.entries[a.childId]!);
   }
 
   private checkpoint(): void {
