@@ -29,3 +29,6 @@ export {
 } from './kernels/errors.js';
 export { DepthwiseGradientInputError } from './kernels/gradients/DepthwiseConv2dNative_grad.js';
 export { WasmOutOfMemoryError, DEFAULT_WASM_HEAP_LIMIT_BYTES, guardWasmHeap } from './wasm-memory.js';
+export { gradientsReleasing, variableGradsReleasing, GradientComputationError } from './releasing-gradients.js';
+export { applyReleasing, ModelGraphError, MASK_SEED_LOG, RECOMPUTING } from './apply-releasing.js';
+export type { FunctionalModel, ApplyReleasingOptions } from './apply-releasing.js';

@@ -17,7 +17,7 @@
  */
 import * as tfc from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { WASM_TRAINING_KERNELS, batchNormTraining } from '@nasnet/engine';
+import { MASK_SEED_LOG, RECOMPUTING, WASM_TRAINING_KERNELS, batchNormTraining } from '@nasnet/engine';
 import { deriveSeed } from '@nasnet/random';
 import { dropPathKeepProb } from './drop-path.js';
 
@@ -133,7 +133,14 @@ export class DropPath extends tfl.layers.Layer implements StepAware {
     const x = oneTensor(inputs);
     const keep = this.currentKeepProb();
     if (kwargs['training'] !== true || keep >= 1) return x;
-    const seed = this.seeds.next();
+    // A checkpointed forward pass (@nasnet/engine applyReleasing) runs a cell twice, the second time
+    // to recompute it for the backward pass: the mask must be the one the first run drew.
+    const replay = kwargs[MASK_SEED_LOG] as Map<string, number> | undefined;
+    let seed = replay?.get(this.name);
+    if (seed === undefined) {
+      seed = this.seeds.next();
+      replay?.set(this.name, seed);
+    }
     return tfc.tidy(() => {
       const maskShape = [x.shape[0] as number, ...x.shape.slice(1).map(() => 1)];
       // floor(keep + U[0,1)) is 1 with probability keep (reference drop_path).
@@ -421,7 +428,8 @@ export class BatchNorm extends tfl.layers.Layer {
     }
     const { y, mean, variance } = batchNormTraining(x, gamma, beta, this.epsilon);
     const decay = 1 - this.momentum;
-    tfc.tidy(() => {
+    // A checkpointed cell recomputed for its gradient already updated the moving statistics once.
+    if (kwargs[RECOMPUTING] !== true) tfc.tidy(() => {
       // moving <- moving - (1 - momentum) * (moving - batch), as tfjs-layers and Keras.
       for (const [v, batch] of [[movingMean, mean], [movingVariance, variance]] as const) {
         const old = v.read();

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { batches, batchCount, type AugmentOptions, type ImageDataset, type ImageSplit } from '@nasnet/data';
+import { applyReleasing, variableGradsReleasing, type FunctionalModel } from '@nasnet/engine';
 import { buildNetwork, copyWeights, saveModel, type NetworkLayout, type NetworkOptions } from '@nasnet/network';
 import { Rng, deriveSeed } from '@nasnet/random';
 import type { ChildProgress, ChildRecipe, ChildResult } from '@nasnet/search';
@@ -47,6 +48,20 @@ export interface TrainChildOptions {
   labelSmoothing?: number;
   /** Network options beyond the recipe's (stem multiplier, dense dropout, Large wiring, batch norm). @default the layout's */
   network?: Pick<NetworkOptions, 'stemMultiplier' | 'denseDropout' | 'skipReductionLayerInput' | 'batchNormMomentum' | 'batchNormEpsilon'>;
+  /**
+   * Checkpoint each cell: keep only the cells' inputs in the forward pass and recompute one cell at
+   * a time in the backward pass (@nasnet/engine applyReleasing). Peak memory falls to the cell
+   * boundaries plus one cell, for about one more forward pass of compute; the gradients agree with
+   * the plain pass to float32 rounding (sums of a cell output's gradient come in another order).
+   * For networks too large for the memory otherwise (N = 6, F0 = 32 on the 4 GiB wasm heap).
+   * @default false
+   */
+  checkpointCells?: boolean;
+}
+
+/** Checkpoint group of a layer: its cell (plan layer names start with `cell<index>_`). */
+function cellOf(layerName: string): string | undefined {
+  return /^(cell\d+)_/.exec(layerName)?.[1];
 }
 
 export interface TrainChildResult extends ChildResult {
@@ -133,7 +148,7 @@ export async function trainChild(options: TrainChildOptions): Promise<TrainChild
         built.setTrainingStep(step);
         const lr = learningRateAt(schedule, recipe.learningRate, step, totalSteps, stepsPerEpoch);
         // One read-back per step (loss and correct count together): each is a sync point, a GPU round trip on webgpu.
-        const stats = trainStep(model, vars, optimizer, decayMask, batch, dataset.numClasses, recipe, lr, options.auxWeight ?? AUX_LOSS_WEIGHT, labelSmoothing);
+        const stats = trainStep(model, vars, optimizer, decayMask, batch, dataset.numClasses, recipe, lr, options.auxWeight ?? AUX_LOSS_WEIGHT, labelSmoothing, options.checkpointCells ?? false);
         const [loss, nCorrect] = await stats.data();
         stats.dispose();
         trainingMs += performance.now() - t0;
@@ -239,10 +254,10 @@ async function exportInferenceModel(
 function trainStep(
   model: tfl.LayersModel, vars: tf.Variable[], optimizer: TrainingOptimizer, decayMask: boolean[],
   batch: { x: Float32Array; y: Int32Array; shape: [number, number, number, number] }, numClasses: number, recipe: ChildRecipe, lr: number,
-  auxWeight: number, labelSmoothing: number,
+  auxWeight: number, labelSmoothing: number, checkpointCells: boolean,
 ): tf.Tensor1D {
   try {
-    return trainStepTidy(model, vars, optimizer, decayMask, batch, numClasses, recipe, lr, auxWeight, labelSmoothing);
+    return trainStepTidy(model, vars, optimizer, decayMask, batch, numClasses, recipe, lr, auxWeight, labelSmoothing, checkpointCells);
   } catch (err) {
     releaseTape();
     throw err;
@@ -252,16 +267,18 @@ function trainStep(
 function trainStepTidy(
   model: tfl.LayersModel, vars: tf.Variable[], optimizer: TrainingOptimizer, decayMask: boolean[],
   batch: { x: Float32Array; y: Int32Array; shape: [number, number, number, number] }, numClasses: number, recipe: ChildRecipe, lr: number,
-  auxWeight: number, labelSmoothing: number,
+  auxWeight: number, labelSmoothing: number, checkpointCells: boolean,
 ): tf.Tensor1D {
   return tf.tidy(() => {
     const x = tf.tensor4d(batch.x, batch.shape);
     const labels = tf.tensor1d(batch.y, 'int32');
     const onehot = smoothLabels(tf.oneHot(labels, numClasses), labelSmoothing);
     let logitsKept: tf.Tensor | undefined;
-    const { value, grads } = tf.variableGrads(() => {
-      const out = model.apply(x, { training: true }) as tf.Tensor | tf.Tensor[];
-      const outputs = Array.isArray(out) ? out : [out];
+    // Not tf.variableGrads: this one frees each activation and intermediate gradient as soon as the
+    // backward pass is done with it (same gradients; peak memory about half, see @nasnet/engine).
+    const { value, grads } = variableGradsReleasing(() => {
+      // model.apply(x, { training: true }) that frees each layer output after its last consumer.
+      const outputs = applyReleasing(model as unknown as FunctionalModel, [x], checkpointCells ? { checkpoint: cellOf } : {});
       const logits = outputs[0]!;
       logitsKept = tf.keep(logits);
       let loss = tf.losses.softmaxCrossEntropy(onehot, logits) as tf.Scalar;
