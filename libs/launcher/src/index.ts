@@ -12,7 +12,7 @@
  * await handle.stop();
  * ```
  */
-export type { LaunchRequest, LaunchStatus, LaunchHandle, TrainerLauncher } from './launcher.js';
+export type { LaunchRequest, LaunchStatus, LaunchHandle, ListedLaunch, TrainerLauncher } from './launcher.js';
 export { validateLaunchRequest } from './launcher.js';
 export {
   TRAINER_APP_NAME,

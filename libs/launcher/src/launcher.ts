@@ -52,6 +52,18 @@ export interface LaunchStatus {
   outcome?: 'succeeded' | 'failed' | 'stopped';
   /** Why, once done (Kubernetes condition reason such as BackoffLimitExceeded, or ours: Stopped, Deleted). */
   reason?: string;
+  /** The condition's message, once done, when there is one (e.g. which pod failed with which exit code). */
+  message?: string;
+}
+
+/** A launch that exists now (a Job in the namespace, or local processes of this launcher). */
+export interface ListedLaunch {
+  /** The exact search id (the Job's annotation). */
+  searchId: string;
+  /** Its status at listing time. */
+  status: LaunchStatus;
+  /** A handle to stop or watch it. */
+  handle: LaunchHandle;
 }
 
 /** The trainers of one launch. */
@@ -73,6 +85,12 @@ export interface LaunchHandle {
 /** Starts the trainers of a search. */
 export interface TrainerLauncher {
   launch(request: LaunchRequest): Promise<LaunchHandle>;
+  /**
+   * Every launch of this launcher that exists now, finished ones included
+   * (Kubernetes: the trainer Jobs in the namespace, found by label), so a
+   * controller can remove those of searches that ended or that it does not know.
+   */
+  list?(): Promise<ListedLaunch[]>;
 }
 
 // Kubernetes quantity grammar (apimachinery resource.Quantity): a signed

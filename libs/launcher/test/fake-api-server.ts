@@ -295,6 +295,9 @@ export class FakeKubeApi {
     if (pod.restartPolicy !== 'Never' && pod.restartPolicy !== 'OnFailure') {
       causes.push({ field: 'spec.template.spec.restartPolicy', message: `Unsupported value: ${JSON.stringify(pod.restartPolicy)}: supported values: "OnFailure", "Never"` });
     }
+    if (job.spec?.podFailurePolicy !== undefined && pod.restartPolicy !== 'Never') {
+      causes.push({ field: 'spec.template.spec.restartPolicy', message: `Invalid value: ${JSON.stringify(pod.restartPolicy)}: only "Never" is supported when podFailurePolicy is specified` });
+    }
     if (job.spec?.selector !== undefined && job.spec?.manualSelector !== true) {
       causes.push({ field: 'spec.selector', message: '`selector` will be auto-generated' });
     }

@@ -42,11 +42,17 @@ export interface SequencedEvent {
   event: SearchEvent;
 }
 
+/** What the manager hears from a search's launch while the search runs (TrainerPools). */
+export interface LaunchHooks {
+  /** The trainers are gone for good (Job failed or deleted): the search ends FAILED with `message`. */
+  onFailed?(message: string): void;
+}
+
 export interface Launcher {
   launch(opts: {
     searchId: string; trainers: number; gpusPerTrainer: number; profile?: string; image?: string; cpu?: string; cpuLimit?: string; memory?: string; backend?: string;
     deadlineSeconds?: number;
-  }): Promise<{ stop(): Promise<void> }>;
+  }, hooks?: LaunchHooks): Promise<{ stop(): Promise<void> }>;
 }
 
 export interface SearchManagerOptions {
@@ -234,6 +240,9 @@ export class SearchManager {
             ...(t.cpuLimit ? { cpuLimit: t.cpuLimit } : {}), ...(t.memory ? { memory: t.memory } : {}), ...(t.backend ? { backend: t.backend } : {}),
             // The trainers end with the search's wall time (the Job's activeDeadlineSeconds).
             ...(leftMs !== undefined ? { deadlineSeconds: Math.max(1, Math.ceil(leftMs / 1000)) } : {}),
+          }, {
+            // The same stop as an operator limit's: the loop is cancelled and the search ends FAILED with the launch's reason.
+            onFailed: (message) => this.stopOverLimit(id, run, message),
           });
           run.trainersStop = () => handle.stop();
         }

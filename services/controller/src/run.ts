@@ -5,7 +5,8 @@ import {
   mintTrainerCreds, natsAuthOptions,
 } from '@nasnet/bus';
 import { KubernetesLauncher, LocalProcessLauncher, loadTrainerJobTemplate, type TrainerLauncher } from '@nasnet/launcher';
-import { SearchManager, type Launcher } from './manager.js';
+import { SearchManager, SearchNotFoundError } from './manager.js';
+import { TrainerPools } from './trainer-pools.js';
 import { startControllerServer, type RunningServer } from './grpc-server.js';
 import type { ControllerConfig } from './config.js';
 
@@ -29,7 +30,7 @@ export interface RunningController {
 
 const TRAINER_ENTRY = fileURLToPath(new URL('../../child-trainer/src/main.ts', import.meta.url));
 
-async function makeLauncher(config: RunControllerOptions): Promise<Launcher | undefined> {
+async function makeLauncher(config: RunControllerOptions): Promise<TrainerLauncher | undefined> {
   const kind = config.launcher ?? 'none';
   if (kind === 'none') return undefined;
   let inner: TrainerLauncher;
@@ -44,7 +45,10 @@ async function makeLauncher(config: RunControllerOptions): Promise<Launcher | un
   }
   const signer = config.natsSigner;
   // Each search's trainers get a NATS user of their own (NATS_SIGNER_FILE): they may take and answer only that search's tasks.
-  return { launch: async (req) => inner.launch(signer ? { ...req, natsCreds: await mintTrainerCreds(signer, req.searchId) } : req) };
+  return {
+    launch: async (req) => inner.launch(signer ? { ...req, natsCreds: await mintTrainerCreds(signer, req.searchId) } : req),
+    ...(inner.list ? { list: () => inner.list!() } : {}),
+  };
 }
 
 /** Starts the controller: bus, state store, search manager (resuming stored searches), gRPC and health endpoints. */
@@ -60,9 +64,23 @@ export async function runController(config: RunControllerOptions): Promise<Runni
   const events = new NatsEventBus(bus);
   const executor = new JetStreamExecutor(bus, { log });
   const launcher = await makeLauncher(config);
-  const manager = new SearchManager({
+  // With a launcher every search gets its own work queue and trainer launch (trainer-pools.ts);
+  // without one, trainers started elsewhere share the queue `trainers` on nas.tasks.>.
+  const pools: TrainerPools | undefined = launcher ? new TrainerPools({
+    bus, launcher, log,
+    isActive: async (id: string): Promise<boolean> => {
+      try {
+        const s = await manager.get(id);
+        return s.runState === 'pending' || s.runState === 'running';
+      } catch (err) {
+        if (err instanceof SearchNotFoundError) return false;
+        throw err;
+      }
+    },
+  }) : undefined;
+  const manager: SearchManager = new SearchManager({
     store, executorFor: () => executor, log,
-    ...(launcher ? { launcher } : {}),
+    ...(pools ? { launcher: pools } : {}),
     ...(config.maxActiveSearches ? { maxActiveSearches: config.maxActiveSearches } : {}),
     // Operator limits, trainer profiles and the data root (config.ts; unset here: no limits, the built-in cpu profile, no data root).
     ...(config.limits ? { limits: config.limits } : {}),
@@ -73,6 +91,8 @@ export async function runController(config: RunControllerOptions): Promise<Runni
   });
   const resumed = await manager.recover();
   if (resumed) log(`resumed ${resumed} search(es) from the store`);
+  // After recovery: the resumed searches hold their launches, so only those of ended or unknown searches are removed.
+  await pools?.start();
   const quarantined = manager.quarantined();
   if (quarantined.length > 0) log(`${quarantined.length} stored search entr${quarantined.length === 1 ? 'y is' : 'ies are'} quarantined (keys quarantine=<key> in the searches bucket): ${quarantined.map((q) => q.key).join(', ')}`);
   const grpc: RunningServer = await startControllerServer({
@@ -113,6 +133,8 @@ export async function runController(config: RunControllerOptions): Promise<Runni
     async close() {
       clearInterval(queueTimer);
       await manager.shutdown();
+      // Local trainers are this process's children: they stop with it. Jobs stay for a restarted controller to adopt.
+      await pools?.close({ stopLaunches: config.launcher === 'local' });
       await grpc.close();
       await new Promise<void>((resolve) => (http ? http.close(() => resolve()) : resolve()));
       await bus.close();
