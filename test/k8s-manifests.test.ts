@@ -22,6 +22,8 @@ import { Secret } from 'kubernetes-models/v1/Secret';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { ResourceQuota } from 'kubernetes-models/v1/ResourceQuota';
+import { LimitRange } from 'kubernetes-models/v1/LimitRange';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { buildTrainerJob, defaultTrainerJobTemplate, parseTrainerJobTemplate } from '@nasnet/launcher';
@@ -51,6 +53,8 @@ const MODELS: Record<string, new (data: any) => { validate(): void }> = {
   'rbac.authorization.k8s.io/v1/Role': Role,
   'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
   'batch/v1/Job': Job,
+  'v1/ResourceQuota': ResourceQuota,
+  'v1/LimitRange': LimitRange,
 };
 
 const METRICS = [
@@ -76,7 +80,7 @@ function render(path: string): Obj[] {
 
 /** Generated ConfigMaps carry a 10-character content hash after their name. */
 function baseName(name: string): string {
-  return name.replace(/^(nasnet-trainer-template|nats-config|nasnet-api-tokens)-[a-z0-9]{10}$/, '$1');
+  return name.replace(/^(nasnet-trainer-template|nasnet-trainer-profiles|nasnet-limits|nats-config|nasnet-api-tokens)-[a-z0-9]{10}$/, '$1');
 }
 
 /**
@@ -116,9 +120,10 @@ test('k8s manifests - base and gpu overlay render, and every object validates ag
   for (const [name, objects] of [['base', base], ['gpu', gpu]] as const) {
     const kinds = objects.map((o) => `${o.kind}/${baseName(o.metadata.name)}`).sort();
     assert.deepEqual(kinds, [
-      'ConfigMap/nasnet-grafana-dashboard', 'ConfigMap/nasnet-trainer-template', 'ConfigMap/nats-config', 'ConfigMap/prometheus-scrape',
-      'Deployment/nasnet-controller', 'Deployment/nasnet-metrics', 'Deployment/nasnet-transfer',
-      'Namespace/nasnet', 'Role/nasnet-controller', 'RoleBinding/nasnet-controller', 'Secret/nasnet-api-tokens', 'Secret/nats-credentials',
+      'ConfigMap/nasnet-grafana-dashboard', 'ConfigMap/nasnet-limits', 'ConfigMap/nasnet-trainer-profiles', 'ConfigMap/nasnet-trainer-template',
+      'ConfigMap/nats-config', 'ConfigMap/prometheus-scrape',
+      'Deployment/nasnet-controller', 'Deployment/nasnet-metrics', 'Deployment/nasnet-transfer', 'LimitRange/nasnet-limits',
+      'Namespace/nasnet', 'ResourceQuota/nasnet-quota', 'Role/nasnet-controller', 'RoleBinding/nasnet-controller', 'Secret/nasnet-api-tokens', 'Secret/nats-credentials',
       'Service/nasnet-controller', 'Service/nasnet-metrics', 'Service/nasnet-transfer', 'Service/nats', 'Service/nats-headless',
       'ServiceAccount/nasnet-controller', 'ServiceAccount/nasnet-trainer', 'StatefulSet/nats',
     ], `${name}: the objects rendered`);
@@ -221,10 +226,11 @@ test('k8s manifests - the base trainer template is the launcher default; the gpu
   // A GPU search on the gpu overlay: the launcher keeps the template's GPU when the search asks for 0.
   const job = buildTrainerJob(parseTrainerJobTemplate(g), { searchId: 's', trainers: 4, gpusPerTrainer: 0 }, { namespace: 'nasnet' });
   assert.equal(job.spec!.template.spec!.containers[0]!.resources!.limits!['nvidia.com/gpu'], '1');
-  // Everything else in the overlay is the base.
-  const withoutTemplate = (objects: Obj[]) => objects.filter((o) => !o.metadata.name.startsWith('nasnet-trainer-template')).map((o) => {
+  // Everything else in the overlay is the base (its trainer profiles are the GPU ones: checked with the profiles below).
+  const replaced = ['nasnet-trainer-template', 'nasnet-trainer-profiles'];
+  const withoutTemplate = (objects: Obj[]) => objects.filter((o) => !(o.kind === 'ConfigMap' && replaced.includes(baseName(o.metadata.name)))).map((o) => {
     const x = structuredClone(o);
-    for (const v of x.spec?.template?.spec?.volumes ?? []) if (v.configMap?.name?.startsWith('nasnet-trainer-template')) v.configMap.name = 'nasnet-trainer-template';
+    for (const v of x.spec?.template?.spec?.volumes ?? []) if (v.configMap && replaced.includes(baseName(v.configMap.name))) v.configMap.name = baseName(v.configMap.name);
     return x;
   });
   assert.deepEqual(withoutTemplate(gpu), withoutTemplate(base));
@@ -560,6 +566,20 @@ test('k8s manifests - every service accepts the environment the manifests give i
   const broken = structuredClone(controller);
   broken.containers[0].env.find((e: Obj) => e.name === 'GRPC_PORT').value = 'fifty';
   assert.throws(() => controllerConfigFromEnv(containerEnv(base, broken, broken.containers[0], mkdtempSync(join(scratch, 'env-')))), /GRPC_PORT="fifty"/);
+});
+
+test('k8s manifests - the trainer profiles match the trainer template, the limits parse, the quota admits a profile\'s GPUs', () => {
+  for (const [name, objects] of [['base', base], ['gpu', gpu]] as const) {
+    const pod = find(objects, 'Deployment', 'nasnet-controller').spec.template.spec;
+    const c = controllerConfigFromEnv(containerEnv(objects, pod, pod.containers[0], mkdtempSync(join(scratch, 'env-'))));
+    const profile = c.profiles.profiles.get(c.profiles.defaultProfile)!;
+    const container = trainerTemplate(objects).spec.template.spec.containers[0];
+    assert.equal(profile.image, container.image, `${name}: the default profile runs the template's image`);
+    assert.equal(profile.backend, container.env.find((e: Obj) => e.name === 'NAS_BACKEND').value, `${name}: and its backend`);
+    assert.ok(c.limits.concurrency >= 1 && c.limits.childDeadlineSeconds > 0 && c.limits.searchWallSeconds > 0, `${name}: limits parsed`);
+    const quota = find(objects, 'ResourceQuota', 'nasnet-quota').spec.hard;
+    assert.ok(Number(quota['requests.nvidia.com/gpu']) >= profile.maxGpus, `${name}: the quota admits one trainer with the most GPUs`);
+  }
 });
 
 test('k8s manifests - the API token placeholders parse, differ from each other, and are marked as placeholders', () => {

@@ -35,6 +35,8 @@ export type { TransferDatasetOptions, TransferJob, TransferRecipe, TransferSize 
 export { describeTransferDataset, loadTransferDataset, transferAugment } from './dataset.js';
 export type { TransferDatasetShape } from './dataset.js';
 export { planTransfer, runTransfer } from './run.js';
+export { DEFAULT_TRANSFER_LIMITS, TransferLimitError, TransferLimitsFileError, checkTransferLimits, parseTransferLimits } from './limits.js';
+export type { TransferLimits } from './limits.js';
 export type { RunTransferHooks, TransferOutcome, TransferPlan, TransferProgressInfo } from './run.js';
 export {
   EmptyClassFolderError, ImageDecodeError, ImageFolderMissingError, NoImageClassesError, NoSizeFitsError,

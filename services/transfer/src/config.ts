@@ -7,7 +7,10 @@ import {
   tlsFilesFromEnv, tlsVariables, tokensFromEnv, tokenVariables,
   type ClientTls, type Env, type EnvVariable, type NamedToken, type NatsSettings, type TlsFiles,
 } from '@nasnet/config';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { BACKEND_NAMES, type BackendName } from '@nasnet/engine';
+import { DEFAULT_TRANSFER_LIMITS, parseTransferLimits, TransferLimitsFileError, type TransferLimits } from '@nasnet/transfer';
 import { DEFAULT_TRANSFER_PORT } from './server.js';
 
 const TOKEN_NAMES = { token: 'TRANSFER_TOKEN', file: 'TRANSFER_TOKENS_FILE' };
@@ -26,6 +29,7 @@ export const VARIABLES: readonly EnvVariable[] = [
   { name: 'CONTROLLER_CA', required: false, meaning: 'PEM CA that signed a TLS controller\'s certificate; set: the controller is dialled over TLS.' },
   { name: 'NASNET_DATA_DIR', required: false, meaning: 'Absolute directory that data paths of a transfer (e.g. cifar10:DIR) must lie under; unset: no data directories.' },
   { name: 'NASNET_EXPORT_DIR', required: false, meaning: 'Absolute directory that exported models are written under; unset: no export.' },
+  { name: 'NASNET_LIMITS_FILE', required: false, meaning: `Operator limits (YAML or JSON, section \`transfer\`: imageSize, epochs, filters, cells, batchSize, maxQueued). Default: ${Object.entries(DEFAULT_TRANSFER_LIMITS).map(([k, v]) => `${k} ${v}`).join(', ')}.` },
 ];
 
 /** What runTransferService needs from the environment. */
@@ -48,6 +52,25 @@ export interface TransferConfig {
   dataRoot?: string;
   /** Exports are written under it. */
   exportRoot?: string;
+  /** The operator's limits. @default DEFAULT_TRANSFER_LIMITS */
+  limits?: TransferLimits;
+}
+
+function readLimits(env: Env): TransferLimits {
+  const path = readExistingFile(env, 'NASNET_LIMITS_FILE', { what: 'YAML or JSON file' });
+  if (path === undefined) return { ...DEFAULT_TRANSFER_LIMITS };
+  let value: unknown;
+  try {
+    value = parseYaml(readFileSync(path, 'utf8'));
+  } catch (cause) {
+    throw new ConfigError('NASNET_LIMITS_FILE', path, `a readable YAML or JSON file (${(cause as Error).message.split('\n')[0]})`, { cause });
+  }
+  try {
+    return parseTransferLimits(value, path);
+  } catch (err) {
+    if (err instanceof TransferLimitsFileError) throw new ConfigError('NASNET_LIMITS_FILE', path, `a valid limits file: ${err.message}`, { cause: err });
+    throw err;
+  }
 }
 
 /** Reads the variables in VARIABLES; throws ConfigError naming the first bad one. */
@@ -80,5 +103,6 @@ export function transferConfigFromEnv(env: Env): TransferConfig {
     } : {}),
     ...(dataRoot !== undefined ? { dataRoot } : {}),
     ...(exportRoot !== undefined ? { exportRoot } : {}),
+    limits: readLimits(env),
   };
 }

@@ -66,3 +66,11 @@ export class TransferWorkerExitedError extends Error {
     this.signal = signal;
   }
 }
+
+/** The transfer queue is full (the operator's limits.maxQueued); the client may retry later. */
+export class TransferQueueFullError extends Error {
+  constructor(readonly limit: number, options?: ErrorOptions) {
+    super(`the transfer queue is full (limit ${limit} waiting transfers, maxQueued); retry once one has started`, options);
+    this.name = 'TransferQueueFullError';
+  }
+}

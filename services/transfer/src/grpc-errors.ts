@@ -3,7 +3,7 @@ import type { ErrorTable } from '@nasnet/grpc-edge';
 import { InvalidPageTokenError, JobStoreError } from '@nasnet/registry';
 import { ControllerCallError, SearchNotReadyError } from './controller-client.js';
 import {
-  DatasetUnavailableError, InvalidTransferRequestError, SearchNotFoundError, SearchResolverMissingError, TransferNotFoundError,
+  DatasetUnavailableError, InvalidTransferRequestError, SearchNotFoundError, SearchResolverMissingError, TransferNotFoundError, TransferQueueFullError,
 } from './errors.js';
 
 /**
@@ -15,6 +15,7 @@ import {
 export const transferErrors: ErrorTable = (err) => {
   if (err instanceof InvalidTransferRequestError) return { code: status.INVALID_ARGUMENT, message: err.message, field: err.field };
   if (err instanceof InvalidPageTokenError) return { code: status.INVALID_ARGUMENT, message: err.message, field: 'page_token' };
+  if (err instanceof TransferQueueFullError) return { code: status.RESOURCE_EXHAUSTED, message: err.message };
   if (err instanceof TransferNotFoundError || err instanceof SearchNotFoundError) return { code: status.NOT_FOUND, message: err.message };
   if (err instanceof SearchResolverMissingError || err instanceof DatasetUnavailableError || err instanceof SearchNotReadyError) {
     return { code: status.FAILED_PRECONDITION, message: err.message };

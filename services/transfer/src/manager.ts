@@ -4,11 +4,11 @@ import {
   InvalidPageTokenError, JobRegistry,
   type Job, type JobEvent, type JobState, type QuarantinedEntry, type StateStore,
 } from '@nasnet/registry';
-import type { TransferDatasetOptions, TransferJob, TransferOutcome, TransferProgressInfo } from '@nasnet/transfer';
-import { InvalidTransferRequestError, TransferNotFoundError } from './errors.js';
+import type { TransferDatasetOptions, TransferJob, TransferLimits, TransferOutcome, TransferProgressInfo } from '@nasnet/transfer';
+import { InvalidTransferRequestError, TransferNotFoundError, TransferQueueFullError } from './errors.js';
 import type { RunnerLogLevel, TransferRunner } from './runner.js';
 import { acceptSpec } from './spec.js';
-import type { ResolveSearchBest } from './spec.js';
+import type { ResolveSearchBest, TransferPaths } from './spec.js';
 
 const STATE_TO_PROTO: Record<JobState, pb.TransferState> = {
   pending: pb.TransferState.TRANSFER_STATE_PENDING,
@@ -61,6 +61,10 @@ export interface TransferManagerOptions {
   datasetOptions?: TransferDatasetOptions;
   /** Transfers trained at once; the rest wait as PENDING. @default 1 */
   maxConcurrent?: number;
+  /** The operator's limits: sizes of one transfer and limits.maxQueued waiting ones (more are refused). @default none */
+  limits?: TransferLimits;
+  /** Data sets are read only under paths.dataRoot, exports written only under paths.exportRoot (an unset root: none allowed). @default unconfined */
+  paths?: TransferPaths;
   /** Finished transfers kept in memory; older ones are read from the store when asked for. @default 16 */
   keepFinished?: number;
   /** Progress is saved at most this often (state changes at once). @default 500 */
@@ -156,10 +160,16 @@ export class TransferManager {
       ...(req.requestId ? { requestId: req.requestId } : {}),
       ...(opts.submitter ? { submitter: opts.submitter } : {}),
       prepare: async () => {
+        const { limits } = this.options;
+        if (limits && this.queue.length >= limits.maxQueued) throw new TransferQueueFullError(limits.maxQueued);
         const accepted = await acceptSpec(req.spec, {
           ...(this.options.resolveSearchBest ? { resolveSearchBest: this.options.resolveSearchBest } : {}),
           ...(this.options.datasetOptions ? { datasetOptions: this.options.datasetOptions } : {}),
+          ...(limits ? { limits } : {}),
+          ...(this.options.paths ? { paths: this.options.paths } : {}),
         });
+        // Checked again after the (asynchronous) planning: another request may have taken the last place meanwhile.
+        if (limits && this.queue.length >= limits.maxQueued) throw new TransferQueueFullError(limits.maxQueued);
         const { datasetOptions: _loader, ...runnable } = accepted.job;
         const { size } = accepted.plan;
         return {

@@ -1,5 +1,5 @@
 import { connectBus, KV_TRANSFERS, KvStateStore } from '@nasnet/bus';
-import type { TransferDatasetOptions } from '@nasnet/transfer';
+import { DEFAULT_TRANSFER_LIMITS, type TransferDatasetOptions } from '@nasnet/transfer';
 import type { TransferConfig } from './config.js';
 import { controllerSearchBest } from './controller-client.js';
 import { ProcessTransferRunner, type TransferRunner } from './runner.js';
@@ -45,6 +45,9 @@ export async function runTransferService(config: TransferConfig, deps: TransferS
     const runner = deps.runner ?? new ProcessTransferRunner(config.backend ? { backend: config.backend } : {});
     const server = await startTransferServer({
       host: config.host, port: config.port, tokens: config.tokens, maxConcurrent: config.maxConcurrent, store, runner, log,
+      // Confined paths: an unset root allows no such paths (NASNET_DATA_DIR, NASNET_EXPORT_DIR). Limits: config's, else the defaults.
+      paths: { ...(config.dataRoot ? { dataRoot: config.dataRoot } : {}), ...(config.exportRoot ? { exportRoot: config.exportRoot } : {}) },
+      limits: config.limits ?? DEFAULT_TRANSFER_LIMITS,
       ...(config.tls ? { tls: config.tls } : {}),
       ...(deps.datasetOptions ? { datasetOptions: deps.datasetOptions } : {}),
       ...(config.controller ? {

@@ -1,12 +1,12 @@
-import { DatasetFileMissingError } from '@nasnet/data';
+import { confineDataset, confinePath, DatasetFileMissingError, PathOutsideRootError, PathRootUnsetError } from '@nasnet/data';
 import { BACKEND_NAMES } from '@nasnet/engine';
 import * as pb from '@nasnet/proto';
 import type { Genotype } from '@nasnet/search-space';
 import {
   EmptyClassFolderError, ImageFolderMissingError, NoImageClassesError, NoSizeFitsError, TransferSpecError, UnknownImageClassError,
-  planTransfer,
+  checkTransferLimits, planTransfer, TransferLimitError,
 } from '@nasnet/transfer';
-import type { TransferDatasetOptions, TransferJob, TransferPlan, TransferRecipe } from '@nasnet/transfer';
+import type { TransferDatasetOptions, TransferJob, TransferLimits, TransferPlan, TransferRecipe } from '@nasnet/transfer';
 import type { NetworkLayout } from '@nasnet/network';
 import { DatasetUnavailableError, InvalidTransferRequestError, SearchResolverMissingError } from './errors.js';
 
@@ -137,6 +137,37 @@ async function genotypeOf(spec: pb.TransferSpec, resolve: ResolveSearchBest | un
 }
 
 /**
+ * Where a transfer may read and write: data sets only under dataRoot,
+ * exports only under exportRoot (a root left unset: no such paths).
+ */
+export interface TransferPaths {
+  dataRoot?: string;
+  exportRoot?: string;
+}
+
+/** The operator's transfer limits; INVALID_ARGUMENT names the proto field and the limit. */
+function withinLimits(plan: Pick<TransferPlan, 'recipe' | 'size'>, limits: TransferLimits): void {
+  try {
+    checkTransferLimits(plan, limits);
+  } catch (err) {
+    if (err instanceof TransferLimitError) throw new InvalidTransferRequestError(protoFieldFor(err.field), err.message, { cause: err });
+    throw err;
+  }
+}
+
+/** A path confined to its root; the refusal names the field, never the path or anything outside the root. */
+async function confined<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof PathOutsideRootError || err instanceof PathRootUnsetError) {
+      throw new InvalidTransferRequestError(err.field, err.message.slice(err.field.length + 2), { cause: err });
+    }
+    throw err;
+  }
+}
+
+/**
  * Checks a StartTransfer spec field by field (INVALID_ARGUMENT names the
  * proto field), resolves its genotype (search_id through the controller),
  * and plans it with @nasnet/transfer: recipe defaults, data-set shape and
@@ -144,7 +175,8 @@ async function genotypeOf(spec: pb.TransferSpec, resolve: ResolveSearchBest | un
  * matter to a Kubernetes launcher and are kept as given.
  */
 export async function acceptSpec(
-  spec: pb.TransferSpec | undefined, ctx: { resolveSearchBest?: ResolveSearchBest; datasetOptions?: TransferDatasetOptions } = {},
+  spec: pb.TransferSpec | undefined,
+  ctx: { resolveSearchBest?: ResolveSearchBest; datasetOptions?: TransferDatasetOptions; paths?: TransferPaths; limits?: TransferLimits } = {},
 ): Promise<AcceptedSpec> {
   if (!spec) throw new InvalidTransferRequestError('spec', 'is required');
   const genotype = await genotypeOf(spec, ctx.resolveSearchBest);
@@ -167,15 +199,34 @@ export async function acceptSpec(
     if (size.value < 1) throw new InvalidTransferRequestError('spec.budget_mult_adds', `must be >= 1, got ${size.value}`);
     jobSize = { budgetMultAdds: size.value };
   }
+  if (ctx.limits) {
+    // What the request names is checked before planning (a 65,536-pixel image is never sized), the plan after.
+    const r = recipeFromProto(spec.recipe);
+    withinLimits({
+      recipe: { imageSize: r.imageSize ?? 0, epochs: r.epochs ?? 0, batchSize: r.batchSize ?? 0 } as TransferPlan['recipe'],
+      size: { cells: jobSize && 'cells' in jobSize ? jobSize.cells : 0, initialFilters: (jobSize && 'initialFilters' in jobSize ? jobSize.initialFilters : undefined) ?? 0 } as TransferPlan['size'],
+    }, ctx.limits);
+  }
+  // Confined before anything reads or creates them (a data set outside the root is never opened).
+  const paths = ctx.paths;
+  const dataset = paths ? await confined(() => confineDataset(spec.dataset, paths.dataRoot, 'spec.dataset')) : spec.dataset;
+  let exportPath = spec.exportPath || undefined;
+  if (paths && exportPath !== undefined) {
+    const requested = exportPath;
+    exportPath = await confined(async () => {
+      if (paths.exportRoot === undefined) throw new PathRootUnsetError('spec.export_path', 'export', 'NASNET_EXPORT_DIR');
+      return confinePath(paths.exportRoot, requested, 'spec.export_path', 'export');
+    });
+  }
   const job: TransferJob = {
     name: spec.name || 'transfer',
     genotype,
     layout,
     ...(jobSize ? { size: jobSize } : {}),
-    dataset: spec.dataset,
+    dataset,
     recipe: recipeFromProto(spec.recipe),
     ...(spec.stemMultiplier !== undefined ? { stemMultiplier: spec.stemMultiplier } : {}),
-    ...(spec.exportPath ? { exportPath: spec.exportPath } : {}),
+    ...(exportPath ? { exportPath } : {}),
     seed: spec.seed,
     ...(ctx.datasetOptions ? { datasetOptions: ctx.datasetOptions } : {}),
   };
@@ -190,6 +241,7 @@ export async function acceptSpec(
     }
     throw err;
   }
+  if (ctx.limits) withinLimits(plan, ctx.limits);
   const filled: pb.TransferSpec = {
     ...spec,
     layout: layoutToProto(layout),

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '@nasnet/config';
 import { transferConfigFromEnv, VARIABLES } from '../src/config.js';
+import { DEFAULT_TRANSFER_LIMITS } from '@nasnet/transfer';
 
 const dir = mkdtempSync(join(tmpdir(), 'transfer-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -20,7 +21,7 @@ function fails(env: Record<string, string>, variable: string, message: RegExp): 
 }
 
 test('transfer config - defaults, NATS_URL required (transfer state lives in JetStream KV)', () => {
-  assert.deepEqual(transferConfigFromEnv(NATS), { nats: { url: 'nats://nats:4222' }, host: '0.0.0.0', port: 50052, tokens: [], maxConcurrent: 1 });
+  assert.deepEqual(transferConfigFromEnv(NATS), { nats: { url: 'nats://nats:4222' }, host: '0.0.0.0', port: 50052, tokens: [], maxConcurrent: 1, limits: DEFAULT_TRANSFER_LIMITS });
   fails({}, 'NATS_URL', /^NATS_URL=\(unset\): .*\(required\)$/);
 });
 
@@ -40,7 +41,7 @@ test('transfer config - every variable parsed: tokens, TLS, backend, the control
   assert.deepEqual(c, {
     nats: { url: 'nats://nats:4222', user: 'transfer', pass: 'pw' }, host: '127.0.0.1', port: 0,
     tokens: [{ name: 'default', token: 'tt' }, { name: 'ci', token: 'ci-token' }], tls: { cert, key }, maxConcurrent: 2, backend: 'wasm',
-    controller: { address: 'nasnet-controller:50051', token: 'ct', tls: { ca } }, dataRoot: '/data', exportRoot: '/exports',
+    controller: { address: 'nasnet-controller:50051', token: 'ct', tls: { ca } }, dataRoot: '/data', exportRoot: '/exports', limits: DEFAULT_TRANSFER_LIMITS,
   });
   // auto is the engine's default: nothing to pass on.
   assert.equal(transferConfigFromEnv({ ...NATS, NAS_BACKEND: 'auto' }).backend, undefined);
