@@ -108,7 +108,12 @@ export class TrainerPools implements Launcher {
     pool.unwatch = handle.watch(
       (status) => {
         if (!status.done || pool.ending) return;
-        // Trainers exit 0 only once their search has ended; a launch that is done while the search runs has none left.
+        // Trainers exit 0 only once they see their search end (a cancel marker can reach them before
+        // end() is called here): a completed launch is no failure. One that failed or vanished is.
+        if (status.outcome === 'succeeded') {
+          this.log(`search ${id}: trainers ${handle.id} completed (${status.succeeded} exited 0)`);
+          return;
+        }
         const message = launchFailureMessage(handle, status);
         this.log(`search ${id}: ${message}`);
         hooks.onFailed?.(message);
@@ -150,8 +155,8 @@ export class TrainerPools implements Launcher {
    */
   async reconcile(): Promise<{ launches: string[]; queues: string[] }> {
     const removed = { launches: [] as string[], queues: [] as string[] };
-    const leave = async (id: string): Promise<boolean> => {
-      if ((this.pools.has(id) && !this.pools.get(id)!.ending) || this.stopping.has(id)) return true;
+    const leave = async (id: string, beingStopped = false): Promise<boolean> => {
+      if ((this.pools.has(id) && !this.pools.get(id)!.ending) || beingStopped) return true;
       try {
         return await this.options.isActive(id);
       } catch {
@@ -159,7 +164,7 @@ export class TrainerPools implements Launcher {
       }
     };
     for (const listed of (await this.options.launcher.list?.()) ?? []) {
-      if (await leave(listed.searchId)) continue;
+      if (await leave(listed.searchId, this.stopping.has(listed.searchId))) continue;
       removed.launches.push(listed.searchId);
       this.log(`reconcile: stopping trainers ${listed.handle.id} of search ${listed.searchId} (${listed.status.done ? 'finished' : 'running'}), which is not active here`);
       this.stopWithRetry(listed.searchId, listed.handle);
@@ -210,7 +215,11 @@ export class TrainerPools implements Launcher {
       this.waits.set(timer, finish);
       unwatch = handle.watch((s) => { if (s.done) finish(); }, () => {});
     });
-    this.track(drained.then(() => this.stopWithRetry(searchId, handle)));
+    this.track(drained.then(async () => {
+      const s = await handle.status().catch(() => undefined);
+      if (s) this.log(`search ${searchId}: trainers ${handle.id} ${s.done ? 'finished' : 'still running after the drain'}: ${s.succeeded} exited 0, ${s.failed} failed, ${s.active} running`);
+      this.stopWithRetry(searchId, handle);
+    }));
   }
 
   private stopWithRetry(searchId: string, handle: LaunchHandle): void {
