@@ -57,28 +57,3 @@ test('nasctl describe - text form and JSON files are accepted; bad input is name
   assert.equal(await main(['frobnicate'], unknown), 2);
   assert.match(unknown.stderr.join('\n'), /unknown command 'frobnicate'/);
 });
-
-test('nasctl compare - summarises finished searches and draws their curves on one chart', async () => {
-  const { mkdtempSync, writeFileSync, readFileSync, rmSync, mkdirSync } = await import('node:fs');
-  const { join } = await import('node:path');
-  const { tmpdir } = await import('node:os');
-  const dir = mkdtempSync(join(tmpdir(), 'compare-'));
-  try {
-    const write = (name: string, strategy: string, rewards: number[]) => {
-      mkdirSync(join(dir, name));
-      writeFileSync(join(dir, name, 'results.json'), JSON.stringify({
-        spec: { strategy, seed: 1, budget: { architectures: rewards.length } },
-        children: [...rewards.map((reward, childId) => ({ childId, phase: 'search', reward, status: 'ok' })), { childId: 99, phase: 'search', reward: 0, status: 'cancelled' }],
-      }));
-    };
-    write('ppo', 'ppo', [0.1, 0.2, 0.3, 0.9]);
-    write('random', 'random', [0.5, 0.4, 0.3, 0.2]);
-    const io = capture();
-    assert.equal(await main(['compare', join(dir, 'ppo'), join(dir, 'random'), '--out', join(dir, 'c.svg'), '--json'], io), 0);
-    const rows = JSON.parse(io.stdout.at(-1)!);
-    assert.deepEqual(rows.map((r: { lastQuarterMean: number; best: number; children: number }) => [r.children, r.lastQuarterMean, r.best]), [[4, 0.9, 0.9], [4, 0.2, 0.5]]);
-    assert.match(readFileSync(join(dir, 'c.svg'), 'utf8'), /ppo seed 1 vs random seed 1/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
