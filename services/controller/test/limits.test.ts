@@ -187,3 +187,17 @@ test('confined paths - a search dataset outside the data root is refused without
     await s.close();
   }
 });
+
+test('operator files - a bad profiles or limits file stops the controller config naming the variable, the file and the field', async () => {
+  const { ConfigError } = await import('@nasnet/config');
+  const profiles = join(dir, 'bad-profiles.yaml');
+  writeFileSync(profiles, 'profiles:\n  cpu: { image: x, memory: 1Gi, maxGpus: 99 }\n');
+  const limits = join(dir, 'bad-limits.yaml');
+  writeFileSync(limits, 'search:\n  concurrency: 0\n');
+  for (const [env, variable, text] of [
+    [{ NASNET_PROFILES_FILE: profiles }, 'NASNET_PROFILES_FILE', `trainer profiles ${profiles}: profiles.cpu.maxGpus: expected an integer from 0 to 64, got 99`],
+    [{ NASNET_LIMITS_FILE: limits }, 'NASNET_LIMITS_FILE', `limits ${limits}: search.concurrency: expected an integer from 1 to 10000, got 0`],
+  ] as const) {
+    assert.throws(() => controllerConfigFromEnv({ NATS_URL: 'nats://nats:4222', ...env }), (e: unknown) => e instanceof ConfigError && e.variable === variable && e.message.includes(text), variable);
+  }
+});
