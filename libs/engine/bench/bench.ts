@@ -10,11 +10,18 @@
  * The child is NASNET_A in the CIFAR layout with N = 2 normal cells per stack
  * (paper section 4: children are searched with N = 2), 32x32x3 images, 10
  * classes, batch 32 and F0 = 16 initial filters (`--filters`): F0 = 16 is
- * defaultRecipe()'s value, what every search trains. The final CIFAR model's
- * 32 does not fit: tfjs keeps every activation and every intermediate
- * gradient of a step alive until the step ends, 2.3 GB at F0 = 16 and 3.5 GB
- * at 24, so F0 = 32 (about 4.7 GB) passes the 4 GiB address space of wasm32
- * and aborts.
+ * defaultRecipe()'s value, what every search trains; `--filters 32` is the
+ * final CIFAR model's width, and `--cells 6 --filters 32` the final model
+ * itself (3.3M parameters). `--checkpoint` trains with cell checkpointing.
+ *
+ * Memory: each side reports the peak resident memory of its training
+ * process (getrusage maxrss, read by each process itself), and the JSON
+ * holds peakRssBytes, referencePeakRssBytes and memoryRatio. The trainer's
+ * step frees activations and gradients as soon as they are used
+ * (@nasnet/engine applyReleasing and variableGradsReleasing); before that,
+ * tfjs kept every activation and every intermediate gradient of a step
+ * until the step ended (1.94 GB at F0 = 16) and the final model did not fit
+ * the 4 GiB address space of wasm32.
  *
  * Each backend trains in its own process through the product's own code
  * path: trainChild (@nasnet/trainer) on a seeded synthetic 32x32x3 data set
@@ -24,7 +31,8 @@
  * them. PyTorch trains the network of the same plan (planNetwork, drop path
  * off), built by torch_reference.py, with the same optimizer, batch and
  * steps; it runs once with all the cores this process may use (the anchor)
- * and once with 1 thread (the wasm backend runs on one thread).
+ * and once with 1 thread (the wasm backend runs on one thread: tfjs-backend-wasm
+ * 4.22 turns its threaded build off in Node, tfjs issue #3830).
  *
  * Throughput is wall time: other processes on the machine slow both sides,
  * so the bench prints the load average it started under.
@@ -56,6 +64,8 @@ interface BenchOptions {
   batch: number;
   /** N, normal cells per stack. @default 2 (the search child) */
   cells: number;
+  /** Train with cell checkpointing (trainChild checkpointCells). @default false */
+  checkpoint: boolean;
   /** @default ['wasm', 'webgpu', 'tensorflow'] */
   backends: Backend[];
   /** Print one JSON object as the last line. @default false */
@@ -83,7 +93,7 @@ const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 function parseOptions(argv: string[]): BenchOptions & { worker?: Backend } {
   const o: BenchOptions & { worker?: Backend } = {
-    steps: 20, warmup: 3, filters: 16, batch: 32, cells: 2, backends: DEFAULT_BACKENDS, json: false, seed: 1, python: '/usr/bin/python3',
+    steps: 20, warmup: 3, filters: 16, batch: 32, cells: 2, checkpoint: false, backends: DEFAULT_BACKENDS, json: false, seed: 1, python: '/usr/bin/python3',
   };
   const int = (name: string, value: string | undefined, min: number): number => {
     const n = Number(value);
@@ -109,9 +119,10 @@ function parseOptions(argv: string[]): BenchOptions & { worker?: Backend } {
       case '--backends': o.backends = (next() ?? '').split(',').filter(Boolean).map((b) => backend(arg, b)); break;
       case '--python': o.python = next() ?? o.python; break;
       case '--json': o.json = true; break;
+      case '--checkpoint': o.checkpoint = true; break;
       case '--worker': o.worker = backend(arg, next() ?? ''); break;
       case '--help':
-        console.log('usage: npm run bench -- [--steps N] [--warmup N] [--filters F] [--batch B] [--cells N] [--backends wasm,webgpu,tensorflow,cpu] [--seed S] [--python PATH] [--json]');
+        console.log('usage: npm run bench -- [--steps N] [--warmup N] [--filters F] [--batch B] [--cells N] [--checkpoint] [--backends wasm,webgpu,tensorflow,cpu] [--seed S] [--python PATH] [--json]');
         process.exit(0);
       default: throw new BenchOptionError('(argument)', arg, 'a known option (see --help)');
     }
@@ -169,7 +180,7 @@ async function worker(backend: Backend, o: BenchOptions): Promise<BackendResult>
   // Time at the end of each step: the trainer reports every step when asked to.
   const ends: number[] = [];
   const result = await trainChild({
-    genotype: NASNET_A, recipe, dataset, seed: o.seed, progressEverySteps: 1, augment: false,
+    genotype: NASNET_A, recipe, dataset, seed: o.seed, progressEverySteps: 1, augment: false, checkpointCells: o.checkpoint,
     onProgress: (p) => { if (p.validationAccuracy === undefined) ends.push(performance.now()); },
   });
   if (result.status !== 'ok' || ends.length !== o.warmup + steps) {
@@ -399,7 +410,7 @@ async function main(): Promise<void> {
       peakRssBytes: measured?.peakRssBytes ?? null,
       referencePeakRssBytes: torch.peakRssBytes ?? null,
       memoryRatio: memoryRatio ?? null,
-      config: { genotype: 'NASNET_A', layout: 'cifar', cells: o.cells, filters: o.filters, batch: o.batch, steps: o.steps, warmup: o.warmup, paramCount: plan.paramCount, multAdds: plan.multAdds },
+      config: { genotype: 'NASNET_A', layout: 'cifar', cells: o.cells, checkpointCells: o.checkpoint, filters: o.filters, batch: o.batch, steps: o.steps, warmup: o.warmup, paramCount: plan.paramCount, multAdds: plan.multAdds },
       loadAverage: load,
       backends: Object.fromEntries(results.map((r) => [r.backend, r])),
       torch,

@@ -98,8 +98,6 @@ export function gradientsReleasing<T extends tf.Tensor>(
 ): { value: T; grads: Array<tf.Tensor | null> } {
   const engine = tf.engine() as unknown as EngineInternals & { gradients: (f: () => T, xs: tf.Tensor[], dy?: tf.Tensor, allow?: boolean) => { value: T; grads: Array<tf.Tensor | null> } };
   if (engine.state.gradientDepth > 0) return engine.gradients(f, xs, dy, true);
-  const y = engine.scopedRun(() => engine.startTape(), () => engine.endTape(), () => engine.tidy('forward', f));
-  const tape = engine.state.activeTape ?? [];
   // Every gradient held here is kept (outside any scope) and disposed by hand.
   const acc = new Map<number, tf.Tensor>();
   const live = new Set<tf.Tensor>();
@@ -111,7 +109,10 @@ export function gradientsReleasing<T extends tf.Tensor>(
     live.delete(t);
     t.dispose();
   };
+  let tape: TapeNode[] | undefined;
   try {
+    const y = engine.scopedRun(() => engine.startTape(), () => engine.endTape(), () => engine.tidy('forward', f));
+    tape = engine.state.activeTape ?? [];
     if (!(y instanceof tf.Tensor)) throw new GradientComputationError('the function given to gradientsReleasing must return a tensor');
     if (dy !== undefined && dy.dtype !== 'float32') throw new GradientComputationError(`dy must be float32, got ${dy.dtype}`);
     const nodes = nodesBetween(tape, xs, y);
@@ -154,7 +155,8 @@ export function gradientsReleasing<T extends tf.Tensor>(
   } finally {
     for (const t of live) t.dispose();
     // As engine.gradients: the saved tensors of every node, on the path or not, go with the tape.
-    for (const node of tape) for (const t of node.saved ?? []) t.dispose();
+    // (A forward pass that threw leaves its partial tape in the engine state.)
+    for (const node of tape ?? engine.state.activeTape ?? []) for (const t of node.saved ?? []) t.dispose();
     engine.state.activeTape = null;
   }
 }

@@ -96,7 +96,7 @@ test('releasing gradients - the backward pass holds less than tf.variableGrads d
   }
 });
 
-test('releasing gradients - a seed dy, and clear errors for a non-scalar loss or no path', () => {
+test('releasing gradients - a seed dy, clear errors for a non-scalar loss or no path, nothing left by a failing forward pass', () => {
   const rng = new Rng(3);
   const w = randomVariable(rng, [5], 'rg_seed_w');
   const unused = randomVariable(rng, [2], 'rg_unused');
@@ -112,6 +112,10 @@ test('releasing gradients - a seed dy, and clear errors for a non-scalar loss or
       e instanceof GradientComputationError && /scalar, got a rank-1/.test(e.message));
     assert.throws(() => variableGradsReleasing(() => tf.sum(w), [unused]), (e: unknown) =>
       e instanceof GradientComputationError && /does not depend/.test(e.message));
+    assert.throws(() => variableGradsReleasing(() => {
+      tf.relu(tf.mul(w, w)); // saved for a gradient that never runs
+      throw new RangeError('forward pass fails half way');
+    }, [w]), RangeError);
     assert.equal(tf.memory().numTensors, tensors, 'a failed call leaves no tensor behind');
   } finally {
     tf.dispose([w, unused]);
