@@ -74,6 +74,19 @@ export function defaultTrainerJobTemplate(): V1Job {
       // all of its trainers.
       backoffLimit: 6,
       ttlSecondsAfterFinished: 3600,
+      // Which pod failures count against backoffLimit (needs restartPolicy Never):
+      // exit code 2 is the trainer's configuration error (a bad variable):
+      // every replacement would fail alike, so the Job fails at once with
+      // reason PodFailurePolicy and a message naming the pod and the code.
+      // Evictions, preemptions and node drains (DisruptionTarget) are not the
+      // trainer's fault and are not counted. The rest counts: OOM kills (137),
+      // NATS unreachable (1), crashes.
+      podFailurePolicy: {
+        rules: [
+          { action: 'FailJob', onExitCodes: { containerName: TRAINER_CONTAINER, operator: 'In', values: [2] } },
+          { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+        ],
+      },
       template: {
         metadata: { labels: { ...labels } },
         spec: {
@@ -97,6 +110,9 @@ export function defaultTrainerJobTemplate(): V1Job {
                 { name: 'TRAINER_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                 // wasm runs single-threaded in Node (DESIGN.md section 3): one CPU.
                 { name: 'NAS_BACKEND', value: 'wasm' },
+                // The pod's memory limit (downward API): the trainer keeps its wasm heap below it, so a
+                // child too large for the pod fails as that child instead of the pod being OOM-killed.
+                { name: 'POD_MEMORY_LIMIT_BYTES', valueFrom: { resourceFieldRef: { containerName: TRAINER_CONTAINER, resource: 'limits.memory', divisor: '1' } } },
               ],
               resources: { requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '2Gi' } },
               securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } },
@@ -281,6 +297,7 @@ export function jobLaunchStatus(job: V1Job): LaunchStatus {
     status.done = true;
     status.outcome = terminal.type === 'Complete' ? 'succeeded' : 'failed';
     status.reason = terminal.reason ?? terminal.type;
+    if (terminal.message) status.message = terminal.message;
   }
   return status;
 }

@@ -4,8 +4,11 @@
  */
 import { ApiException, BatchV1Api, KubeConfig, Watch, type V1Job, type V1JobList } from '@kubernetes/client-node';
 import { KubernetesApiError, TrainerJobExistsError } from './errors.js';
-import { buildTrainerJob, defaultTrainerJobTemplate, jobLaunchStatus, parseTrainerJobTemplate, SEARCH_ID_ANNOTATION, trainerJobName, trainerLabelSelector } from './job-template.js';
-import { validateLaunchRequest, type LaunchHandle, type LaunchRequest, type LaunchStatus, type TrainerLauncher } from './launcher.js';
+import {
+  buildTrainerJob, defaultTrainerJobTemplate, jobLaunchStatus, parseTrainerJobTemplate, SEARCH_ID_ANNOTATION, SEARCH_ID_LABEL, TRAINER_APP_NAME,
+  trainerJobName, trainerLabelSelector,
+} from './job-template.js';
+import { validateLaunchRequest, type LaunchHandle, type LaunchRequest, type LaunchStatus, type ListedLaunch, type TrainerLauncher } from './launcher.js';
 
 export interface KubernetesLauncherOptions {
   /** Cluster access. @default `KubeConfig.loadFromDefault()` (KUBECONFIG, ~/.kube/config, then the pod's service account) */
@@ -140,6 +143,28 @@ export class KubernetesLauncher implements TrainerLauncher {
       });
       await delay(200 * (attempt + 1));
     }
+  }
+
+  /**
+   * Every trainer Job in the namespace (label app.kubernetes.io/name and a
+   * search-id label), with the exact search id from its annotation; Jobs
+   * without that annotation are not ours to judge and are left out.
+   */
+  async list(): Promise<ListedLaunch[]> {
+    let list: V1JobList;
+    try {
+      list = await this.api.listNamespacedJob({ namespace: this.namespace, labelSelector: `app.kubernetes.io/name=${TRAINER_APP_NAME},${SEARCH_ID_LABEL}` });
+    } catch (err) {
+      throw apiError(err, 'list', `jobs in ${this.namespace}`, this.kc.getCurrentCluster()?.server);
+    }
+    const out: ListedLaunch[] = [];
+    for (const job of list.items) {
+      const name = job.metadata?.name;
+      const searchId = job.metadata?.annotations?.[SEARCH_ID_ANNOTATION];
+      if (!name || !searchId) continue;
+      out.push({ searchId, status: jobLaunchStatus(job), handle: this.handle(name, searchId) });
+    }
+    return out;
   }
 
   /** A handle for an existing trainer Job of a search (for a controller that lost its handles). */

@@ -9,7 +9,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { TrainerSpawnError } from './errors.js';
 import { searchIdLabelValue } from './job-template.js';
-import { validateLaunchRequest, type LaunchHandle, type LaunchRequest, type LaunchStatus, type TrainerLauncher } from './launcher.js';
+import { quantityValue } from './quantity.js';
+import { validateLaunchRequest, type LaunchHandle, type LaunchRequest, type LaunchStatus, type ListedLaunch, type TrainerLauncher } from './launcher.js';
 
 export interface LocalProcessLauncherOptions {
   /** The trainer's entry module (e.g. services/child-trainer/src/main.ts). */
@@ -48,6 +49,9 @@ class LocalLaunch implements LaunchHandle {
   private readonly running = new Set<Trainer>();
   private readonly listeners = new Set<(s: LaunchStatus) => void>();
   private succeeded = 0;
+  get searchId(): string {
+    return this.request.searchId;
+  }
   private failed = 0;
   private spawned = 0;
   private ending: { outcome: 'succeeded' | 'failed' | 'stopped'; reason: string } | undefined;
@@ -97,6 +101,8 @@ class LocalLaunch implements LaunchHandle {
         this.running.add(trainer);
         this.changed();
         resolve();
+    // What the downward API gives a pod (limits.memory): the trainer keeps its wasm heap below it.
+    if (this.request.memory !== undefined) env.POD_MEMORY_LIMIT_BYTES = String(Math.floor(quantityValue(this.request.memory)!));
       });
       child.once('error', (cause) => {
         if (!started) reject(new TrainerSpawnError(id, this.options.entry, { cause }));
@@ -204,3 +210,18 @@ export class LocalProcessLauncher implements TrainerLauncher {
     return launch;
   }
 }
+  /** Launches of this launcher; a finished one is dropped once listed. */
+  private readonly launches = new Set<LocalLaunch>();
+
+  /** This launcher's launches (its own child processes: a restarted controller sees none of the old ones). */
+  async list(): Promise<ListedLaunch[]> {
+    const out: ListedLaunch[] = [];
+    for (const launch of this.launches) {
+      const status = await launch.status();
+      if (status.done) this.launches.delete(launch);
+      out.push({ searchId: launch.searchId, status, handle: launch });
+    }
+    return out;
+  }
+
+    this.launches.add(launch);
