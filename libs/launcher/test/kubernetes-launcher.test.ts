@@ -92,6 +92,7 @@ test('kubernetes launcher - creates a schema-valid Job with parallelism, GPU lim
     NATS_PASS: { secretKeyRef: { name: 'nats-credentials', key: 'trainer-password' } },
     TRAINER_ID: { fieldRef: { fieldPath: 'metadata.name' } },
     NAS_BACKEND: 'tensorflow',
+    POD_MEMORY_LIMIT_BYTES: { resourceFieldRef: { containerName: 'trainer', resource: 'limits.memory', divisor: '1' } },
     SEARCH_ID: id,
     EXTRA_FLAG: 'on',
   });
