@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,16 +24,18 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { ResourceQuota } from 'kubernetes-models/v1/ResourceQuota';
 import { LimitRange } from 'kubernetes-models/v1/LimitRange';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { buildTrainerJob, defaultTrainerJobTemplate, parseTrainerJobTemplate } from '@nasnet/launcher';
-import { isVariableSafePassword, NATS_PASSWORD_VARIABLES, NATS_ROLES, natsAuthConfig, natsPasswordVariables } from '@nasnet/bus';
+import { credsUserName, parseSigner } from '@nasnet/bus';
 import { parseTokens, type Env } from '@nasnet/config';
 import { controllerConfigFromEnv } from '../services/controller/src/config.js';
 import { transferConfigFromEnv } from '../services/transfer/src/config.js';
 import { metricsConfigFromEnv } from '../services/metrics/src/config.js';
 import { trainerConfigFromEnv } from '../services/child-trainer/src/config.js';
 import { README, SERVICE_VARIABLES, withEnvTables } from '../scripts/env-docs.js';
+import { generateSecrets, STAMP_FILE } from '../scripts/secrets.js';
 
 type Obj = Record<string, any>;
 
@@ -53,9 +55,16 @@ const MODELS: Record<string, new (data: any) => { validate(): void }> = {
   'rbac.authorization.k8s.io/v1/Role': Role,
   'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
   'batch/v1/Job': Job,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
   'v1/ResourceQuota': ResourceQuota,
   'v1/LimitRange': LimitRange,
 };
+
+/** k8s/base/network-policies.yaml, by name. */
+const NETWORK_POLICIES = [
+  'allow-dns-egress', 'controller-apiserver-egress', 'controller-grpc-ingress', 'default-deny-all', 'metrics-prometheus-ingress',
+  'nats-clients-egress', 'nats-ingress', 'transfer-grpc-ingress', 'transfer-to-controller-egress',
+];
 
 const METRICS = [
   'nasnet_searches',
@@ -70,8 +79,16 @@ const METRICS = [
   'nasnet_controller_update_seconds',
 ];
 
+/**
+ * The repository ships no secret: render a copy of k8s/ with secrets
+ * generated the documented way (`npm run secrets`, scripts/secrets.ts) into
+ * the copy's k8s/base/secrets.
+ */
+const k8sCopy = join(scratch, 'repo');
+cpSync(join(root, 'k8s'), join(k8sCopy, 'k8s'), { recursive: true, filter: (src) => !src.startsWith(join(root, 'k8s/base/secrets')) });
+
 function render(path: string): Obj[] {
-  const out = execFileSync('kubectl', ['kustomize', join(root, path)], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const out = execFileSync('kubectl', ['kustomize', join(k8sCopy, path)], { encoding: 'utf8', maxBuffer: 64 << 20 });
   return parseAllDocuments(out).map((d) => {
     if (d.errors.length) throw new Error(`kustomize output of ${path} is not valid YAML: ${d.errors[0]!.message}`);
     return d.toJSON() as Obj;
@@ -80,7 +97,7 @@ function render(path: string): Obj[] {
 
 /** Generated ConfigMaps carry a 10-character content hash after their name. */
 function baseName(name: string): string {
-  return name.replace(/^(nasnet-trainer-template|nasnet-trainer-profiles|nasnet-limits|nats-config|nasnet-api-tokens)-[a-z0-9]{10}$/, '$1');
+  return name.replace(/^(nasnet-trainer-template|nasnet-trainer-profiles|nasnet-limits|nats-config|nasnet-api-tokens|nasnet-controller-tls|nasnet-transfer-tls|nats-server|nasnet-nats-users)-[a-z0-9]{10}$/, '$1');
 }
 
 /**
@@ -111,7 +128,11 @@ function trainerTemplate(objects: Obj[]): Obj {
 
 let base: Obj[];
 let gpu: Obj[];
-before(() => {
+let unrendered: ReturnType<typeof spawnSync>;
+before(async () => {
+  // First without secrets: kustomize must refuse, naming the file that says how to make them.
+  unrendered = spawnSync('kubectl', ['kustomize', join(k8sCopy, 'k8s/base')], { encoding: 'utf8' });
+  await generateSecrets({ out: join(k8sCopy, 'k8s/base/secrets') });
   base = render('k8s/base');
   gpu = render('k8s/overlays/gpu');
 });
@@ -120,10 +141,11 @@ test('k8s manifests - base and gpu overlay render, and every object validates ag
   for (const [name, objects] of [['base', base], ['gpu', gpu]] as const) {
     const kinds = objects.map((o) => `${o.kind}/${baseName(o.metadata.name)}`).sort();
     assert.deepEqual(kinds, [
-      'ConfigMap/nasnet-grafana-dashboard', 'ConfigMap/nasnet-limits', 'ConfigMap/nasnet-trainer-profiles', 'ConfigMap/nasnet-trainer-template',
+      'ConfigMap/nasnet-ca', 'ConfigMap/nasnet-grafana-dashboard', 'ConfigMap/nasnet-limits', 'ConfigMap/nasnet-trainer-profiles', 'ConfigMap/nasnet-trainer-template',
       'ConfigMap/nats-config', 'ConfigMap/prometheus-scrape',
       'Deployment/nasnet-controller', 'Deployment/nasnet-metrics', 'Deployment/nasnet-transfer', 'LimitRange/nasnet-limits',
-      'Namespace/nasnet', 'ResourceQuota/nasnet-quota', 'Role/nasnet-controller', 'RoleBinding/nasnet-controller', 'Secret/nasnet-api-tokens', 'Secret/nats-credentials',
+      'Namespace/nasnet', ...NETWORK_POLICIES.map((n) => `NetworkPolicy/${n}`), 'ResourceQuota/nasnet-quota', 'Role/nasnet-controller', 'RoleBinding/nasnet-controller',
+      'Secret/nasnet-api-tokens', 'Secret/nasnet-controller-tls', 'Secret/nasnet-nats-users', 'Secret/nasnet-transfer-tls', 'Secret/nats-server',
       'Service/nasnet-controller', 'Service/nasnet-metrics', 'Service/nasnet-transfer', 'Service/nats', 'Service/nats-headless',
       'ServiceAccount/nasnet-controller', 'ServiceAccount/nasnet-trainer', 'StatefulSet/nats',
     ], `${name}: the objects rendered`);
@@ -146,13 +168,14 @@ test('k8s manifests - base and gpu overlay render, and every object validates ag
   assert.throws(() => new Deployment(broken).validate(), /replicas must be integer/);
 });
 
-test('k8s manifests - the controller may manage only Jobs and read only pods, in its own namespace', () => {
+test('k8s manifests - the controller may manage only Jobs, read only pods and write (never read) Secrets, in its own namespace', () => {
   for (const objects of [base, gpu]) {
     assert.equal(objects.some((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding'), false);
     const role = find(objects, 'Role', 'nasnet-controller');
     assert.deepEqual(role.rules, [
       { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create', 'update', 'delete'] },
     ]);
     const binding = find(objects, 'RoleBinding', 'nasnet-controller');
     assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'nasnet-controller' });
@@ -259,8 +282,9 @@ test('k8s manifests - services expose the right ports and select their workloads
     'nasnet-controller': { grpc: 50051, http: 8080 },
     'nasnet-metrics': { metrics: 9464 },
     'nasnet-transfer': { grpc: 50052 },
-    nats: { client: 4222, monitor: 8222 },
-    'nats-headless': { client: 4222, monitor: 8222 },
+    // The monitoring port listens on the pod's loopback: no Service exposes it.
+    nats: { client: 4222 },
+    'nats-headless': { client: 4222 },
   };
   const workloads = base.filter((o) => o.spec?.template?.spec);
   for (const [name, ports] of Object.entries(expected)) {
@@ -279,69 +303,188 @@ test('k8s manifests - services expose the right ports and select their workloads
   assert.equal(find(base, 'Service', 'nats-headless').spec.clusterIP, 'None');
 });
 
-test('k8s manifests - NATS runs JetStream on a volume, with an 8 MB max payload that nats-server accepts', () => {
+test('k8s manifests - NATS runs JetStream on a volume, TLS only, monitoring on loopback, JWT users, and nats-server accepts the config', () => {
   const sts = find(base, 'StatefulSet', 'nats');
   const c = sts.spec.template.spec.containers[0];
   assert.equal(c.image, 'nats:2.10-alpine');
-  assert.deepEqual(c.args, ['-js', '-sd', '/data', '-c', '/etc/nats/nats.conf']);
-  assert.deepEqual(c.volumeMounts.map((m: Obj) => m.mountPath).sort(), ['/data', '/etc/nats']);
+  assert.deepEqual(c.args, ['-js', '-sd', '/data', '-c', '/etc/nats/config/nats.conf']);
+  assert.deepEqual(c.volumeMounts.map((m: Obj) => m.mountPath).sort(), ['/data', '/etc/nats/config', '/etc/nats/secret']);
+  assert.deepEqual(c.ports.map((p: Obj) => p.containerPort), [4222], 'only the client port');
+  assert.equal(c.env, undefined, 'no password in the environment');
+  for (const probe of [c.startupProbe, c.livenessProbe, c.readinessProbe]) assert.match(probe.exec.command.join(' '), /^wget .*http:\/\/127\.0\.0\.1:8222\/healthz/);
   const [claim] = sts.spec.volumeClaimTemplates;
   assert.equal(claim.metadata.name, 'data');
   assert.deepEqual(claim.spec.accessModes, ['ReadWriteOnce']);
   const cm = find(base, 'ConfigMap', 'nats-config');
-  const configVolume = sts.spec.template.spec.volumes.find((v: Obj) => v.name === 'config');
-  assert.equal(configVolume.configMap.name, cm.metadata.name);
+  const volumes = Object.fromEntries(sts.spec.template.spec.volumes.map((v: Obj) => [v.name, v]));
+  assert.equal(volumes.config.configMap.name, cm.metadata.name);
+  const secret = find(base, 'Secret', 'nats-server');
+  assert.equal(volumes.secret.secret.secretName, secret.metadata.name);
+  const files = Object.fromEntries(Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(String(v), 'base64').toString('utf8')]));
+  assert.deepEqual(Object.keys(files).sort(), ['nats-operator.conf', 'nats.crt', 'nats.key']);
+  assert.doesNotMatch(files['nats-operator.conf']!, /\bS[OAU][A-Z2-7]{50,}/, 'the server gets JWTs and public keys, no seed');
   const conf = cm.data['nats.conf'];
   assert.match(conf, /^max_payload: 8MB$/m);
   assert.match(conf, /^jetstream \{[^}]*store_dir: \/data/m);
-  const file = join(scratch, 'nats.conf');
-  writeFileSync(file, conf);
-  // The users' passwords are variables the StatefulSet fills from the Secret: give the check the Secret's values.
-  const env = { ...process.env, ...natsPasswordEnv(base) };
-  const ok = spawnSync('nats-server', ['-c', file, '-t'], { encoding: 'utf8', env });
+  assert.match(conf, /^http: "127\.0\.0\.1:8222"$/m);
+  assert.doesNotMatch(conf, /^http_port/m);
+  assert.match(conf, /^tls \{[^}]*cert_file: "\/etc\/nats\/secret\/nats\.crt"[^}]*key_file: "\/etc\/nats\/secret\/nats\.key"/m);
+  assert.doesNotMatch(conf, /^\s*(authorization|users|password)\b/m, 'no users in the config: they are JWTs');
+  assert.match(conf, /^include "\.\.\/secret\/nats-operator\.conf"$/m);
+  // The files as the pod sees them, the absolute paths moved into the scratch folder.
+  const dir = mkdtempSync(join(scratch, 'nats-'));
+  mkdirSync(join(dir, 'config'));
+  mkdirSync(join(dir, 'secret'));
+  for (const [k, v] of Object.entries(files)) writeFileSync(join(dir, 'secret', k), v);
+  const file = join(dir, 'config', 'nats.conf');
+  writeFileSync(file, conf.replaceAll('/etc/nats/secret/', `${dir}/secret/`));
+  const ok = spawnSync('nats-server', ['-c', file, '-t'], { encoding: 'utf8' });
   assert.equal(ok.status, 0, `nats-server -t: ${ok.stderr}`);
   assert.match(`${ok.stdout}${ok.stderr}`, /configuration file .* is valid/);
   writeFileSync(file, `${conf}\nmax_payload: [\n`);
-  assert.notEqual(spawnSync('nats-server', ['-c', file, '-t'], { encoding: 'utf8', env }).status, 0, 'nats-server -t rejects a broken config');
+  assert.notEqual(spawnSync('nats-server', ['-c', file, '-t'], { encoding: 'utf8' }).status, 0, 'nats-server -t rejects a broken config');
 });
 
-/** NATS_<ROLE>_PASSWORD -> the value in the rendered Secret nats-credentials. */
-function natsPasswordEnv(objects: Obj[]): Record<string, string> {
-  const secret = find(objects, 'Secret', 'nats-credentials');
-  return Object.fromEntries(NATS_ROLES.map((r) => [NATS_PASSWORD_VARIABLES[r], Buffer.from(secret.data[`${r}-password`], 'base64').toString('utf8')]));
+test('k8s manifests - each NATS client connects over TLS with its own JWT user from the generated Secret; trainers get their search\'s own', () => {
+  for (const objects of [base, gpu]) {
+    const users = find(objects, 'Secret', 'nasnet-nats-users');
+    const files = Object.fromEntries(Object.entries(users.data).map(([k, v]) => [k, Buffer.from(String(v), 'base64').toString('utf8')]));
+    assert.deepEqual(Object.keys(files).sort(), ['controller.creds', 'metrics.creds', 'signer.json', 'transfer.creds']);
+    assert.doesNotThrow(() => parseSigner(files['signer.json']!, 'signer.json'));
+    const envOf = (c: Obj) => Object.fromEntries((c.env ?? []).map((e: Obj) => [e.name, e.value ?? e.valueFrom]));
+    for (const role of ['controller', 'metrics', 'transfer']) {
+      assert.equal(credsUserName(files[`${role}.creds`]!), role);
+      const pod = find(objects, 'Deployment', `nasnet-${role}`).spec.template.spec;
+      const c = pod.containers[0];
+      const env = envOf(c);
+      assert.equal(env.NATS_USER, undefined, `${role}: no NATS_USER`);
+      assert.equal(env.NATS_PASS, undefined, `${role}: no NATS_PASS`);
+      assert.equal(env.NATS_CREDS, `/etc/nasnet/nats/${role}.creds`, `${role}: NATS_CREDS`);
+      assert.equal(env.NATS_CA, '/etc/nasnet/ca/ca.crt', `${role}: NATS_CA`);
+      // Only its own keys of the shared Secret are mounted.
+      const volume = pod.volumes.find((v: Obj) => v.secret?.secretName === users.metadata.name);
+      const keys = volume.secret.items.map((i: Obj) => i.key).sort();
+      assert.deepEqual(keys, role === 'controller' ? ['controller.creds', 'signer.json'] : [`${role}.creds`], `${role}: mounts only its own keys`);
+      assert.equal(c.volumeMounts.find((m: Obj) => m.name === volume.name).mountPath, '/etc/nasnet/nats');
+    }
+    // The template names no NATS user: the launcher adds the search's own Secret.
+    const template = envOf(trainerTemplate(objects).spec.template.spec.containers[0]);
+    for (const name of ['NATS_USER', 'NATS_PASS', 'NATS_CREDS']) assert.equal(template[name], undefined, `trainer template: no ${name}`);
+    assert.equal(template.NATS_CA, '/etc/nasnet/ca/ca.crt');
+    const job = buildTrainerJob(parseTrainerJobTemplate(trainerTemplate(objects)), { searchId: 's', trainers: 2, gpusPerTrainer: 0, natsCreds: files['metrics.creds']! }, { namespace: 'nasnet' });
+    new Job(JSON.parse(JSON.stringify(job))).validate();
+    assert.equal(envOf(job.spec!.template.spec!.containers[0]!).NATS_CREDS, '/etc/nasnet/nats/trainer.creds');
+    const ca = find(objects, 'ConfigMap', 'nasnet-ca');
+    assert.equal(ca.metadata.name, 'nasnet-ca', 'no name hash: the trainer template names it');
+    assert.match(ca.data['ca.crt'], /^-----BEGIN CERTIFICATE-----/);
+    // Private keys and seeds live only in Secrets; the CA's key in none at all.
+    for (const o of objects) {
+      if (o.kind === 'Secret') continue;
+      assert.doesNotMatch(JSON.stringify(o), /PRIVATE KEY|NKEY SEED|signingSeed/, `${o.kind}/${o.metadata.name}: no key material`);
+    }
+    const keys = objects.filter((o) => o.kind === 'Secret').flatMap((o) => Object.values(o.data).map((v) => Buffer.from(String(v), 'base64').toString('utf8')));
+    const caKey = readFileSync(join(k8sCopy, 'k8s/base/secrets/ca.key'), 'utf8');
+    assert.ok(!keys.some((v) => v.includes(caKey.trim())), 'the CA key is in no Secret');
+  }
+});
+
+/** Does a label selector (matchLabels, matchExpressions In / NotIn / Exists) select these labels? */
+function selects(selector: Obj | undefined, labels: Record<string, string>): boolean {
+  if (!selector) return true;
+  const byLabel = Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+  const byExpr = (selector.matchExpressions ?? []).every((e: Obj) => {
+    if (e.operator === 'In') return e.values.includes(labels[e.key]);
+    if (e.operator === 'NotIn') return !e.values.includes(labels[e.key]);
+    if (e.operator === 'Exists') return e.key in labels;
+    return assert.fail(`selector operator ${e.operator} not modelled`);
+  });
+  return byLabel && byExpr;
 }
 
-test('k8s manifests - each NATS client has its own user, its password from the nats-credentials Secret; the server gets them all', () => {
-  const secretRef = (role: string) => ({ secretKeyRef: { name: 'nats-credentials', key: `${role}-password` } });
-  for (const objects of [base, gpu]) {
-    const secret = find(objects, 'Secret', 'nats-credentials');
-    assert.equal(secret.metadata.name, 'nats-credentials', 'no name hash: the trainer template names it');
-    assert.deepEqual(Object.keys(secret.data).sort(), NATS_ROLES.map((r) => `${r}-password`).sort());
-    const passwords = Object.values(natsPasswordEnv(objects));
-    for (const p of passwords) assert.ok(isVariableSafePassword(p), `placeholder ${p} survives nats-server's variable parsing`);
-    assert.equal(new Set(passwords).size, passwords.length, 'a different password per user');
+interface Peer { name: string; labels: Record<string, string>; inNamespace: boolean; ports: number[] }
 
-    const envOf = (c: Obj) => Object.fromEntries((c.env ?? []).map((e: Obj) => [e.name, e.value ?? e.valueFrom]));
-    const nats = envOf(find(objects, 'StatefulSet', 'nats').spec.template.spec.containers[0]);
-    for (const r of NATS_ROLES) assert.deepEqual(nats[NATS_PASSWORD_VARIABLES[r]], secretRef(r), `nats gets ${NATS_PASSWORD_VARIABLES[r]}`);
-    const clients: Array<[string, Obj, string]> = [
-      ['controller', find(objects, 'Deployment', 'nasnet-controller').spec.template.spec.containers[0], 'controller'],
-      ['metrics', find(objects, 'Deployment', 'nasnet-metrics').spec.template.spec.containers[0], 'metrics'],
-      ['transfer', find(objects, 'Deployment', 'nasnet-transfer').spec.template.spec.containers[0], 'transfer'],
-      ['trainer template', trainerTemplate(objects).spec.template.spec.containers[0], 'trainer'],
+/**
+ * NetworkPolicy semantics (kubernetes.io "Network Policies"): a connection
+ * from `src` to `dst` on TCP `port` is allowed when every side that some
+ * policy isolates has a rule that lets it through: an ingress rule of a
+ * policy selecting dst whose `from` matches src, and an egress rule of a
+ * policy selecting src whose `to` matches dst; a rule without peers or
+ * ports matches every peer or port.
+ */
+function allowed(policies: Obj[], src: Peer, dst: Peer, port: number, protocol = 'TCP'): boolean {
+  const peerMatches = (peers: Obj[] | undefined, who: Peer): boolean => peers === undefined || peers.some((p) => {
+    if (p.ipBlock) return true; // an ipBlock may hold any address, pods' included
+    if (p.namespaceSelector === undefined && !who.inNamespace) return false;
+    return selects(p.podSelector, who.labels);
+  });
+  const portMatches = (ports: Obj[] | undefined): boolean => ports === undefined || ports.some((p) => (p.protocol ?? 'TCP') === protocol && p.port === port);
+  const side = (kind: 'Ingress' | 'Egress', self: Peer, other: Peer): boolean => {
+    if (!self.inNamespace) return true;
+    const isolating = policies.filter((p) => p.spec.policyTypes.includes(kind) && selects(p.spec.podSelector, self.labels));
+    if (isolating.length === 0) return true;
+    return isolating.some((p) => (kind === 'Ingress' ? p.spec.ingress : p.spec.egress ?? [])?.some((r: Obj) => portMatches(r.ports) && peerMatches(kind === 'Ingress' ? r.from : r.to, other)));
+  };
+  return side('Egress', src, dst) && side('Ingress', dst, src);
+}
+
+test('k8s manifests - network policies deny by default and allow only what each service needs, on the containers\' own ports', () => {
+  for (const objects of [base, gpu]) {
+    const policies = objects.filter((o) => o.kind === 'NetworkPolicy');
+    assert.deepEqual(policies.map((p) => p.metadata.name).sort(), NETWORK_POLICIES);
+    const deny = policies.find((p) => p.metadata.name === 'default-deny-all')!;
+    assert.deepEqual(deny.spec, { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+    // Every pod of the namespace, with its labels and container ports; trainers as the launcher makes them.
+    const job = buildTrainerJob(parseTrainerJobTemplate(trainerTemplate(objects)), { searchId: 'net', trainers: 1, gpusPerTrainer: 0 }, { namespace: 'nasnet' });
+    const pods: Peer[] = [
+      ...objects.filter((o) => o.spec?.template?.spec).map((o) => ({ name: o.metadata.name as string, template: o.spec.template })),
+      { name: 'trainer', template: JSON.parse(JSON.stringify(job.spec!.template)) },
+    ].map(({ name, template }) => ({
+      name, labels: template.metadata.labels, inNamespace: true,
+      ports: template.spec.containers.flatMap((c: Obj) => (c.ports ?? []).map((p: Obj) => p.containerPort)),
+    }));
+    const pod = (name: string) => pods.find((p) => p.name === name)!;
+    const [nats, controller, metrics, transfer, trainer] = ['nats', 'nasnet-controller', 'nasnet-metrics', 'nasnet-transfer', 'trainer'].map(pod) as [Peer, Peer, Peer, Peer, Peer];
+    const outside: Peer = { name: 'a client in another namespace', labels: { app: 'nasctl' }, inNamespace: false, ports: [] };
+    const prometheus: Peer = { name: 'prometheus', labels: { 'app.kubernetes.io/name': 'prometheus' }, inNamespace: false, ports: [] };
+    const apiServer: Peer = { name: 'API server', labels: {}, inNamespace: false, ports: [443, 6443] };
+    const dns: Peer = { name: 'kube-dns', labels: { 'k8s-app': 'kube-dns' }, inNamespace: false, ports: [53] };
+    const portOf = (p: Peer, name: string) => {
+      const w = objects.find((o) => o.metadata.name === p.name && o.spec?.template)!;
+      return w.spec.template.spec.containers.flatMap((c: Obj) => c.ports ?? []).find((x: Obj) => x.name === name).containerPort as number;
+    };
+    const grpc = portOf(controller, 'grpc');
+    const xfer = portOf(transfer, 'grpc');
+    const natsPort = portOf(nats, 'client');
+    const scrape = portOf(metrics, 'metrics');
+    assert.deepEqual([grpc, xfer, natsPort, scrape], [50051, 50052, 4222, 9464]);
+
+    const allow: Array<[Peer, Peer, number]> = [
+      // Clients to the two gRPC ports (from anywhere: tokens and TLS guard them), the transfer service to the controller.
+      // (any pod outside the namespace counts as a client, Prometheus included; inside, only the transfer service may call out to it).
+      [outside, controller, grpc], [outside, transfer, xfer], [prometheus, controller, grpc], [prometheus, transfer, xfer], [transfer, controller, grpc],
+      // Services and trainers to NATS.
+      [controller, nats, natsPort], [metrics, nats, natsPort], [transfer, nats, natsPort], [trainer, nats, natsPort],
+      // Prometheus to the metrics, the controller to the API server.
+      [prometheus, metrics, scrape], [controller, apiServer, 443], [controller, apiServer, 6443],
     ];
-    for (const [where, c, role] of clients) {
-      const env = envOf(c);
-      assert.equal(env.NATS_USER, role, `${where}: NATS_USER`);
-      assert.deepEqual(env.NATS_PASS, secretRef(role), `${where}: NATS_PASS from the Secret`);
+    for (const [src, dst, port] of allow) assert.ok(allowed(policies, src, dst, port), `${src.name} -> ${dst.name}:${port} is allowed`);
+    for (const p of pods) assert.ok(allowed(policies, p, dns, 53, 'UDP') && allowed(policies, p, dns, 53, 'TCP'), `${p.name} resolves names`);
+
+    // Everything else between these pods and ports is refused.
+    const everyone = [...pods, outside, prometheus];
+    const expected = new Set(allow.map(([s, d, port]) => `${s.name}>${d.name}:${port}`));
+    for (const src of everyone) {
+      for (const dst of pods) {
+        for (const port of [...new Set([...dst.ports, 8222, 8080])]) {
+          if (expected.has(`${src.name}>${dst.name}:${port}`)) continue;
+          assert.equal(allowed(policies, src, dst, port), false, `${src.name} -> ${dst.name}:${port} is refused`);
+        }
+      }
+      if (src.inNamespace && src !== controller) assert.equal(allowed(policies, src, apiServer, 443), false, `${src.name} cannot reach the API server`);
     }
-    // Launched trainer Jobs keep the credentials (the launcher only adds SEARCH_ID and backend).
-    const job = buildTrainerJob(parseTrainerJobTemplate(trainerTemplate(objects)), { searchId: 's', trainers: 2, gpusPerTrainer: 0 }, { namespace: 'nasnet' });
-    assert.deepEqual(envOf(job.spec!.template.spec!.containers[0]!).NATS_PASS, secretRef('trainer'));
+    assert.equal(allowed(policies, outside, metrics, scrape), false, 'only Prometheus scrapes');
+    assert.equal(allowed(policies, trainer, { ...outside, ports: [443] }, 443), false, 'trainers reach nothing outside');
   }
-  // The server config holds exactly the generated authorization block, with these variables.
-  const conf = find(base, 'ConfigMap', 'nats-config').data['nats.conf'];
-  assert.ok(conf.includes(natsAuthConfig(natsPasswordVariables())), 'nats.conf carries natsAuthConfig(natsPasswordVariables())');
 });
 
 test('k8s manifests - the Prometheus scrape config passes promtool and targets the metrics service', () => {
@@ -455,9 +598,9 @@ test('k8s manifests - containers set only variables their service declares (conf
       assert.equal(new Set(names).size, names.length, `${where}: no variable set twice`);
       const service = serviceOf(container.image);
       if (!service) {
-        // nats-server reads only the users' passwords, referenced from nats.conf.
+        // nats-server reads no variable: its users are JWTs (nats-operator.conf).
         assert.match(container.image, /^nats:/, `${where}: an image we know`);
-        assert.deepEqual(names.filter((n) => !(Object.values(NATS_PASSWORD_VARIABLES) as string[]).includes(n)), [], `${where}: only NATS_<ROLE>_PASSWORD`);
+        assert.deepEqual(names, [], `${where}: no variables`);
         continue;
       }
       seen.add(service.service);
@@ -582,16 +725,22 @@ test('k8s manifests - the trainer profiles match the trainer template, the limit
   }
 });
 
-test('k8s manifests - the API token placeholders parse, differ from each other, and are marked as placeholders', () => {
+test('k8s manifests - no secret is shipped: kustomize without `npm run secrets` fails naming it; the generated tokens parse and differ', () => {
+  assert.notEqual(unrendered.status, 0, 'kustomize renders nothing without the generated secrets');
+  assert.ok(String(unrendered.stderr).includes(`k8s/base/secrets/${STAMP_FILE}`), `the error names ${STAMP_FILE}: ${String(unrendered.stderr)}`);
+  assert.match(STAMP_FILE, /npm-run-secrets/);
+  // The repository holds no secret values or keys.
+  const tracked = execFileSync('git', ['ls-files', 'k8s'], { cwd: root, encoding: 'utf8' }).split('\n').filter(Boolean);
+  assert.deepEqual(tracked.filter((f) => /\.(env|creds|key|pem|crt)$|tokens\.txt$|credentials|^k8s\/base\/secrets\//.test(f)), [], 'no committed secrets');
   const secret = find(base, 'Secret', 'nasnet-api-tokens');
   const value = (key: string) => Buffer.from(secret.data[key], 'base64').toString('utf8');
   const controllerTokens = parseTokens(value('controller-tokens'), 'controller-tokens');
   const transferTokens = parseTokens(value('transfer-tokens'), 'transfer-tokens');
+  assert.deepEqual(controllerTokens.map((t) => t.name), ['operator', 'transfer']);
+  assert.deepEqual(transferTokens.map((t) => t.name), ['operator']);
   const all = [...controllerTokens, ...transferTokens].map((t) => t.token);
   assert.equal(new Set(all).size, all.length, 'a different token per caller and service');
-  for (const token of all) assert.ok(token.length >= 32, 'placeholders are long random strings');
-  assert.match(value('controller-tokens'), /PLACEHOLDER/);
-  assert.match(value('transfer-tokens'), /PLACEHOLDER/);
+  for (const token of all) assert.match(token, /^[A-Za-z0-9]{40}$/, 'long random tokens');
   assert.equal(value('transfer-controller-token'), controllerTokens.find((t) => t.name === 'transfer')?.token);
 });
 

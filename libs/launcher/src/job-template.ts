@@ -104,9 +104,9 @@ export function defaultTrainerJobTemplate(): V1Job {
               args: ['services/child-trainer/src/main.ts'],
               env: [
                 { name: 'NATS_URL', value: 'nats://nats:4222' },
-                // Its own NATS user (permissions: k8s/base/nats/nats.conf, natsPermissions in @nasnet/bus).
-                { name: 'NATS_USER', value: 'trainer' },
-                { name: 'NATS_PASS', valueFrom: { secretKeyRef: { name: 'nats-credentials', key: 'trainer-password' } } },
+                // NATS over TLS, verified with the generated CA; the NATS user is the search's own
+                // (request.natsCreds: NATS_CREDS and its Secret, added by buildTrainerJob).
+                { name: 'NATS_CA', value: '/etc/nasnet/ca/ca.crt' },
                 { name: 'TRAINER_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                 // wasm runs single-threaded in Node (DESIGN.md section 3): one CPU.
                 { name: 'NAS_BACKEND', value: 'wasm' },
@@ -117,12 +117,15 @@ export function defaultTrainerJobTemplate(): V1Job {
               resources: { requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '2Gi' } },
               securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } },
               volumeMounts: [
+                { name: 'ca', mountPath: '/etc/nasnet/ca', readOnly: true },
                 { name: 'tmp', mountPath: '/tmp' },
                 { name: 'data', mountPath: '/data' },
               ],
             },
           ],
           volumes: [
+            // The CA of the NATS server's certificate (ConfigMap made from `npm run secrets`' ca.crt).
+            { name: 'ca', configMap: { name: 'nasnet-ca' } },
             { name: 'tmp', emptyDir: { sizeLimit: '1Gi' } },
             { name: 'data', emptyDir: {} },
           ],

@@ -2,10 +2,10 @@
  * Trainers as one Kubernetes batch/v1 Job per search, through the API server
  * (@kubernetes/client-node 2.x: one parameter object per call).
  */
-import { ApiException, BatchV1Api, KubeConfig, Watch, type V1Job, type V1JobList } from '@kubernetes/client-node';
+import { ApiException, BatchV1Api, CoreV1Api, KubeConfig, Watch, type V1Job, type V1JobList, type V1Secret } from '@kubernetes/client-node';
 import { KubernetesApiError, TrainerJobExistsError } from './errors.js';
 import {
-  buildTrainerJob, defaultTrainerJobTemplate, jobLaunchStatus, parseTrainerJobTemplate, SEARCH_ID_ANNOTATION, SEARCH_ID_LABEL, TRAINER_APP_NAME,
+  buildTrainerJob, defaultTrainerJobTemplate, jobLaunchStatus, parseTrainerJobTemplate, SEARCH_ID_ANNOTATION, SEARCH_ID_LABEL, TRAINER_APP_NAME, TRAINER_CREDS_KEY, trainerCredsSecretName,
   trainerJobName, trainerLabelSelector,
 } from './job-template.js';
 import { validateLaunchRequest, type LaunchHandle, type LaunchRequest, type LaunchStatus, type ListedLaunch, type TrainerLauncher } from './launcher.js';
@@ -83,6 +83,7 @@ export class KubernetesLauncher implements TrainerLauncher {
   readonly namespace: string;
   private readonly kc: KubeConfig;
   private readonly api: BatchV1Api;
+  private readonly core: CoreV1Api;
   private readonly template: V1Job;
   private readonly options: KubernetesLauncherOptions;
 
@@ -98,6 +99,51 @@ export class KubernetesLauncher implements TrainerLauncher {
     this.namespace = options.namespace ?? context?.namespace ?? 'nasnet';
     this.template = parseTrainerJobTemplate(options.template ?? defaultTrainerJobTemplate(), options.template ? 'options.template' : 'default template');
     this.api = this.kc.makeApiClient(BatchV1Api);
+    this.core = this.kc.makeApiClient(CoreV1Api);
+  }
+
+  /**
+   * The search's NATS credentials as a Secret owned by its Job: the garbage
+   * collector deletes it with the Job, and stop() deletes it at once. An
+   * existing one (a restarted controller minted new credentials) is
+   * replaced. Pods of the Job wait for it before they start (the kubelet
+   * retries a missing Secret volume).
+   */
+  private async putCredsSecret(job: V1Job, request: LaunchRequest): Promise<void> {
+    if (request.natsCreds === undefined) return;
+    const name = trainerCredsSecretName(request.searchId);
+    const target = `secret ${this.namespace}/${name}`;
+    const server = this.kc.getCurrentCluster()?.server;
+    const body: V1Secret = {
+      apiVersion: 'v1', kind: 'Secret', type: 'Opaque',
+      metadata: {
+        name, namespace: this.namespace,
+        labels: { ...job.metadata?.labels },
+        annotations: { [SEARCH_ID_ANNOTATION]: request.searchId },
+        ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: job.metadata!.name!, uid: job.metadata!.uid!, blockOwnerDeletion: false }],
+      },
+      stringData: { [TRAINER_CREDS_KEY]: request.natsCreds },
+    };
+    try {
+      await this.core.createNamespacedSecret({ namespace: this.namespace, body });
+    } catch (err) {
+      if (statusCodeOf(err) !== 409) throw apiError(err, 'create', target, server);
+      try {
+        await this.core.replaceNamespacedSecret({ name, namespace: this.namespace, body });
+      } catch (replaceErr) {
+        throw apiError(replaceErr, 'replace', target, server);
+      }
+    }
+  }
+
+  private async deleteCredsSecret(searchId: string): Promise<void> {
+    const name = trainerCredsSecretName(searchId);
+    try {
+      await this.core.deleteNamespacedSecret({ name, namespace: this.namespace });
+    } catch (err) {
+      if (statusCodeOf(err) === 404) return;
+      throw apiError(err, 'delete', `secret ${this.namespace}/${name}`, this.kc.getCurrentCluster()?.server);
+    }
   }
 
   /** The Job `launch` would create for a request (nothing is sent). */
@@ -119,8 +165,9 @@ export class KubernetesLauncher implements TrainerLauncher {
     // A replaced (finished) Job can take a moment to disappear: retry the create a few times.
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.api.createNamespacedJob({ namespace: this.namespace, body });
-        return this.handle(name, request.searchId);
+        const created = await this.api.createNamespacedJob({ namespace: this.namespace, body });
+        await this.putCredsSecret(created, request);
+        return this.handle(name, request.searchId, request.natsCreds !== undefined);
       } catch (err) {
         if (statusCodeOf(err) !== 409) throw apiError(err, 'create', target, server);
       }
@@ -134,7 +181,10 @@ export class KubernetesLauncher implements TrainerLauncher {
       }
       const owner = existing.metadata?.annotations?.[SEARCH_ID_ANNOTATION];
       if (owner !== request.searchId) throw new TrainerJobExistsError(`${this.namespace}/${name}`, request.searchId, owner);
-      if (!jobLaunchStatus(existing).done) return this.handle(name, request.searchId);
+      if (!jobLaunchStatus(existing).done) {
+        await this.putCredsSecret(existing, request);
+        return this.handle(name, request.searchId, request.natsCreds !== undefined);
+      }
       // The same search's Job finished earlier (e.g. before a controller
       // restart): its trainers are gone, so replace it.
       if (attempt >= 5) throw new TrainerJobExistsError(`${this.namespace}/${name}`, request.searchId, owner);
@@ -178,7 +228,8 @@ export class KubernetesLauncher implements TrainerLauncher {
     await this.api.deleteNamespacedJob({ name, namespace: this.namespace, propagationPolicy: 'Background' });
   }
 
-  private handle(name: string, searchId: string): LaunchHandle {
+  /** `ownsCreds`: this launch made the search's credentials Secret (stop() deletes it; the garbage collector would too, with the Job). */
+  private handle(name: string, searchId: string, ownsCreds = false): LaunchHandle {
     const namespace = this.namespace;
     const target = `job ${namespace}/${name}`;
     const server = this.kc.getCurrentCluster()?.server;
@@ -201,9 +252,10 @@ export class KubernetesLauncher implements TrainerLauncher {
         try {
           await this.deleteJob(name);
         } catch (err) {
-          if (statusCodeOf(err) === 404) return; // already gone
-          throw apiError(err, 'delete', target, server);
+          if (statusCodeOf(err) !== 404) throw apiError(err, 'delete', target, server); // 404: already gone
         }
+        // The Job owns it (the garbage collector would delete it too): not a moment longer than the trainers.
+        if (ownsCreds) await this.deleteCredsSecret(searchId);
       },
       watch: (onChange, onError) => {
         let stopped = false;

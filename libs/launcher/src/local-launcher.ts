@@ -6,7 +6,10 @@
  * queue), and stop() sends SIGTERM, then SIGKILL after a grace period.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { TrainerSpawnError } from './errors.js';
 import { searchIdLabelValue } from './job-template.js';
 import { quantityValue } from './quantity.js';
@@ -46,17 +49,19 @@ let launches = 0;
 
 class LocalLaunch implements LaunchHandle {
   readonly id: string;
-  private readonly running = new Set<Trainer>();
-  private readonly listeners = new Set<(s: LaunchStatus) => void>();
-  private succeeded = 0;
   get searchId(): string {
     return this.request.searchId;
   }
+  private readonly running = new Set<Trainer>();
+  private readonly listeners = new Set<(s: LaunchStatus) => void>();
+  private succeeded = 0;
   private failed = 0;
   private spawned = 0;
   private ending: { outcome: 'succeeded' | 'failed' | 'stopped'; reason: string } | undefined;
   private deadline: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
+  /** Private folder of the search's NATS credentials file (request.natsCreds), removed when the launch ends. */
+  private credsDir: string | undefined;
 
   constructor(
     private readonly request: LaunchRequest,
@@ -67,6 +72,10 @@ class LocalLaunch implements LaunchHandle {
   }
 
   async start(): Promise<void> {
+    if (this.request.natsCreds !== undefined) {
+      this.credsDir = mkdtempSync(join(tmpdir(), 'nasnet-trainer-creds-'));
+      writeFileSync(join(this.credsDir, 'trainer.creds'), this.request.natsCreds, { mode: 0o600 });
+    }
     try {
       for (let i = 0; i < this.request.trainers; i++) await this.spawnOne();
     } catch (err) {
@@ -85,7 +94,15 @@ class LocalLaunch implements LaunchHandle {
     if (this.options.natsUrl !== undefined) env.NATS_URL = this.options.natsUrl;
     env.SEARCH_ID = this.request.searchId;
     env.TRAINER_ID = id;
+    if (this.credsDir !== undefined) {
+      // The search's own NATS user, never a shared one.
+      delete env.NATS_USER;
+      delete env.NATS_PASS;
+      env.NATS_CREDS = join(this.credsDir, 'trainer.creds');
+    }
     if (this.request.backend !== undefined) env.NAS_BACKEND = this.request.backend;
+    // What the downward API gives a pod (limits.memory): the trainer keeps its wasm heap below it.
+    if (this.request.memory !== undefined) env.POD_MEMORY_LIMIT_BYTES = String(Math.floor(quantityValue(this.request.memory)!));
     Object.assign(env, this.request.env);
     const child = spawn(process.execPath, [...(this.options.execArgv ?? ['--import', 'tsx']), this.options.entry], {
       cwd: this.options.cwd ?? process.cwd(),
@@ -101,8 +118,6 @@ class LocalLaunch implements LaunchHandle {
         this.running.add(trainer);
         this.changed();
         resolve();
-    // What the downward API gives a pod (limits.memory): the trainer keeps its wasm heap below it.
-    if (this.request.memory !== undefined) env.POD_MEMORY_LIMIT_BYTES = String(Math.floor(quantityValue(this.request.memory)!));
       });
       child.once('error', (cause) => {
         if (!started) reject(new TrainerSpawnError(id, this.options.entry, { cause }));
@@ -136,6 +151,7 @@ class LocalLaunch implements LaunchHandle {
       });
     }
     if (this.running.size === 0 && this.succeeded > 0) this.ending = { outcome: 'succeeded', reason: 'Complete' };
+    if (this.running.size === 0 && this.ending) this.removeCreds();
     this.changed();
   }
 
@@ -152,9 +168,16 @@ class LocalLaunch implements LaunchHandle {
       }, grace);
       await Promise.all(trainers.map((t) => t.exited));
       clearTimeout(timer);
+      this.removeCreds();
       this.changed();
     })();
     return this.stopping;
+  }
+
+  private removeCreds(): void {
+    if (this.credsDir === undefined) return;
+    rmSync(this.credsDir, { recursive: true, force: true });
+    this.credsDir = undefined;
   }
 
   private snapshot(): LaunchStatus {
@@ -196,22 +219,10 @@ class LocalLaunch implements LaunchHandle {
 
 /** Launches trainers as child processes of this one. */
 export class LocalProcessLauncher implements TrainerLauncher {
-  constructor(private readonly options: LocalProcessLauncherOptions) {}
-
-  async launch(request: LaunchRequest): Promise<LaunchHandle> {
-    validateLaunchRequest(request);
-    try {
-      await stat(this.options.entry);
-    } catch (cause) {
-      throw new TrainerSpawnError(`local-${searchIdLabelValue(request.searchId)}-0`, this.options.entry, { cause });
-    }
-    const launch = new LocalLaunch(request, this.options, this.options.backoffLimit ?? 2 * request.trainers);
-    await launch.start();
-    return launch;
-  }
-}
   /** Launches of this launcher; a finished one is dropped once listed. */
   private readonly launches = new Set<LocalLaunch>();
+
+  constructor(private readonly options: LocalProcessLauncherOptions) {}
 
   /** This launcher's launches (its own child processes: a restarted controller sees none of the old ones). */
   async list(): Promise<ListedLaunch[]> {
@@ -224,4 +235,16 @@ export class LocalProcessLauncher implements TrainerLauncher {
     return out;
   }
 
+  async launch(request: LaunchRequest): Promise<LaunchHandle> {
+    validateLaunchRequest(request);
+    try {
+      await stat(this.options.entry);
+    } catch (cause) {
+      throw new TrainerSpawnError(`local-${searchIdLabelValue(request.searchId)}-0`, this.options.entry, { cause });
+    }
+    const launch = new LocalLaunch(request, this.options, this.options.backoffLimit ?? 2 * request.trainers);
+    await launch.start();
     this.launches.add(launch);
+    return launch;
+  }
+}

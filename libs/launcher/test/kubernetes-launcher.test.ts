@@ -88,15 +88,14 @@ test('kubernetes launcher - creates a schema-valid Job with parallelism, GPU lim
   const env = Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
   assert.deepEqual(env, {
     NATS_URL: 'nats://nats.nasnet.svc:4222',
-    NATS_USER: 'trainer',
-    NATS_PASS: { secretKeyRef: { name: 'nats-credentials', key: 'trainer-password' } },
+    NATS_CA: '/etc/nasnet/ca/ca.crt',
     TRAINER_ID: { fieldRef: { fieldPath: 'metadata.name' } },
     NAS_BACKEND: 'tensorflow',
     POD_MEMORY_LIMIT_BYTES: { resourceFieldRef: { containerName: 'trainer', resource: 'limits.memory', divisor: '1' } },
     SEARCH_ID: id,
     EXTRA_FLAG: 'on',
   });
-  assert.deepEqual(c.volumeMounts.map((v: any) => v.mountPath).sort(), ['/data', '/tmp']);
+  assert.deepEqual(c.volumeMounts.map((v: any) => v.mountPath).sort(), ['/data', '/etc/nasnet/ca', '/tmp']);
   await handle.stop();
 });
 

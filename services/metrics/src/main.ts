@@ -25,6 +25,8 @@ try {
     natsUrl: config.nats.url,
     ...(config.nats.user !== undefined ? { natsUser: config.nats.user } : {}),
     ...(config.nats.pass !== undefined ? { natsPass: config.nats.pass } : {}),
+    ...(config.nats.creds !== undefined ? { natsCreds: config.nats.creds } : {}),
+    ...(config.nats.ca !== undefined ? { natsCa: config.nats.ca } : {}),
     host: config.host, port: config.port, log,
   });
   let stopping = false;

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connectBus, NatsEventBus, type EventBus, type EventSubscription } from '@nasnet/bus';
+import { connectBus, natsAuthOptions, NatsEventBus, type EventBus, type EventSubscription } from '@nasnet/bus';
 import { MetricsAggregator, eventProblem, type MetricsAggregatorOptions } from '@nasnet/telemetry';
 import { startMetricsServer, DEFAULT_METRICS_PORT } from './server.js';
 
@@ -119,16 +119,20 @@ export interface MetricsServiceOptions extends Omit<EventMetricsOptions, 'events
   natsUser?: string;
   /** @default none */
   natsPass?: string;
+  /** A .creds file (NATS decentralised auth) instead of user and password. @default none */
+  natsCreds?: string;
+  /** PEM CA of the NATS server's certificate (TLS required). @default none */
+  natsCa?: string;
 }
 
 /** Connects to NATS, follows NAS_EVENTS from its start and serves /metrics; close() also closes the connection. */
 export async function runMetricsService(options: MetricsServiceOptions): Promise<MetricsService> {
-  const { natsUrl, name, natsUser, natsPass, ...rest } = options;
+  const { natsUrl, name, natsUser, natsPass, natsCreds, natsCa, ...rest } = options;
   const servers = (Array.isArray(natsUrl) ? natsUrl : natsUrl.split(',')).map((s) => s.trim()).filter((s) => s.length > 0);
   const log = rest.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const bus = await connectBus(servers, {
     name: name ?? 'nasnet-metrics', log,
-    ...(natsUser !== undefined ? { user: natsUser } : {}), ...(natsPass !== undefined ? { pass: natsPass } : {}),
+    ...natsAuthOptions({ user: natsUser, pass: natsPass, creds: natsCreds, ca: natsCa }),
   });
   let service: MetricsService;
   try {

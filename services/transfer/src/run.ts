@@ -1,4 +1,4 @@
-import { connectBus, KV_TRANSFERS, KvStateStore } from '@nasnet/bus';
+import { connectBus, KV_TRANSFERS, KvStateStore, natsAuthOptions } from '@nasnet/bus';
 import { DEFAULT_TRANSFER_LIMITS, type TransferDatasetOptions } from '@nasnet/transfer';
 import type { TransferConfig } from './config.js';
 import { controllerSearchBest } from './controller-client.js';
@@ -38,7 +38,7 @@ export async function runTransferService(config: TransferConfig, deps: TransferS
   const log = deps.log ?? ((line: string) => process.stderr.write(`[transfer] ${line}\n`));
   const bus = await connectBus(config.nats.url, {
     name: 'transfer', log,
-    ...(config.nats.user ? { user: config.nats.user } : {}), ...(config.nats.pass ? { pass: config.nats.pass } : {}),
+    ...natsAuthOptions(config.nats),
   });
   try {
     const store = await KvStateStore.open<unknown>(bus, { bucket: KV_TRANSFERS, create: { description: 'Transfers of the transfer service (JSON job registry entries)' } });
