@@ -107,8 +107,11 @@ export function natsPermissions(): Record<NatsRole, NatsPermissions> {
         // JetStreamExecutor: a stored result by subject, then one ordered consumer per search.
         `${API}.STREAM.MSG.GET.${STREAM_RESULTS}`, `${API}.DIRECT.GET.${STREAM_RESULTS}`, `${API}.DIRECT.GET.${STREAM_RESULTS}.>`,
         ...ownConsumers(STREAM_RESULTS, 'pull'),
-        // queueStats: depth of the trainers' consumer.
-        `${API}.CONSUMER.INFO.${trainers}`,
+        // queueStats: depth of the trainers' consumers (the shared one, or every search's own).
+        `${API}.CONSUMER.INFO.${trainers}`, `${API}.CONSUMER.LIST.${STREAM_TASKS}`,
+        // Per-search work queues (search-queue.ts): make, read and delete consumer trainers-<S>, purge S's leftover tasks.
+        `${API}.CONSUMER.CREATE.${STREAM_TASKS}.>`, `${API}.CONSUMER.DURABLE.CREATE.${STREAM_TASKS}.*`, `${API}.CONSUMER.INFO.${STREAM_TASKS}.*`,
+        `${API}.CONSUMER.DELETE.${STREAM_TASKS}.*`, `${API}.STREAM.PURGE.${STREAM_TASKS}`,
         // KvStateStore (search states: get, put, purge, keys) and CancelBoard (get, put, purge).
         ...kvRead(KV_SEARCHES), ...ownConsumers(KV_STREAM(KV_SEARCHES), 'push'),
         `${API}.STREAM.MSG.GET.${KV_STREAM(KV_CANCELS)}`, `${API}.DIRECT.GET.${KV_STREAM(KV_CANCELS)}`, `${API}.DIRECT.GET.${KV_STREAM(KV_CANCELS)}.>`,
@@ -129,6 +132,9 @@ export function natsPermissions(): Record<NatsRole, NatsPermissions> {
         `${API}.CONSUMER.INFO.${trainers}`, `${API}.CONSUMER.CREATE.${trainers}`, `${API}.CONSUMER.CREATE.${trainers}.>`,
         `${API}.CONSUMER.DURABLE.CREATE.${trainers}`, `${API}.CONSUMER.MSG.NEXT.${trainers}`,
         `$JS.ACK.${trainers}.>`,
+        // A trainer launched for search S (SEARCH_ID) binds to S's own consumer trainers-<S>, made by the
+        // controller: info, pull, ack (with per-search NATS users, accounts.ts narrows this to S's consumer).
+        `${API}.CONSUMER.INFO.${STREAM_TASKS}.*`, `${API}.CONSUMER.MSG.NEXT.${STREAM_TASKS}.*`, `$JS.ACK.${STREAM_TASKS}.>`,
         // A redelivered task: was its result published already (TrainerConsumer)?
         `${API}.STREAM.MSG.GET.${STREAM_RESULTS}`, `${API}.DIRECT.GET.${STREAM_RESULTS}`, `${API}.DIRECT.GET.${STREAM_RESULTS}.>`,
         // CancelBoard: read markers and watch for new ones.
