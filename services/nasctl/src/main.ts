@@ -6,6 +6,7 @@ import { describeCommand } from './describe.js';
 import { searchCommand } from './search-local.js';
 import { transferCommand } from './transfer.js';
 import { compareCommand } from './compare.js';
+import { upCommand } from './up.js';
 import { UsageError } from './errors.js';
 import { ConfigError } from '@nasnet/config';
 import { nasctlConfigFromEnv, type NasctlConfig } from './config.js';
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   search: { run: searchCommand, summary: 'run a whole search on this machine (--local): workers, progress bar, report folder' },
   transfer: { run: transferCommand, summary: 'stack found cells into a CIFAR or ImageNet network (N@F or a budget), train and export it' },
   compare: { run: compareCommand, summary: 'strategies over seeds: mean and 95% interval of the best and top-5 unique rewards, one chart' },
+  up: { run: upCommand, summary: 'start nats-server, the controller (local trainers), metrics and transfer on this machine; Ctrl-C stops them' },
   describe: { run: describeCommand, summary: 'print a genotype (text form, hash) and its network size for a layout and N@F' },
 };
 
