@@ -94,3 +94,28 @@ test('trainer pools - reconcile removes the Jobs and queues of ended and unknown
   assert.ok(lines.some((l) => /failed: .*try later; trying again/.test(l)), lines.join('\n'));
   await p.close();
 });
+
+test('trainer pools - a search whose Job fails ends FAILED with the Job\'s reason and message, and its queue and Job are removed', { timeout: 60_000 }, async () => {
+  const { MemoryStateStore, JetStreamExecutor } = await import('@nasnet/bus');
+  const { SearchManager } = await import('../src/index.js');
+  const executor = new JetStreamExecutor(bus, { log: () => {} });
+  let manager!: InstanceType<typeof SearchManager>;
+  const p = new TrainerPools({
+    bus, launcher: new KubernetesLauncher({ kubeConfig: api.kubeConfig(), watchRetryMs: 50 }), drainMs: 100, retryMs: 50, reconcileEveryMs: 0,
+    isActive: async (id) => ['pending', 'running'].includes((await manager.get(id)).runState),
+  });
+  manager = new SearchManager({ store: new MemoryStateStore(), executorFor: () => executor, launcher: p });
+  const search = await manager.submit({ dataset: 'synthetic', strategy: 'random', seed: 1, budget: { architectures: 4, concurrency: 2 } });
+  const name = trainerJobName(search.id);
+  await until('the Job', () => api.job('nasnet', name));
+  assert.ok((await listSearchQueues(bus)).includes(search.id), 'its queue exists while it runs');
+  const now = new Date().toISOString();
+  api.setStatus('nasnet', name, { failed: 4, conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit', lastProbeTime: now, lastTransitionTime: now }] });
+  const ended = await manager.finished(search.id);
+  assert.equal(ended.runState, 'failed');
+  assert.match(ended.message ?? '', /trainers nasnet\/.* failed \(BackoffLimitExceeded: Job has reached the specified backoff limit; 4 trainers failed\)/);
+  assert.ok(!(await listSearchQueues(bus)).includes(search.id), 'its queue is gone');
+  await until('the Job to be deleted', () => api.job('nasnet', name) === undefined);
+  await p.close();
+  await executor.close();
+});
