@@ -14,6 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Job } from 'kubernetes-models/batch/v1/Job';
+import { Secret } from 'kubernetes-models/v1/Secret';
 
 type Obj = Record<string, any>;
 
@@ -51,6 +52,7 @@ interface Fault {
 }
 
 const JOBS_PATH = /^\/apis\/batch\/v1\/namespaces\/([^/]+)\/jobs(?:\/([^/]+))?$/;
+const SECRETS_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/secrets(?:\/([^/]+))?$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
@@ -101,6 +103,8 @@ export class FakeKubeApi {
   /** Names of the Jobs that passed schema validation, in order. */
   readonly validated: string[] = [];
   private readonly jobs = new Map<string, Obj>();
+  /** Secrets (the trainers' NATS credentials): create, replace, delete; stringData stored as data, as the API server does. */
+  private readonly secrets = new Map<string, Obj>();
   private readonly events: Event[] = [];
   private readonly watchers = new Set<Watcher>();
   private readonly sockets = new Set<Socket>();
@@ -133,6 +137,11 @@ export class FakeKubeApi {
       currentContext: 'fake',
     });
     return kc;
+  }
+
+  secret(namespace: string, name: string): Obj | undefined {
+    const s = this.secrets.get(`${namespace}/${name}`);
+    return s ? structuredClone(s) : undefined;
   }
 
   job(namespace: string, name: string): Obj | undefined {
@@ -242,6 +251,8 @@ export class FakeKubeApi {
       const f = this.faults.splice(fault, 1)[0]!;
       return this.send(res, f.code, statusBody(f.code, f.reason, f.message));
     }
+    const sm = SECRETS_PATH.exec(url.pathname);
+    if (sm) return this.secretRequest(res, method, decodeURIComponent(sm[1]!), sm[2] === undefined ? undefined : decodeURIComponent(sm[2]), body);
     const m = JOBS_PATH.exec(url.pathname);
     if (!m) return this.send(res, 404, statusBody(404, 'NotFound', 'the server could not find the requested resource'));
     const namespace = decodeURIComponent(m[1]!);
@@ -378,8 +389,36 @@ export class FakeKubeApi {
     const job = this.jobs.get(`${namespace}/${name}`);
     if (!job) return this.send(res, 404, statusBody(404, 'NotFound', `jobs.batch "${name}" not found`, { name, group: 'batch', kind: 'jobs' }));
     this.jobs.delete(`${namespace}/${name}`);
+    // The garbage collector: what the Job owned goes with it.
+    for (const [key, secret] of this.secrets) {
+      if ((secret.metadata.ownerReferences ?? []).some((o: Obj) => o.uid === job.metadata.uid)) this.secrets.delete(key);
+    }
     job.metadata.resourceVersion = String(++this.rv);
     this.publish('DELETED', namespace, job);
     this.send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group: 'batch', kind: 'jobs', uid: job.metadata.uid } });
+  }
+
+  private secretRequest(res: ServerResponse, method: string, namespace: string, name: string | undefined, body: unknown): void {
+    const notFound = (n: string) => this.send(res, 404, statusBody(404, 'NotFound', `secrets "${n}" not found`, { name: n, kind: 'secrets' }));
+    if (method === 'DELETE' && name !== undefined) {
+      if (!this.secrets.delete(`${namespace}/${name}`)) return notFound(name);
+      return this.send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, kind: 'secrets' } });
+    }
+    if (method !== 'POST' && !(method === 'PUT' && name !== undefined)) return this.send(res, 405, statusBody(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
+    const secret = structuredClone(body) as Obj;
+    try {
+      new Secret(secret as ConstructorParameters<typeof Secret>[0]).validate();
+    } catch (err) {
+      return this.send(res, 422, statusBody(422, 'Invalid', `Secret "${secret?.metadata?.name}" is invalid: ${(err as Error).message}`));
+    }
+    const key = `${namespace}/${secret.metadata.name}`;
+    if (method === 'POST' && this.secrets.has(key)) return this.send(res, 409, statusBody(409, 'AlreadyExists', `secrets "${secret.metadata.name}" already exists`, { name: secret.metadata.name, kind: 'secrets' }));
+    if (method === 'PUT' && (secret.metadata.name !== name || !this.secrets.has(key))) return notFound(name!);
+    const data: Record<string, string> = { ...secret.data };
+    for (const [k, v] of Object.entries(secret.stringData ?? {})) data[k] = Buffer.from(String(v), 'utf8').toString('base64');
+    delete secret.stringData;
+    const stored = { ...secret, data, metadata: { ...secret.metadata, namespace, uid: randomUUID(), resourceVersion: String(++this.rv) } };
+    this.secrets.set(key, stored);
+    this.send(res, method === 'POST' ? 201 : 200, stored);
   }
 }

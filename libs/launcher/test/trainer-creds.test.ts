@@ -9,17 +9,23 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import {
-  buildTrainerJob, defaultTrainerJobTemplate, InvalidLaunchRequestError, LocalProcessLauncher, TRAINER_CREDS_DIR, TRAINER_CREDS_KEY,
+  buildTrainerJob, defaultTrainerJobTemplate, InvalidLaunchRequestError, KubernetesLauncher, LocalProcessLauncher, TRAINER_CREDS_DIR, TRAINER_CREDS_KEY,
   trainerCredsSecretName, trainerJobName, validateLaunchRequest,
 } from '@nasnet/launcher';
+import { FakeKubeApi } from './fake-api-server.js';
 
 const CREDS = '-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.sig\n------END NATS USER JWT------\n';
 const FIXTURE = fileURLToPath(new URL('./fixtures/creds-trainer.mjs', import.meta.url));
 const dirs: string[] = [];
-after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+let api: FakeKubeApi;
+before(async () => { api = await FakeKubeApi.start(); });
+after(async () => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  await api.close();
+});
 
 test('trainer creds - the Job mounts the search\'s Secret, sets NATS_CREDS and drops the template\'s shared NATS user', () => {
   const template = defaultTrainerJobTemplate();
@@ -70,4 +76,26 @@ test('trainer creds - local trainers read them from a private file (no shared pa
   assert.ok(existsSync(file));
   await handle.stop();
   assert.equal(existsSync(dirname(file)), false, 'the credentials folder is gone with the trainers');
+});
+
+test('trainer creds - the Kubernetes launcher puts them in a Secret owned by the Job, replaces it on adoption and deletes it on stop', async () => {
+  const launcher = new KubernetesLauncher({ kubeConfig: api.kubeConfig(), watchRetryMs: 50 });
+  const handle = await launcher.launch({ searchId: 'k-creds', trainers: 1, gpusPerTrainer: 0, natsCreds: CREDS });
+  const job = api.job('nasnet', trainerJobName('k-creds'))!;
+  const secret = api.secret('nasnet', trainerCredsSecretName('k-creds'))!;
+  assert.ok(secret, 'the Secret exists');
+  assert.equal(Buffer.from(secret.data[TRAINER_CREDS_KEY], 'base64').toString('utf8'), CREDS);
+  assert.deepEqual(secret.metadata.ownerReferences.map((o: Record<string, unknown>) => [o.kind, o.name, o.uid]), [['Job', job.metadata.name, job.metadata.uid]],
+    'owned by the Job: the garbage collector deletes it with the Job');
+  // A restarted controller adopts the running Job with newly minted credentials: the Secret is replaced, not duplicated.
+  const fresh = CREDS.replace('sig', 'sig2');
+  await launcher.launch({ searchId: 'k-creds', trainers: 1, gpusPerTrainer: 0, natsCreds: fresh });
+  assert.equal(Buffer.from(api.secret('nasnet', trainerCredsSecretName('k-creds'))!.data[TRAINER_CREDS_KEY], 'base64').toString('utf8'), fresh);
+  await handle.stop();
+  assert.equal(api.job('nasnet', trainerJobName('k-creds')), undefined);
+  assert.equal(api.secret('nasnet', trainerCredsSecretName('k-creds')), undefined, 'no credentials outlive the trainers');
+  // A launch without credentials makes no Secret.
+  const plain = await launcher.launch({ searchId: 'k-plain', trainers: 1, gpusPerTrainer: 0 });
+  assert.equal(api.secret('nasnet', trainerCredsSecretName('k-plain')), undefined);
+  await plain.stop();
 });
