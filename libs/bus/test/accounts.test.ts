@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decode } from '@nats-io/jwt';
+import {
+  createNatsOperator, credsUserName, formatSigner, mintServiceCreds, mintTrainerCreds, natsOperatorConfig, natsPermissions, NatsCredentialsError,
+  parseSigner, trainerPermissions,
+} from '@nasnet/bus';
+
+function jwtOf(creds: string): string {
+  return /-----BEGIN NATS USER JWT-----\n(\S+)\n/.exec(creds)![1]!;
+}
+
+test('accounts - an operator setup: the account trusts its signing key, JetStream on, the config names JWTs and public keys only', async () => {
+  const setup = await createNatsOperator();
+  const account = decode<{ signing_keys: string[]; limits: Record<string, unknown> }>(setup.account.jwt);
+  assert.equal(account.sub, setup.account.publicKey);
+  assert.equal(account.nats.limits.disk_storage, -1, 'JetStream enabled for the account');
+  const conf = natsOperatorConfig(setup);
+  assert.match(conf, /^resolver: MEMORY$/m);
+  assert.ok(conf.includes(setup.account.jwt) && conf.includes(setup.systemAccount.jwt));
+  assert.ok(!conf.includes(setup.signingSeed), 'no seed in the server config');
+  const signer = parseSigner(formatSigner({ account: setup.account.publicKey, signingSeed: setup.signingSeed }));
+  const creds = await mintServiceCreds(signer, 'metrics');
+  const user = decode<{ issuer_account: string; pub: { allow: string[] }; sub: { allow: string[] } }>(jwtOf(creds));
+  assert.equal(credsUserName(creds), 'metrics');
+  assert.equal(user.nats.issuer_account, setup.account.publicKey);
+  assert.ok(account.nats.signing_keys.includes(user.iss), 'signed by the account signing key');
+  assert.deepEqual(user.nats.pub.allow, natsPermissions().metrics.publish);
+  assert.deepEqual(user.nats.sub.allow, natsPermissions().metrics.subscribe);
+});
+
+test('accounts - a trainer user names its search only, and may not create or change any consumer', async () => {
+  const setup = await createNatsOperator();
+  const creds = await mintTrainerCreds({ account: setup.account.publicKey, signingSeed: setup.signingSeed }, 'run-7', { expiresInSeconds: 3600 });
+  const user = decode<{ pub: { allow: string[] }; sub: { allow: string[] } }>(jwtOf(creds));
+  assert.equal(credsUserName(creds), 'trainer-run-7');
+  assert.ok(user.exp! > Date.now() / 1000, 'expires in the future');
+  const p = trainerPermissions('run-7');
+  assert.deepEqual(user.nats.pub.allow, p.publish);
+  assert.deepEqual(p.subscribe, ['_INBOX.trainer-run-7.>']);
+  for (const s of p.publish) {
+    assert.doesNotMatch(s, /CONSUMER\.(DURABLE\.)?CREATE\.NAS_TASKS|CONSUMER\.DELETE\.NAS_TASKS|STREAM\.(CREATE|UPDATE|DELETE|PURGE)|^nas\.tasks|^\$KV\./, `${s} is not for a trainer`);
+    if (/^nas\.(results|events)\./.test(s)) assert.match(s, /^nas\.(results\.run-7\.>|events\.run-7|events\.system)$/);
+    if (/NAS_TASKS\.trainers/.test(s) || /NAS_RESULTS\./.test(s)) assert.match(s, /trainers-run-7|nas\.results\.run-7\./);
+  }
+  assert.throws(() => trainerPermissions('a.b'), /search id/);
+  assert.throws(() => trainerPermissions('x>'), /search id/);
+});
+
+test('accounts - a bad signer file or creds text is refused with what was wrong', () => {
+  assert.throws(() => parseSigner('{', 'signer.json'), (e: unknown) => e instanceof NatsCredentialsError && /signer\.json: expected JSON/.test(e.message));
+  assert.throws(() => parseSigner('{"account":"x","signingSeed":"SAxx"}', 'f'), /"account" must be an account public key/);
+  assert.throws(() => parseSigner(`{"account":"A${'A'.repeat(55)}","signingSeed":"SU${'A'.repeat(56)}"}`, 'f'), /"signingSeed" must be an account seed/);
+  assert.throws(() => credsUserName('user:password'), (e: unknown) => e instanceof NatsCredentialsError && /not a NATS \.creds file/.test(e.message));
+});
