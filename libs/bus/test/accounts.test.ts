@@ -14,7 +14,7 @@ test('accounts - an operator setup: the account trusts its signing key, JetStrea
   const setup = await createNatsOperator();
   const account = decode<{ signing_keys: string[]; limits: Record<string, unknown> }>(setup.account.jwt);
   assert.equal(account.sub, setup.account.publicKey);
-  assert.equal(account.nats.limits.disk_storage, -1, 'JetStream enabled for the account');
+  assert.equal(account.nats.limits!.disk_storage, -1, 'JetStream enabled for the account');
   const conf = natsOperatorConfig(setup);
   assert.match(conf, /^resolver: MEMORY$/m);
   assert.ok(conf.includes(setup.account.jwt) && conf.includes(setup.systemAccount.jwt));
@@ -24,9 +24,9 @@ test('accounts - an operator setup: the account trusts its signing key, JetStrea
   const user = decode<{ issuer_account: string; pub: { allow: string[] }; sub: { allow: string[] } }>(jwtOf(creds));
   assert.equal(credsUserName(creds), 'metrics');
   assert.equal(user.nats.issuer_account, setup.account.publicKey);
-  assert.ok(account.nats.signing_keys.includes(user.iss), 'signed by the account signing key');
-  assert.deepEqual(user.nats.pub.allow, natsPermissions().metrics.publish);
-  assert.deepEqual(user.nats.sub.allow, natsPermissions().metrics.subscribe);
+  assert.ok(account.nats.signing_keys!.includes(user.iss), 'signed by the account signing key');
+  assert.deepEqual(user.nats.pub!.allow, natsPermissions().metrics.publish);
+  assert.deepEqual(user.nats.sub!.allow, natsPermissions().metrics.subscribe);
 });
 
 test('accounts - a trainer user names its search only, and may not create or change any consumer', async () => {
@@ -36,7 +36,7 @@ test('accounts - a trainer user names its search only, and may not create or cha
   assert.equal(credsUserName(creds), 'trainer-run-7');
   assert.ok(user.exp! > Date.now() / 1000, 'expires in the future');
   const p = trainerPermissions('run-7');
-  assert.deepEqual(user.nats.pub.allow, p.publish);
+  assert.deepEqual(user.nats.pub!.allow, p.publish);
   assert.deepEqual(p.subscribe, ['_INBOX.trainer-run-7.>']);
   for (const s of p.publish) {
     assert.doesNotMatch(s, /CONSUMER\.(DURABLE\.)?CREATE\.NAS_TASKS|CONSUMER\.DELETE\.NAS_TASKS|STREAM\.(CREATE|UPDATE|DELETE|PURGE)|^nas\.tasks|^\$KV\./, `${s} is not for a trainer`);
