@@ -3,7 +3,7 @@ import { genotypeFromProto, genotypeToProto, ProtoConversionError } from '@nasne
 import type { ChildProgress, ChildRecipe, ChildResult, ChildStatus, ChildTask } from '@nasnet/search';
 import { formatGenotype, GenotypeValidationError, MAX_NUM_BLOCKS, validateGenotype, type Genotype } from '@nasnet/search-space';
 import { BusDecodeError, BusEncodeError } from './errors.js';
-import type { BusEvent } from './types.js';
+import { HEADER_GENERATION, type BusEvent } from './types.js';
 
 /**
  * Domain <-> wire. ChildTask, ChildResult and ChildProgress travel as their
@@ -295,19 +295,41 @@ export function decodeChildTask(data: Uint8Array, source: TaskSource): ChildTask
   return task;
 }
 
+/**
+ * The generation of a task message (header Nas-Generation, see resultSubject):
+ * 0 when absent (a task of a build before generations), else a positive integer.
+ */
+export function decodeTaskGeneration(subject: string, header: HeaderReader | undefined): number {
+  const value = header?.(HEADER_GENERATION);
+  if (value === undefined || value === '') return 0;
+  if (!GENERATION.test(value)) throw new BusDecodeError(subject, `header ${HEADER_GENERATION}`, `expected a positive integer, got ${JSON.stringify(value.slice(0, 40))}`);
+  return Number(value);
+}
+
 /** A decoded result with the fields the domain ChildResult does not hold. */
 export interface DecodedResult {
   searchId: string;
   genotypeHash: string;
+  /** The generation the subject names (0: a subject without one, see resultSubject). */
+  generation: number;
   result: ChildResult;
 }
 
-/** nas.v1.ChildResult bytes from `nas.results.<searchId>.<childId>` -> ChildResult. */
+/** A generation token of a results subject: a positive integer without leading zeros. */
+const GENERATION = /^[1-9][0-9]{0,8}$/;
+
+/**
+ * nas.v1.ChildResult bytes from `nas.results.<searchId>.<childId>.<generation>`
+ * (or, from builds before generations, `nas.results.<searchId>.<childId>`) -> ChildResult.
+ */
 export function decodeChildResult(data: Uint8Array, subject: string): DecodedResult {
   const m = protoDecode(pb.ChildResult, data, subject, 'ChildResult');
   const searchId = nonEmpty(m.searchId, subject, 'search_id');
   const childId = childIdFrom(m.childId, subject);
-  expectSubject(subject, `nas.results.${searchId}.${childId}`, 'search_id/child_id', `${searchId}.${childId}`);
+  const base = `nas.results.${searchId}.${childId}`;
+  let generation = 0;
+  if (subject.startsWith(`${base}.`) && GENERATION.test(subject.slice(base.length + 1))) generation = Number(subject.slice(base.length + 1));
+  else expectSubject(subject, base, 'search_id/child_id', `${searchId}.${childId}`);
   const status = STATUS_FROM_PROTO.get(m.status);
   if (status === undefined) {
     throw new BusDecodeError(subject, 'status', m.status === pb.ChildStatus.CHILD_STATUS_UNSPECIFIED ? 'is unspecified (CHILD_STATUS_UNSPECIFIED = 0)' : `unknown child status enum ${m.status}`);
@@ -327,7 +349,7 @@ export function decodeChildResult(data: Uint8Array, subject: string): DecodedRes
   if (m.reason) result.reason = m.reason;
   if (m.trainerId) result.trainer = m.trainerId;
   if (m.attempts) result.attempts = m.attempts;
-  return { searchId, genotypeHash: m.genotypeHash, result };
+  return { searchId, genotypeHash: m.genotypeHash, generation, result };
 }
 
 /** nas.v1.ChildProgress bytes -> ChildProgress plus the search and trainer it names. */

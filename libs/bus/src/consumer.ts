@@ -2,10 +2,11 @@ import {
   AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, ReplayPolicy,
   type Consumer, type ConsumerConfig, type JsMsg,
 } from '@nats-io/jetstream';
-import { decodeChildResult, decodeChildTask } from './codec.js';
+import { decodeChildResult, decodeChildTask, decodeTaskGeneration } from './codec.js';
 import type { BusConnection } from './connect.js';
-import { BusDecodeError, SearchQueueGoneError, SharedQueueConflictError } from './errors.js';
+import { BusDecodeError, ResultSubjectTakenError, SearchQueueGoneError, SharedQueueConflictError } from './errors.js';
 import { publishChildResult, publishDeadLetter } from './publish.js';
+import { withBusRetry } from './retry.js';
 import { SEARCH_QUEUE_PREFIX, searchQueueName } from './search-queue.js';
 import { CONSUMER_TRAINERS, resultSubject, STREAM_RESULTS, STREAM_TASKS, type ChildResult, type ChildTask, type TaskDelivery } from './types.js';
 
@@ -177,7 +178,15 @@ export class TrainerConsumer {
         return null;
       }
       if (!m) continue;
-      const delivery = await this.accept(m);
+      let delivery;
+      try {
+        delivery = await this.accept(m);
+      } catch (err) {
+        // The bus stayed away past every retry: leave the message unanswered (it comes back after
+        // the ack deadline) rather than stop this trainer.
+        this.log(`bus: task seq ${m.info.streamSequence}: ${(err as Error).message}; leaving it for redelivery`);
+        continue;
+      }
       if (delivery) return delivery;
     }
     return null;
@@ -186,16 +195,20 @@ export class TrainerConsumer {
   private async accept(m: JsMsg): Promise<TaskDelivery | null> {
     const attempt = m.info.deliveryCount;
     let task;
+    let generation;
     try {
-      task = decodeChildTask(m.data, { subject: m.subject, header: (name) => m.headers?.get(name) });
+      const header = (name: string) => m.headers?.get(name);
+      task = decodeChildTask(m.data, { subject: m.subject, header });
+      generation = decodeTaskGeneration(m.subject, header);
     } catch (err) {
       // Whatever the decoder throws on bytes from the bus, the message is bad; rethrowing would
       // stop this trainer, and every trainer the message is redelivered to after it.
       const reason = err instanceof BusDecodeError ? err.message : new BusDecodeError(m.subject, '(message)', String((err as Error)?.message ?? err)).message;
-      await publishDeadLetter(this.bus, {
+      // Retried through an outage (its Nats-Msg-Id is the task's stream sequence, so stored once).
+      await withBusRetry(() => publishDeadLetter(this.bus, {
         kind: 'tasks', data: m.data, reason, subject: m.subject, stream: STREAM_TASKS,
         streamSequence: m.info.streamSequence, deliveries: attempt, by: this.trainerId,
-      });
+      }), this.retry(`dead-lettering task seq ${m.info.streamSequence}`));
       this.term(m, reason);
       this.log(`bus: dead-lettered task seq ${m.info.streamSequence}: ${reason}`);
       return null;
@@ -203,7 +216,7 @@ export class TrainerConsumer {
     if (attempt > 1) {
       // JetStream delivers at least once: a trainer that missed its ack deadline (an event loop
       // blocked longer than ackWaitMs) may have finished and published the child since.
-      const done = await this.storedResult(task);
+      const done = await this.storedResult(task, generation);
       if (done) {
         await m.ackAck().catch(() => m.ack());
         this.log(`bus: child ${task.childId} of ${task.searchId} came back (delivery ${attempt}) after ${done.trainer ?? 'a trainer'} had published its result; acknowledged without training it again`);
@@ -213,10 +226,15 @@ export class TrainerConsumer {
     if (attempt > this.maxAttempts) {
       const reason = `no trainer finished it in ${this.maxAttempts} attempts: each one that took it stopped answering `
         + `(crashed, was killed, or let the ${this.ackWaitMs} ms ack deadline pass)`;
-      await publishChildResult(this.bus, task, {
-        childId: task.childId, status: 'failed', reward: 0, reason, validationByEpoch: [], trainSeconds: 0, paramCount: 0, multAdds: 0,
-        trainer: this.trainerId, attempts: this.maxAttempts,
-      });
+      try {
+        await withBusRetry(() => publishChildResult(this.bus, task, {
+          childId: task.childId, status: 'failed', reward: 0, reason, validationByEpoch: [], trainSeconds: 0, paramCount: 0, multAdds: 0,
+          trainer: this.trainerId, attempts: this.maxAttempts,
+        }, { generation, msgId: `result.${task.searchId}.${task.childId}.${m.info.streamSequence}.abandoned` }), this.retry(`failing abandoned child ${task.childId} of ${task.searchId}`));
+      } catch (err) {
+        // Its generation was answered meanwhile (a late trainer): that answer stands.
+        if (!(err instanceof ResultSubjectTakenError)) throw err;
+      }
       this.term(m, reason);
       return null;
     }
@@ -225,6 +243,7 @@ export class TrainerConsumer {
       task,
       attempt,
       streamSequence: m.info.streamSequence,
+      generation,
       maxAttempts: this.maxAttempts,
       working: () => m.working(),
       ack: async () => { await m.ackAck(); },
@@ -239,16 +258,23 @@ export class TrainerConsumer {
    * was queued again after it). Undefined when there is none or it cannot
    * be read: then the child trains, which is never wrong, only wasteful.
    */
-  private async storedResult(task: ChildTask): Promise<ChildResult | undefined> {
+  private async storedResult(task: ChildTask, generation: number): Promise<ChildResult | undefined> {
     try {
       // Direct get names the subject in the request subject, so a search's trainers may be allowed their own results only (trainerPermissions).
-      const stored = await this.bus.jsm.direct.getMessage(STREAM_RESULTS, { last_by_subj: resultSubject(task.searchId, task.childId) });
+      // Retried through an outage: a lookup lost to it would have the child trained twice.
+      const subject = resultSubject(task.searchId, task.childId, generation);
+      const stored = await withBusRetry(() => this.bus.jsm.direct.getMessage(STREAM_RESULTS, { last_by_subj: subject }), this.retry(`looking up ${subject}`));
       if (!stored) return undefined;
       const { result, genotypeHash } = decodeChildResult(stored.data, stored.subject);
       return result.status !== 'cancelled' && genotypeHash === task.hash ? result : undefined;
     } catch {
       return undefined;
     }
+  }
+
+  /** Retry settings of this consumer's bus operations (withBusRetry). */
+  private retry(what: string) {
+    return { what, log: this.log, isClosed: () => this.closed || this.bus.nc.isClosed() };
   }
 
   /** Stops pulling; the connection stays open. */

@@ -83,3 +83,31 @@ export class SharedQueueConflictError extends Error {
     this.name = 'SharedQueueConflictError';
   }
 }
+
+/** A bus operation kept meeting an unanswering server (an outage longer than its retry bound). */
+export class BusRetryExhaustedError extends Error {
+  constructor(readonly what: string, readonly tries: number, readonly elapsedMs: number, options?: ErrorOptions) {
+    super(`${what}: the NATS server did not answer in ${tries} tries over ${Math.round(elapsedMs / 1000)} s`, options);
+    this.name = 'BusRetryExhaustedError';
+  }
+}
+
+/**
+ * A result on a child's subject that the controller refuses: undecodable,
+ * for another genotype than the task's, or with a reward outside [0, 1].
+ * The child is queued again under a new generation.
+ */
+export class ResultRejectedError extends Error {
+  constructor(readonly subject: string, readonly reason: string, options?: ErrorOptions) {
+    super(`result on '${subject}' rejected: ${reason}`, options);
+    this.name = 'ResultRejectedError';
+  }
+}
+
+/** NAS_RESULTS refused a result: its subject (one child's generation) already holds one, and results are written once. */
+export class ResultSubjectTakenError extends Error {
+  constructor(readonly subject: string, options?: ErrorOptions) {
+    super(`result subject '${subject}' already holds a result; the server refuses a second one`, options);
+    this.name = 'ResultSubjectTakenError';
+  }
+}

@@ -1,6 +1,8 @@
+import { nuid } from '@nats-io/transport-node';
 import { decodeBusEvent, encodeBusEvent } from './codec.js';
 import type { BusConnection } from './connect.js';
 import { followStream, type FollowStart } from './follow.js';
+import { withBusRetry } from './retry.js';
 import {
   eventSubject, STREAM_EVENTS, SYSTEM_EVENTS,
   type BusEvent, type EventBus, type EventSubscribeOptions, type EventSubscription,
@@ -21,8 +23,19 @@ export function subjectOfEvent(event: BusEvent): string {
 export class NatsEventBus implements EventBus {
   constructor(private readonly bus: BusConnection) {}
 
+  /**
+   * Retried with back-off through an outage (withBusRetry) under one
+   * Nats-Msg-Id per call, so an event whose PubAck was lost is stored once
+   * (within NAS_EVENTS' duplicate window). Events retried this way may land
+   * after ones published later.
+   */
   async publish(event: BusEvent): Promise<void> {
-    await this.bus.js.publish(subjectOfEvent(event), encodeBusEvent(event));
+    const subject = subjectOfEvent(event);
+    const data = encodeBusEvent(event);
+    const msgID = nuid.next();
+    await withBusRetry(() => this.bus.js.publish(subject, data, { msgID }), {
+      what: `publishing a ${event.kind} event`, isClosed: () => this.bus.nc.isClosed(),
+    });
   }
 
   async subscribe(handler: (event: BusEvent) => void, options: EventSubscribeOptions = {}): Promise<EventSubscription> {

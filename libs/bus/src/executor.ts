@@ -1,12 +1,13 @@
 import { headers as natsHeaders, type Subscription } from '@nats-io/transport-node';
 import type { ChildExecutor, ChildProgress, ChildResult, ChildTask } from '@nasnet/search';
 import { CancelBoard } from './cancel.js';
-import { decodeBusEvent, decodeChildResult, encodeChildTask } from './codec.js';
+import { decodeBusEvent, decodeChildResult, encodeChildTask, type DecodedResult } from './codec.js';
 import type { BusConnection } from './connect.js';
-import { BusDecodeError, ChildAbortedError, ExecutorClosedError } from './errors.js';
+import { BusDecodeError, ChildAbortedError, ExecutorClosedError, ResultRejectedError } from './errors.js';
 import { followStream, type StreamFollower } from './follow.js';
 import { publishDeadLetter } from './publish.js';
-import { eventSubject, KV_CANCELS, resultSubject, STREAM_RESULTS, taskSubject } from './types.js';
+import { DEFAULT_BUS_RETRY, withBusRetry } from './retry.js';
+import { eventSubject, HEADER_GENERATION, KV_CANCELS, resultSubject, STREAM_RESULTS, taskSubject } from './types.js';
 
 export interface JetStreamExecutorOptions {
   /** Diagnostics (undecodable results, failed cancellation markers). @default stderr */
@@ -15,15 +16,27 @@ export interface JetStreamExecutorOptions {
   idleMs?: number;
   /** Written into the dead letters of undecodable results (Nas-Dlq-By). @default 'controller' */
   by?: string;
+  /**
+   * Generations a child's result may be refused in (undecodable, another
+   * genotype's, a reward outside [0, 1]); the child is queued again under a
+   * new generation each time, and after this many it fails with the last
+   * reason (a cancelled generation, queued again when its search resumes, counts too). @default 5
+   */
+  maxGenerations?: number;
+  /** How long a bus operation is retried through an outage before the child fails (withBusRetry). @default 300000 */
+  retryMs?: number;
 }
 
 interface Waiter {
   childId: number;
+  task: ChildTask;
+  /** The generation whose result this waiter takes (resultSubject); 0 until its lookup chose one. */
+  generation: number;
   resolve(r: ChildResult): void;
   reject(e: Error): void;
+  /** The result of `generation` was refused for `reason`: queue the next generation, or fail the child after maxGenerations. */
+  refused(reason: string): void;
   onProgress?: (p: ChildProgress) => void;
-  /** Results at or below this stream sequence are stale (a 'cancelled' one from an earlier run). */
-  minSeq: number;
   settled: boolean;
 }
 
@@ -33,12 +46,14 @@ interface SearchWatch {
   isReady: boolean;
   waiters: Map<number, Set<Waiter>>;
   /**
-   * Children that may have a result in NAS_RESULTS no waiter has taken:
-   * those with one stored when the watch started, and those whose result
-   * came while nobody waited for it. Only these need a lookup before their
-   * task is queued.
+   * Children that may have a result in NAS_RESULTS no waiter has taken,
+   * with the highest generation stored: those with one stored when the
+   * watch started, and those whose result came while nobody waited for it.
+   * Only these need a lookup before their task is queued.
    */
-  maybeStored: Set<number>;
+  maybeStored: Map<number, number>;
+  /** Stream sequences of results refused already (the lookup and the consumer may both meet one): counted once. */
+  refusedSeqs: Set<number>;
   /** Children that may have a cancellation marker (one when the watch started, or one this executor wrote). */
   maybeMarked: Set<number>;
   follower?: StreamFollower;
@@ -58,29 +73,33 @@ interface SearchWatch {
  *    arrive unasked for later), so a fresh child costs no lookup: its task
  *    is queued without a round trip (dispatch latency, test/bench/load.ts).
  *    The same holds for clearing an earlier run's cancellation marker.
- * 2. Otherwise publishes the task with Nats-Msg-Id
- *    `<searchId>.<childId>.<phase>`: re-dispatching an in-flight child
- *    (controller restart) does not queue it twice within the stream's
- *    duplicate window.
- * 3. Resolves with the first result on `nas.results.<searchId>.<childId>`;
- *    one ordered consumer per search (re-created after a reconnect, see
- *    followStream) serves every pending child, later
- *    copies (a trainer redelivered the task and published again) are
- *    ignored. Progress of the child (nas.events, kind child_progress) goes
- *    to hooks.onProgress.
+ * 2. Otherwise publishes the task of the child's next generation (1 for a
+ *    fresh child, one more than the highest stored) with header
+ *    Nas-Generation and Nats-Msg-Id `<searchId>.<childId>.<phase>.g<generation>`:
+ *    re-dispatching an in-flight child (controller restart) does not queue
+ *    it twice within the stream's duplicate window, and a child queued
+ *    again gets a new id, never one JetStream drops as a duplicate.
+ * 3. Resolves with the result on `nas.results.<searchId>.<childId>.<generation>`
+ *    (written once: the server refuses a second message there); one
+ *    ordered consumer per search (re-created after a reconnect, see
+ *    followStream) serves every pending child. Progress of the child
+ *    (nas.events, kind child_progress) goes to hooks.onProgress.
+ *
+ * A result is accepted only when it decodes, names the task's genotype
+ * hash and has a reward (and validation accuracies) in [0, 1]. Otherwise it
+ * is dead-lettered to nas.dlq.results with the reason (once per stream
+ * sequence, though the lookup and the consumer may both meet it), counted
+ * (rejectedResults), and the child is queued again under the next
+ * generation; after maxGenerations refused ones it resolves 'failed' with
+ * the last reason. Bus operations (publishes, lookups) are retried with
+ * back-off through an outage (withBusRetry, retryMs) instead of failing
+ * the child.
  *
  * An aborted execute rejects with ChildAbortedError, publishes no task if it
  * had not yet, and marks the child cancelled in nas_cancels: a trainer
  * training it stops, one that takes it later skips it, both answering with a
  * 'cancelled' result. A stored 'cancelled' result is not reused: executing
- * that child again queues it anew (Nats-Msg-Id suffixed with the stale
- * result's sequence, so this too is queued once).
- *
- * A message on a followed search's results subjects that is not a valid
- * ChildResult for that subject is dead-lettered to nas.dlq.results with the
- * decoder's reason (once per stream sequence, though the lookup and the
- * consumer may both meet it) and otherwise ignored: the child keeps
- * waiting for its real result.
+ * that child again queues its next generation.
  */
 export class JetStreamExecutor implements ChildExecutor {
   private readonly searches = new Map<string, SearchWatch>();
@@ -91,11 +110,29 @@ export class JetStreamExecutor implements ChildExecutor {
   private readonly abortListeners = new WeakMap<AbortSignal, Set<() => void>>();
   private board?: Promise<CancelBoard>;
   private closed = false;
+  private readonly maxGenerations: number;
+  private readonly retryMs: number;
+  private rejected = 0;
 
   constructor(private readonly bus: BusConnection, options: JetStreamExecutorOptions = {}) {
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.idleMs = options.idleMs ?? 60_000;
     this.by = options.by ?? 'controller';
+    this.maxGenerations = options.maxGenerations ?? 5;
+    if (!Number.isInteger(this.maxGenerations) || this.maxGenerations < 1) throw new RangeError(`maxGenerations must be a positive integer, got ${this.maxGenerations}`);
+    this.retryMs = options.retryMs ?? DEFAULT_BUS_RETRY.maxMs;
+  }
+
+  /** Results refused so far (each stored message counted once): undecodable, another genotype's, or a reward outside [0, 1]. */
+  get rejectedResults(): number {
+    return this.rejected;
+  }
+
+  /** Runs a bus operation, retrying it through an outage until retryMs, the executor closing or `signal`. */
+  private retrying<T>(what: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return withBusRetry(fn, {
+      what, log: this.log, maxMs: this.retryMs, isClosed: () => this.closed || this.bus.nc.isClosed(), ...(signal ? { signal } : {}),
+    });
   }
 
   private cancels(): Promise<CancelBoard> {
@@ -114,10 +151,19 @@ export class JetStreamExecutor implements ChildExecutor {
     let unlisten = () => {};
     const promise = new Promise<ChildResult>((resolve, reject) => {
       const waiter: Waiter = {
-        childId, minSeq: 0, settled: false,
+        childId, task, generation: 0, settled: false,
         ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
         resolve: (r) => { if (settle(waiter)) resolve(r); },
         reject: (e) => { if (settle(waiter)) reject(e); },
+        refused: (reason) => {
+          if (waiter.settled) return;
+          if (waiter.generation >= this.maxGenerations) {
+            waiter.resolve(refusedResult(task, `${waiter.generation} results refused, the last: ${reason}`));
+            return;
+          }
+          waiter.generation++;
+          queue(waiter.generation).catch(fail);
+        },
       };
       const settle = (w: Waiter): boolean => {
         if (w.settled) return false;
@@ -133,7 +179,7 @@ export class JetStreamExecutor implements ChildExecutor {
         // Only a task that may be queued needs trainers to hear of it.
         if (published !== 'no') {
           watch.maybeMarked.add(childId);
-          this.track(this.cancels().then((b) => b.cancel(searchId, err.reason, childId)));
+          this.track(this.retrying(`cancelling child ${childId} of ${searchId}`, () => this.cancels().then((b) => b.cancel(searchId, err.reason, childId))));
         }
       };
       if (signal) unlisten = this.onAbort(signal, onAbort);
@@ -145,45 +191,54 @@ export class JetStreamExecutor implements ChildExecutor {
       const fail = (err: unknown) => waiter.reject(err instanceof Error ? err : new Error(String(err)));
       // async: whatever encoding or publishing throws becomes a rejection. The publish itself is
       // written to the connection synchronously; only its acknowledgement is awaited.
-      const queue = async (msgId: string): Promise<void> => {
+      // The publish is retried through an outage; its Nats-Msg-Id names the generation, so a retry of
+      // one that landed, or a restarted controller queueing an in-flight child again, is queued once.
+      const queue = async (generation: number): Promise<void> => {
         const wire = encodeChildTask(task);
         const h = natsHeaders();
         for (const [k, v] of Object.entries(wire.headers)) h.set(k, v);
+        h.set(HEADER_GENERATION, String(generation));
         published = 'publishing';
-        await this.bus.js.publish(taskSubject(searchId), wire.data, { msgID: msgId, headers: h });
+        const msgID = `${searchId}.${childId}.${task.phase}.g${generation}`;
+        await this.retrying(`queueing child ${childId} of ${searchId} (generation ${generation})`,
+          () => this.bus.js.publish(taskSubject(searchId), wire.data, { msgID, headers: h }), signal);
         published = 'yes';
       };
-      const msgId = `${searchId}.${childId}.${task.phase}`;
       if (watch.isReady && !watch.maybeStored.has(childId) && !watch.maybeMarked.has(childId)) {
         // A fresh child of a followed search: queued in this very call, before any other work
         // the caller does next (a large state save, say) can hold it up.
-        queue(msgId).catch(fail);
+        waiter.generation = 1;
+        queue(1).catch(fail);
         return;
       }
       void (async () => {
         await watch.ready;
         if (waiter.settled) return;
-        let id = msgId;
+        const top = watch.maybeStored.get(childId);
+        const subject = resultSubject(searchId, childId, top ?? 0);
         // Both lookups at once, and only those the child may need (see SearchWatch).
         const [stored] = await Promise.all([
-          watch.maybeStored.has(childId)
-            ? this.bus.jsm.direct.getMessage(STREAM_RESULTS, { last_by_subj: resultSubject(searchId, childId) })
+          top !== undefined
+            ? this.retrying(`looking up ${subject}`, () => this.bus.jsm.direct.getMessage(STREAM_RESULTS, { last_by_subj: subject }), signal)
             : Promise.resolve(null),
           // A marker left by an earlier run's cancellation must not stop this one.
-          watch.maybeMarked.has(childId) ? this.cancels().then((board) => board.clear(searchId, childId)) : Promise.resolve(),
+          watch.maybeMarked.has(childId)
+            ? this.retrying(`clearing the cancel marker of child ${childId} of ${searchId}`, () => this.cancels().then((board) => board.clear(searchId, childId)), signal)
+            : Promise.resolve(),
         ]);
+        if (waiter.settled) return;
+        // The highest stored generation is done with; a child queued again takes the next one.
+        waiter.generation = (top ?? 0) + 1;
         if (stored) {
-          try {
-            const { result } = decodeChildResult(stored.data, stored.subject);
-            if (result.status !== 'cancelled') return waiter.resolve(result);
-            waiter.minSeq = stored.seq;
-            id = `${msgId}.after${stored.seq}`;
-          } catch (err) {
-            this.deadLetterResult(stored.data, stored.subject, stored.seq, err);
+          const verdict = judgeResult(stored.data, stored.subject, task);
+          if (verdict.ok) {
+            if (verdict.result.status !== 'cancelled') return waiter.resolve(verdict.result);
+          } else {
+            this.refuse(watch, stored.data, stored.subject, stored.seq, verdict.reason);
+            if (top! >= this.maxGenerations) return waiter.resolve(refusedResult(task, `${top} results refused, the last: ${verdict.reason}`));
           }
         }
-        if (waiter.settled) return;
-        await queue(id);
+        await queue(waiter.generation);
       })().catch(fail);
     });
     return promise;
@@ -195,7 +250,7 @@ export class JetStreamExecutor implements ChildExecutor {
    * pending executes of the search receive).
    */
   async cancelSearch(searchId: string, reason: string): Promise<void> {
-    await (await this.cancels()).cancel(searchId, reason);
+    await this.retrying(`cancelling search ${searchId}`, async () => (await this.cancels()).cancel(searchId, reason));
   }
 
   /** Stops following results; pending executes reject with ExecutorClosedError. Leaves the connection open. */
@@ -208,11 +263,19 @@ export class JetStreamExecutor implements ChildExecutor {
     await Promise.allSettled([...this.background]);
   }
 
-  /** Records a message on a results subject that is no ChildResult for it in nas.dlq.results, with why. */
-  private deadLetterResult(data: Uint8Array, subject: string, seq: number, err: unknown): void {
-    const reason = err instanceof BusDecodeError ? err.message : new BusDecodeError(subject, '(message)', String((err as Error)?.message ?? err)).message;
-    this.log(`bus: dead-lettering result seq ${seq}: ${reason}`);
-    this.track(publishDeadLetter(this.bus, { kind: 'results', data, reason, subject, stream: STREAM_RESULTS, streamSequence: seq, by: this.by }));
+  /**
+   * Records a refused result in nas.dlq.results with why (its Nats-Msg-Id
+   * `<stream>.<seq>` stores it once however often it is met) and counts it
+   * once per stream sequence.
+   */
+  private refuse(watch: SearchWatch, data: Uint8Array, subject: string, seq: number, reason: string): void {
+    if (watch.refusedSeqs.has(seq)) return;
+    watch.refusedSeqs.add(seq);
+    this.rejected++;
+    const why = new ResultRejectedError(subject, reason).message;
+    this.log(`bus: dead-lettering result seq ${seq}: ${why}`);
+    this.track(this.retrying(`dead-lettering result seq ${seq}`,
+      () => publishDeadLetter(this.bus, { kind: 'results', data, reason: why, subject, stream: STREAM_RESULTS, streamSequence: seq, by: this.by })));
   }
 
   /**
@@ -265,7 +328,12 @@ export class JetStreamExecutor implements ChildExecutor {
   private watch(searchId: string): SearchWatch {
     const existing = this.searches.get(searchId);
     if (existing) return existing;
-    const watch: SearchWatch = { waiters: new Map(), ready: Promise.resolve(), isReady: false, maybeStored: new Set(), maybeMarked: new Set() };
+    const watch: SearchWatch = {
+      waiters: new Map(), ready: Promise.resolve(), isReady: false, maybeStored: new Map(), maybeMarked: new Set(), refusedSeqs: new Set(),
+    };
+    const remember = (childId: number, generation: number) => {
+      if ((watch.maybeStored.get(childId) ?? -1) < generation) watch.maybeStored.set(childId, generation);
+    };
     watch.ready = (async () => {
       // Which children have a stored result or a cancellation marker: one stream-info request each
       // (subject counts, paged by the client), instead of two lookups per child. Start following
@@ -273,29 +341,42 @@ export class JetStreamExecutor implements ChildExecutor {
       // comes later the consumer sees.
       const resultsPrefix = `nas.results.${searchId}.`, markersPrefix = `$KV.${KV_CANCELS}.${searchId}.`;
       const [info, markers] = await Promise.all([
-        this.bus.jsm.streams.info(STREAM_RESULTS, { subjects_filter: `${resultsPrefix}*` }),
-        this.bus.jsm.streams.info(`KV_${KV_CANCELS}`, { subjects_filter: `${markersPrefix}*` }),
+        this.retrying(`reading the results of ${searchId}`, () => this.bus.jsm.streams.info(STREAM_RESULTS, { subjects_filter: `${resultsPrefix}>` })),
+        this.retrying(`reading the cancel markers of ${searchId}`, () => this.bus.jsm.streams.info(`KV_${KV_CANCELS}`, { subjects_filter: `${markersPrefix}*` })),
       ]);
-      for (const subject of Object.keys(info.state.subjects ?? {})) watch.maybeStored.add(Number(subject.slice(resultsPrefix.length)));
+      for (const subject of Object.keys(info.state.subjects ?? {})) {
+        const at = parseResultSubject(subject, resultsPrefix);
+        if (at) remember(at.childId, at.generation);
+      }
       for (const subject of Object.keys(markers.state.subjects ?? {})) watch.maybeMarked.add(Number(subject.slice(markersPrefix.length)));
-      const follower = await followStream(this.bus, STREAM_RESULTS, {
+      const follower = await this.retrying(`following the results of ${searchId}`, () => followStream(this.bus, STREAM_RESULTS, {
         filter: `nas.results.${searchId}.>`, start: { policy: 'sequence', seq: info.state.last_seq + 1 }, log: this.log,
         onMessage: (m) => {
-          let result: ChildResult;
-          try {
-            result = decodeChildResult(m.data, m.subject).result;
-          } catch (err) {
-            this.deadLetterResult(m.data, m.subject, m.seq, err);
+          const at = parseResultSubject(m.subject, resultsPrefix);
+          if (!at) {
+            this.refuse(watch, m.data, m.subject, m.seq, 'the subject names no child and generation');
             return;
           }
-          let taken = false;
-          for (const w of [...(watch.waiters.get(result.childId) ?? [])]) {
-            if (m.seq > w.minSeq) { w.resolve(result); taken = true; }
+          const due = [...(watch.waiters.get(at.childId) ?? [])].filter((w) => w.generation === at.generation);
+          // Nobody waits for this generation (a restarted controller not yet re-executing it): the next execute looks it up.
+          if (due.length === 0) {
+            remember(at.childId, at.generation);
+            // Judged now all the same, so what is wrong with it is on record at once.
+            const verdict = judgeResult(m.data, m.subject);
+            if (!verdict.ok) this.refuse(watch, m.data, m.subject, m.seq, verdict.reason);
+            return;
           }
-          // Nobody waited (a restarted controller not yet re-executing it): the next execute looks it up.
-          if (!taken) watch.maybeStored.add(result.childId);
+          for (const w of due) {
+            const verdict = judgeResult(m.data, m.subject, w.task);
+            if (verdict.ok) {
+              w.resolve(verdict.result);
+            } else {
+              this.refuse(watch, m.data, m.subject, m.seq, verdict.reason);
+              w.refused(verdict.reason);
+            }
+          }
         },
-      });
+      }));
       if (this.searches.get(searchId) !== watch) {
         await follower.close();
         return;
@@ -323,6 +404,50 @@ export class JetStreamExecutor implements ChildExecutor {
     this.searches.set(searchId, watch);
     return watch;
   }
+}
+
+/** Child and generation of a results subject `<prefix><childId>[.<generation>]`; undefined when it names neither. */
+function parseResultSubject(subject: string, prefix: string): { childId: number; generation: number } | undefined {
+  if (!subject.startsWith(prefix)) return undefined;
+  const m = /^(0|[1-9][0-9]{0,15})(?:\.([1-9][0-9]{0,8}))?$/.exec(subject.slice(prefix.length));
+  if (!m) return undefined;
+  const childId = Number(m[1]);
+  return Number.isSafeInteger(childId) ? { childId, generation: m[2] === undefined ? 0 : Number(m[2]) } : undefined;
+}
+
+type Verdict = { ok: true; result: ChildResult } | { ok: false; reason: string };
+
+/** An accuracy or reward: a number in [0, 1] (the decoder already refused NaN and infinities). */
+const unit = (x: number) => x >= 0 && x <= 1;
+
+/**
+ * Whether a stored result may be taken for `task`: it decodes as a
+ * ChildResult for its subject, names the task's genotype hash (a result of
+ * another child, or forged for another genotype, is not this one's) and
+ * reports a reward and validation accuracies in [0, 1] (a reward of 1e300
+ * would swamp the PPO baseline, paper section 3). Without a task only the
+ * decoding and the ranges are judged.
+ */
+function judgeResult(data: Uint8Array, subject: string, task?: ChildTask): Verdict {
+  let decoded: DecodedResult;
+  try {
+    decoded = decodeChildResult(data, subject);
+  } catch (err) {
+    return { ok: false, reason: err instanceof BusDecodeError ? err.message : new BusDecodeError(subject, '(message)', String((err as Error)?.message ?? err)).message };
+  }
+  const { result, genotypeHash } = decoded;
+  if (task && genotypeHash !== task.hash) {
+    return { ok: false, reason: `genotype hash ${JSON.stringify(genotypeHash.slice(0, 80))} is not the task's ${JSON.stringify(task.hash)}` };
+  }
+  if (!unit(result.reward)) return { ok: false, reason: `reward ${result.reward} is not a number in [0, 1]` };
+  const bad = result.validationByEpoch.findIndex((v) => !unit(v));
+  if (bad >= 0) return { ok: false, reason: `validation_by_epoch[${bad}] ${result.validationByEpoch[bad]} is not an accuracy in [0, 1]` };
+  return { ok: true, result };
+}
+
+/** The answer of a child whose every generation's result was refused: it fails, and the search goes on. */
+function refusedResult(task: ChildTask, reason: string): ChildResult {
+  return { childId: task.childId, status: 'failed', reward: 0, reason, validationByEpoch: [], trainSeconds: 0, paramCount: 0, multAdds: 0 };
 }
 
 /** The kind of the events the progress subscription passes on, as it appears in their JSON. */

@@ -22,7 +22,7 @@
  */
 export {
   STREAM_TASKS, STREAM_RESULTS, STREAM_EVENTS, STREAM_DLQ, KV_SEARCHES, KV_CANCELS, KV_TRANSFERS, CONSUMER_TRAINERS, SYSTEM_EVENTS,
-  taskSubject, resultSubject, eventSubject, dlqSubject, cancelKey,
+  taskSubject, resultSubject, eventSubject, dlqSubject, cancelKey, HEADER_GENERATION,
 } from './types.js';
 export type {
   BusEvent, TaskDelivery, StateStore, EventBus, EventSubscribeOptions, EventSubscription,
@@ -31,13 +31,15 @@ export type {
 export {
   HEADER_TRAIN_LIMIT,
   encodeChildTask, decodeChildTask, encodeChildResult, decodeChildResult, encodeChildProgress, decodeChildProgress,
-  encodeBusEvent, decodeBusEvent,
+  encodeBusEvent, decodeBusEvent, decodeTaskGeneration,
 } from './codec.js';
 export type { WireMessage, HeaderReader, TaskSource, ResultContext, DecodedResult } from './codec.js';
 export {
   BusDecodeError, BusEncodeError, StreamConfigConflictError, StateStoreKeyError, StateIntegrityError, ExecutorClosedError, ChildAbortedError,
-  SearchQueueError, SearchQueueGoneError, SharedQueueConflictError,
+  SearchQueueError, SearchQueueGoneError, SharedQueueConflictError, BusRetryExhaustedError, ResultRejectedError, ResultSubjectTakenError,
 } from './errors.js';
+export { withBusRetry, isTransientBusError, DEFAULT_BUS_RETRY } from './retry.js';
+export type { BusRetryOptions } from './retry.js';
 export {
   SEARCH_QUEUE_PREFIX, searchQueueName, openSearchQueue, closeSearchQueue, listSearchQueues, searchQueueExists, deleteSharedQueue,
 } from './search-queue.js';

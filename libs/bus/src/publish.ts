@@ -1,7 +1,9 @@
+import { JetStreamApiError } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { ChildResult, ChildTask } from '@nasnet/search';
 import { encodeChildResult } from './codec.js';
 import type { BusConnection } from './connect.js';
+import { ResultSubjectTakenError } from './errors.js';
 import { dlqSubject, resultSubject } from './types.js';
 
 /** Headers of a dead letter; its body is the original message's bytes. */
@@ -16,14 +18,30 @@ export const DLQ_HEADERS = {
 
 /**
  * Publishes a child's result where its executor waits (and where a
- * restarted controller finds it). `msgId` (Nats-Msg-Id) lets a publisher
+ * restarted controller finds it): resultSubject(searchId, childId,
+ * generation), the generation of the task being answered
+ * (TaskDelivery.generation; the executor waits on no other, so a trainer
+ * must pass it: 0, the default, is the subject of builds before generations). `msgId` (Nats-Msg-Id) lets a publisher
  * retry a publish whose acknowledgement it lost without storing it twice.
+ * Throws ResultSubjectTakenError when the subject already holds a result
+ * (NAS_RESULTS keeps the first one per subject and refuses the rest).
  */
 export async function publishChildResult(
-  bus: BusConnection, task: Pick<ChildTask, 'searchId' | 'hash'>, result: ChildResult, options: { msgId?: string } = {},
+  bus: BusConnection, task: Pick<ChildTask, 'searchId' | 'hash'>, result: ChildResult, options: { generation?: number; msgId?: string } = {},
 ): Promise<void> {
-  await bus.js.publish(resultSubject(task.searchId, result.childId), encodeChildResult(result, { searchId: task.searchId, genotypeHash: task.hash }),
-    options.msgId ? { msgID: options.msgId } : undefined);
+  const subject = resultSubject(task.searchId, result.childId, options.generation ?? 0);
+  try {
+    await bus.js.publish(subject, encodeChildResult(result, { searchId: task.searchId, genotypeHash: task.hash }),
+      options.msgId ? { msgID: options.msgId } : undefined);
+  } catch (err) {
+    if (isSubjectFull(err)) throw new ResultSubjectTakenError(subject, { cause: err });
+    throw err;
+  }
+}
+
+/** JetStream's answer to a message over max_msgs_per_subject with discard new per subject. */
+function isSubjectFull(err: unknown): boolean {
+  return err instanceof JetStreamApiError && /maximum messages per subject exceeded/i.test(err.message);
 }
 
 /** What a dead letter records besides the raw bytes. */

@@ -58,8 +58,14 @@ export function streamConfigs(options: StreamOptions = {}): Array<Partial<Stream
     },
     {
       ...common, name: STREAM_RESULTS, subjects: ['nas.results.>'], retention: RetentionPolicy.Limits,
-      max_msgs_per_subject: 1, max_age: o.resultsMaxAgeMs * MS, allow_direct: true, discard: DiscardPolicy.Old,
-      description: 'ChildResult (nas.v1.ChildResult), the last one per child',
+      // Written once: the first result of a child's generation stays, the server refuses any later one
+      // (per-subject discard new, nats-server 2.9+), so a result forged before or after training cannot
+      // replace the trainer's. A refused child is queued again under a new generation (a new subject).
+      max_msgs_per_subject: 1, discard: DiscardPolicy.New, discard_new_per_subject: true,
+      max_age: o.resultsMaxAgeMs * MS, allow_direct: true,
+      // 2 minutes (the server's default): a trainer retrying a publish whose PubAck it lost within it is stored once.
+      duplicate_window: 2 * 60 * 1000 * MS,
+      description: 'ChildResult (nas.v1.ChildResult) on nas.results.<searchId>.<childId>.<generation>, written once per subject',
     },
     {
       ...common, name: STREAM_EVENTS, subjects: ['nas.events.>'], retention: RetentionPolicy.Limits,
@@ -77,7 +83,10 @@ export function streamConfigs(options: StreamOptions = {}): Array<Partial<Stream
 /** Settings a stream cannot change once created. */
 const IMMUTABLE = ['retention', 'storage'] as const;
 /** Settings ensureStreams keeps in line with its configuration. */
-const MUTABLE = ['subjects', 'duplicate_window', 'max_msgs_per_subject', 'max_age', 'max_bytes', 'allow_direct', 'discard', 'num_replicas', 'max_msg_size', 'description'] as const;
+const MUTABLE = [
+  'subjects', 'duplicate_window', 'max_msgs_per_subject', 'max_age', 'max_bytes', 'allow_direct', 'discard', 'discard_new_per_subject',
+  'num_replicas', 'max_msg_size', 'description',
+] as const;
 
 function same(a: unknown, b: unknown): boolean {
   if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);

@@ -4,8 +4,10 @@ import type { ChildProgress, ChildResult, ChildTask, SearchEvent } from '@nasnet
  * The bus contract between controller, child trainers and metrics. Subjects
  * and streams (JetStream):
  *   stream NAS_TASKS   subjects nas.tasks.<searchId>            work queue, one ChildTask per message,
- *                      Nats-Msg-Id = <searchId>.<childId>.<phase> with a long duplicate window
- *   stream NAS_RESULTS subjects nas.results.<searchId>.<childId>  ChildResult, last one per subject kept
+ *                      Nats-Msg-Id = <searchId>.<childId>.<phase>.g<generation> with a long duplicate window,
+ *                      header Nas-Generation
+ *   stream NAS_RESULTS subjects nas.results.<searchId>.<childId>.<generation>  ChildResult, written once per subject
+ *                      (discard new per subject: the server refuses a second message)
  *   stream NAS_EVENTS  subjects nas.events.<searchId>           BusEvent (search events, progress, trainer heartbeats)
  *   stream NAS_DLQ     subjects nas.dlq.<kind>                  dead letters: the raw message plus its reason
  *   KV bucket nas_searches  key <searchId>                      the search state (JSON)
@@ -27,7 +29,17 @@ export const KV_TRANSFERS = 'nas_transfers';
 export const CONSUMER_TRAINERS = 'trainers';
 
 export const taskSubject = (searchId: string) => `nas.tasks.${searchId}`;
-export const resultSubject = (searchId: string, childId: number) => `nas.results.${searchId}.${childId}`;
+/**
+ * Where generation `generation` of a child answers: nas.results.<searchId>.<childId>.<generation>,
+ * written once (NAS_RESULTS discards a second message per subject). A child queued again (its result
+ * was refused, or it was cancelled and is resumed) gets the next generation, so a new subject and a
+ * new Nats-Msg-Id. Generation 0 is the subject without a generation, where builds before generations
+ * answered; it is still read, never written by the controller's tasks.
+ */
+export const resultSubject = (searchId: string, childId: number, generation = 0) =>
+  (generation > 0 ? `nas.results.${searchId}.${childId}.${generation}` : `nas.results.${searchId}.${childId}`);
+/** Header of a task naming its generation (absent: 0). Only the controller may publish tasks, so trainers trust it. */
+export const HEADER_GENERATION = 'Nas-Generation';
 export const eventSubject = (searchId: string) => `nas.events.${searchId}`;
 export const dlqSubject = (kind: string) => `nas.dlq.${kind}`;
 /** Cancellation marker of a whole search (no childId) or of one child, in KV_CANCELS. */
@@ -51,6 +63,8 @@ export interface TaskDelivery {
   attempt: number;
   /** NAS_TASKS sequence of the task's message: names this queueing of the child (a re-queued child gets a new one). */
   streamSequence: number;
+  /** The task's generation (header Nas-Generation; 0 when absent): its result goes to resultSubject(searchId, childId, generation). */
+  generation: number;
   /** Training attempts allowed; a failure at attempt === maxAttempts is final. */
   maxAttempts: number;
   /** Extends the ack deadline while a long child trains. */

@@ -107,7 +107,10 @@ test('codec - ChildResult round-trips and checks its subject, status and curve',
   const m = pb.ChildResult.decode(bytes);
   assert.equal(m.validationAccuracy, 0.625);
   assert.equal(m.epochsDone, 2);
-  assert.deepEqual(decodeChildResult(bytes, 'nas.results.s.9'), { searchId: 's', genotypeHash: 'abc', result });
+  assert.deepEqual(decodeChildResult(bytes, 'nas.results.s.9'), { searchId: 's', genotypeHash: 'abc', generation: 0, result });
+  // A generation after the child: the subject results are written to since generations.
+  assert.equal(decodeChildResult(bytes, 'nas.results.s.9.3').generation, 3);
+  for (const bad of ['nas.results.s.9.0', 'nas.results.s.9.x', 'nas.results.s.9.3.1', 'nas.results.s.9.03']) assert.equal(decodeError(() => decodeChildResult(bytes, bad)).field, 'search_id/child_id', bad);
 
   const minimal: ChildResult = { childId: 0, status: 'failed', reward: 0, validationByEpoch: [], trainSeconds: 0, paramCount: 0, multAdds: 0 };
   assert.deepEqual(decodeChildResult(encodeChildResult(minimal, { searchId: 's' }), 'nas.results.s.0').result, minimal);

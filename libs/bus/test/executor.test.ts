@@ -43,14 +43,14 @@ async function startTrainer(trainerId: string, options: { ackWaitMs?: number; ma
       const cancelled = await board.reasonFor(t.searchId, t.childId);
       const base = { childId: t.childId, validationByEpoch: [], trainSeconds: 0.01, paramCount: 10, multAdds: 20, trainer: trainerId, attempts: d.attempt };
       if (cancelled) {
-        await publishChildResult(bus, t, { ...base, status: 'cancelled', reward: 0, reason: cancelled });
+        await publishChildResult(bus, t, { ...base, status: 'cancelled', reward: 0, reason: cancelled }, { generation: d.generation });
       } else {
         const progress: ChildProgress = { childId: t.childId, epoch: 1, epochs: 1, step: 1, stepsPerEpoch: 1, loss: 1, trainAccuracy: 0.5, imagesPerSec: 1, validationAccuracy: fakeReward(t.genotype) };
         await events.publish({ kind: 'child_progress', searchId: t.searchId, timeMs: Date.now(), trainer: trainerId, progress });
         await new Promise((r) => setTimeout(r, 15));
         const reward = fakeReward(t.genotype);
         trained.push({ childId: t.childId, attempt: d.attempt });
-        await publishChildResult(bus, t, { ...base, status: 'ok', reward, validationByEpoch: [reward] });
+        await publishChildResult(bus, t, { ...base, status: 'ok', reward, validationByEpoch: [reward] }, { generation: d.generation });
       }
       await d.ack();
     }
@@ -330,7 +330,7 @@ test('executor - a task redelivered after its result was published (the trainer 
   const d = await first.next();
   assert.equal(d?.task.childId, 4);
   assert.equal(d!.attempt, 1);
-  await publishChildResult(bus, t, { childId: 4, status: 'ok', reward: 0.75, validationByEpoch: [0.75], trainSeconds: 1, paramCount: 1, multAdds: 1, trainer: 'late-a', attempts: 1 });
+  await publishChildResult(bus, t, { childId: 4, status: 'ok', reward: 0.75, validationByEpoch: [0.75], trainSeconds: 1, paramCount: 1, multAdds: 1, trainer: 'late-a', attempts: 1 }, { generation: d!.generation });
   first.close();
   assert.equal((await result).reward, 0.75);
   // The second trainer gets the redelivery after the 1 s deadline and lets it go.

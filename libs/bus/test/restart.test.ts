@@ -70,7 +70,7 @@ test('restart - a pending execute gets the result a trainer publishes after a na
   const first = executor.execute(task(1));
   const second = executor.execute(task(2));
   const d1 = await consumer.next();
-  await publishChildResult(trainerBus, d1!.task, result(d1!.task.childId, 0.5));
+  await publishChildResult(trainerBus, d1!.task, result(d1!.task.childId, 0.5), { generation: d1!.generation });
   await d1!.ack();
   assert.equal((await first).reward, 0.5);
   const d2 = await consumer.next();
@@ -79,7 +79,7 @@ test('restart - a pending execute gets the result a trainer publishes after a na
   await back;
   for (let tries = 0; ; tries++) {
     try {
-      await publishChildResult(trainerBus, d2!.task, result(2, 0.625));
+      await publishChildResult(trainerBus, d2!.task, result(2, 0.625), { generation: d2!.generation });
       break;
     } catch (err) {
       if (tries > 50) throw err;

@@ -4,7 +4,7 @@
  * world what it does on nas.events (attempts, progress, heartbeats).
  */
 import {
-  CancelBoard, NatsEventBus, publishChildResult, searchQueueExists, SearchQueueGoneError, TrainerConsumer,
+  CancelBoard, NatsEventBus, publishChildResult, ResultSubjectTakenError, searchQueueExists, SearchQueueGoneError, TrainerConsumer, withBusRetry,
   type BusConnection, type BusEvent, type EventBus, type TaskDelivery,
 } from '@nasnet/bus';
 import { childDeadlineReason, type ChildResult, type ChildTask } from '@nasnet/search';
@@ -44,9 +44,10 @@ export interface TrainerLoopOptions {
   /** @default TrainerConsumer's (5000) */
   pullExpiresMs?: number;
   /**
-   * How long publishing a finished child's result is retried (the bus
-   * reconnecting) before the child is handed back to be trained again.
-   * @default 120000
+   * How long publishing a finished child's result (and the lookups around
+   * it) is retried with back-off (the bus reconnecting, withBusRetry)
+   * before the child is handed back to be trained again.
+   * @default 300000 (outlasts a 60 s outage with room to spare)
    */
   resultRetryMs?: number;
   /** @default NatsEventBus on `bus` */
@@ -104,7 +105,8 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const events = options.events ?? new NatsEventBus(bus);
   const retryDelayMs = options.retryDelayMs ?? ((attempt: number) => attempt * 1000);
-  const resultRetryMs = options.resultRetryMs ?? 120_000;
+  const resultRetryMs = options.resultRetryMs ?? 300_000;
+  const retry = (what: string) => ({ what, maxMs: resultRetryMs, log, isClosed: () => bus.nc.isClosed() });
   const stats: TrainerLoopStats = { trained: 0, failed: 0, retried: 0, cancelled: 0, handedBack: 0 };
   const emit = (e: BusEvent) => { events.publish(e).catch((err: unknown) => log(`trainer ${trainerId}: publishing ${e.kind}: ${errorText(err)}`)); };
 
@@ -197,35 +199,43 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
   return stats;
 
   /**
-   * Publishes a child's outcome, retrying for up to resultRetryMs while the
-   * bus reconnects (a PubAck lost to a server restart): the child's training
-   * is done and must not be thrown away and redone for that. The delivery
-   * is kept (working()) meanwhile; one Nats-Msg-Id per delivery (task
-   * message and attempt), so a retry of a publish that did land is stored once.
+   * Publishes a child's outcome on its generation's subject, retrying for
+   * up to resultRetryMs while the bus reconnects (a PubAck lost to a server
+   * restart): the child's training is done and must not be thrown away and
+   * redone for that. The delivery is kept (working()) meanwhile; one
+   * Nats-Msg-Id per delivery (task message and attempt), so a retry of a
+   * publish that did land is stored once. A subject that holds a result
+   * already (results are written once) keeps it: this child was answered
+   * (a copy trained after a missed ack deadline), and the controller
+   * judges what is there.
    */
   async function publishResult(d: TaskDelivery, result: ChildResult): Promise<void> {
-    const deadline = Date.now() + resultRetryMs;
-    const msgId = `result.${d.task.searchId}.${d.task.childId}.${d.streamSequence}.${d.attempt}`;
-    for (let tries = 1; ; tries++) {
-      try {
-        await publishChildResult(bus, d.task, result, { msgId });
-        return;
-      } catch (err) {
-        if (Date.now() >= deadline || bus.nc.isClosed()) throw err;
-        log(`trainer ${trainerId}: publishing the result of child ${d.task.childId} of ${d.task.searchId} failed (${errorText(err)}); retrying`);
-        await new Promise((r) => setTimeout(r, Math.min(2000, 200 * tries)));
-      }
+    const { task, generation } = d;
+    const msgId = `result.${task.searchId}.${task.childId}.g${generation}.${d.streamSequence}.${d.attempt}`;
+    try {
+      await withBusRetry(() => publishChildResult(bus, task, result, { msgId, generation }),
+        retry(`trainer ${trainerId}: publishing the result of child ${task.childId} of ${task.searchId}`));
+    } catch (err) {
+      if (!(err instanceof ResultSubjectTakenError)) throw err;
+      log(`trainer ${trainerId}: child ${task.childId} of ${task.searchId} (generation ${generation}) was answered already; its first result stands`);
     }
   }
 
   /** Trains one delivery; true when the loop must stop (shutdown). */
   async function handle(d: TaskDelivery): Promise<boolean> {
     const { task, attempt } = d;
-    const already = await board.reasonFor(task.searchId, task.childId);
-    if (already !== undefined) {
-      await publishChildResult(bus, task, emptyResult(task, 'cancelled', already, trainerId, attempt));
-      await d.ack();
-      stats.cancelled++;
+    let already: string | undefined;
+    try {
+      already = await withBusRetry(() => board.reasonFor(task.searchId, task.childId), retry(`trainer ${trainerId}: reading the cancel markers of child ${task.childId}`));
+      if (already !== undefined) {
+        await publishResult(d, emptyResult(task, 'cancelled', already, trainerId, attempt));
+        stats.cancelled++;
+        await d.ack();
+        return false;
+      }
+    } catch (err) {
+      // The bus stayed away past every retry: the task comes back after its ack deadline.
+      log(`trainer ${trainerId}: child ${task.childId} of ${task.searchId}: ${errorText(err)}; leaving it for redelivery`);
       return false;
     }
     emit({ kind: 'child_attempt', searchId: task.searchId, timeMs: Date.now(), trainer: trainerId, childId: task.childId, attempt, redelivered: attempt > 1 });
