@@ -38,7 +38,7 @@ import {
 } from '@nasnet/bus';
 import { startNatsServer, type NatsTestServer } from '@nasnet/bus/testing';
 import { runTrainerLoop, type TrainerLoopStats } from '@nasnet/child-trainer';
-import type { StoredSearch } from '@nasnet/controller-service';
+import { readStoredSearch } from '@nasnet/controller-service';
 import { deriveSeed, Rng } from '@nasnet/random';
 import type { SearchSpecInput } from '@nasnet/search';
 import { fakeTrain, syntheticReward } from '../support/fake-train.js';
@@ -316,8 +316,8 @@ async function runOnce(o: RunOptions, log: (line: string) => void): Promise<RunR
     // ---- nothing lost, nothing duplicated
     const checkBus = await connectBus(nats.url, { name: 'bench-check', log });
     buses.push(checkBus);
-    const store = await KvStateStore.open<StoredSearch>(checkBus);
-    const stored = await store.get(sub.id);
+    const store = await KvStateStore.open<unknown>(checkBus);
+    const stored = await readStoredSearch(store, sub.id);
     if (!stored?.loop) throw new LoadBenchError(`search ${sub.id} has no stored state`);
     const stateBytes = Buffer.byteLength(JSON.stringify(stored));
     const search = stored.loop.entries.filter((e) => e.phase === 'search');

@@ -14,7 +14,7 @@ import {
   type BusConnection, type BusEvent, type EventSubscription,
 } from '@nasnet/bus';
 import { startNatsServer, type NatsServerOptions, type NatsTestServer } from '@nasnet/bus/testing';
-import type { StoredSearch } from '@nasnet/controller-service';
+import { readStoredSearch, type StoredSearch } from '@nasnet/controller-service';
 import type { Subscription } from '@nats-io/transport-node';
 import { freePort, ROOT, startService, type ServiceProcess } from './processes.js';
 
@@ -162,7 +162,7 @@ export class Cluster {
   metrics?: { proc: ServiceProcess; port: number };
   grpcPort = 0;
   private readonly dir: string;
-  private stateStore?: KvStateStore<StoredSearch>;
+  private stateStore?: KvStateStore<unknown>;
   private specs = 0;
 
   private constructor(readonly nats: NatsTestServer, readonly bus: BusConnection) {
@@ -235,8 +235,9 @@ export class Cluster {
 
   /** The search's state as the controller last stored it in KV. */
   async stored(searchId: string): Promise<StoredSearch | undefined> {
-    this.stateStore ??= await KvStateStore.open<StoredSearch>(this.bus);
-    return this.stateStore.get(searchId);
+    this.stateStore ??= await KvStateStore.open<unknown>(this.bus);
+    // Its children are stored in segments beside it: read them joined.
+    return readStoredSearch(this.stateStore, searchId);
   }
 
   /** Waits until the stored state satisfies `pred`; gives up at once if the search ends without satisfying it. */

@@ -42,3 +42,11 @@ export class JobNotLiveError extends Error {
     this.name = 'JobNotLiveError';
   }
 }
+
+/** A job's stored list segments do not match its stored head (missing, torn by a concurrent write, or not a segment). */
+export class JobListError extends Error {
+  constructor(readonly key: string, readonly reason: string) {
+    super(`stored list segment '${key}': ${reason}`);
+    this.name = 'JobListError';
+  }
+}

@@ -22,8 +22,10 @@ export { JobRegistry } from './registry.js';
 export type { JobRegistryOptions } from './registry.js';
 export { ThrottledWriter, WRITE_BUDGET } from './writer.js';
 export type { ThrottledWriterOptions } from './writer.js';
+export { readJob, LIST_PER_SEGMENT } from './segments.js';
+export type { SegmentedList, StoredList } from './segments.js';
 export { FINAL_STATES, isFinal } from './types.js';
 export type {
   StateStore, JobState, JobFields, Job, JobEvent, JobWatcher, QuarantinedEntry, JobPage, ListQuery, RecoveryReport,
 } from './types.js';
-export { JobStoreError, JobNotFoundError, InvalidPageTokenError, JobDecodeError, JobNotLiveError } from './errors.js';
+export { JobStoreError, JobNotFoundError, InvalidPageTokenError, JobDecodeError, JobNotLiveError, JobListError } from './errors.js';

@@ -5,13 +5,15 @@ import {
   type RecoveryReport, type StateStore,
 } from './types.js';
 import { ThrottledWriter, WRITE_BUDGET } from './writer.js';
+import { isListKey, readJob, writeJob, type SegmentedList, type StoredList } from './segments.js';
 
 /**
  * Store layout (one store per registry; a KV bucket in the services):
  *   <id>               the job (JSON, flat: common fields and the service's own)
  *   <id>=events=<k>    { v: 1, events: JobEvent[] }: kept events k*EVENTS_PER_SEGMENT and on, for watchers that replay
  *   quarantine=<key>   { key, reason, atMs, value? }: an entry recovery could not use
- * Ids never contain '=', so the three never collide.
+ *   <id>=list=<k><s>   with options.list: segment k of the job's long list (segments.ts)
+ * Ids never contain '=', so these never collide.
  */
 const EVENTS_MARK = '=events=';
 const QUARANTINE_PREFIX = 'quarantine=';
@@ -39,6 +41,12 @@ export interface JobRegistryOptions<Spec, Status extends object, Event> {
    * sound; throwing quarantines the entry. @default take it as it is
    */
   decode?: (value: Job<Spec, Status>, key: string) => Job<Spec, Status>;
+  /**
+   * A long list inside the job (a search's children) stored in segments, so
+   * a save writes only the head and the segments that changed (segments.ts).
+   * Values stored whole before keep being read. @default the job is stored as one value
+   */
+  list?: SegmentedList<Job<Spec, Status>>;
   /** Which events are kept for replay (the rest reach live watchers only). @default all */
   keepEvent?: (event: Event) => boolean;
   /** Asked to stop a job that is not final (a running job ends through finish() later). */
@@ -69,6 +77,8 @@ interface Live<J, E> {
   writer: ThrottledWriter;
   /** Its final state is in the store: nothing left to save. */
   finalStored?: boolean;
+  /** With options.list: the segments the store holds. */
+  listStored?: StoredList;
 }
 
 /** What the registry remembers of every job, in memory or not: enough to list, count and dedupe. */
@@ -177,15 +187,25 @@ export class JobRegistry<Spec, Status extends object, Event> {
   async recover(): Promise<RecoveryReport<Job<Spec, Status>>> {
     const keys = await this.options.store.keys();
     const jobs: Array<Job<Spec, Status>> = [];
+    const listsStored = new Map<string, StoredList>();
     for (const key of keys) {
       if (key.startsWith(QUARANTINE_PREFIX)) {
         await this.readQuarantineMarker(key);
         continue;
       }
-      if (key.includes(EVENTS_MARK)) continue;
+      if (key.includes(EVENTS_MARK) || isListKey(key)) continue;
       let raw: unknown;
       try {
         raw = await this.options.store.get(key);
+        // An unfinished job resumes with its whole list; a finished one is only indexed (get() reads its list).
+        const runState = (raw as { runState?: unknown } | undefined)?.runState;
+        if (this.options.list && raw && typeof raw === 'object' && !isFinal(runState as JobState)) {
+          const read = await readJob(this.options.store, key, this.options.list);
+          raw = read?.value;
+          if (read?.stored) listsStored.set(key, read.stored);
+        } else if (raw && typeof raw === 'object') {
+          raw = this.withoutListField(raw);
+        }
       } catch (err) {
         await this.setAside(key, `cannot be read: ${message(err)}`, { readable: false });
         continue;
@@ -216,7 +236,8 @@ export class JobRegistry<Spec, Status extends object, Event> {
       }
       // Sequence numbers are never reused, even if the job's last write was older than its events'.
       job.lastSequence = Math.max(job.lastSequence, events.at(-1)?.sequence ?? 0);
-      this.track(job, events, events.length);
+      const entry = this.track(job, events, events.length);
+      entry.listStored = listsStored.get(job.id);
       unfinished.push(job);
     }
     const quarantined = this.quarantined();
@@ -283,13 +304,21 @@ export class JobRegistry<Spec, Status extends object, Event> {
     return entry;
   }
 
-  /** One save: the job as it is now, then its kept events if there are new ones. */
+  /** A head read without its list (a finished job only listed): the list marker is the registry's, not the service's. */
+  private withoutListField(raw: object): object {
+    if (!('listSegments' in raw)) return raw;
+    const { listSegments: _marker, ...rest } = raw as Record<string, unknown>;
+    return this.options.list ? this.options.list.put(rest as Job<Spec, Status>, []) : rest;
+  }
+
+  /** One save: the job as it is now (with options.list: its head and changed list segments), then its kept events if there are new ones. */
   private async write(entry: Live<Job<Spec, Status>, Event>): Promise<void> {
     // A shallow copy is a consistent snapshot as long as nested values are replaced, never changed in place;
-    // the store serialises it before its first await.
+    // the store serialises each value before its first await.
     const snapshot = { ...entry.job };
     const count = entry.events.length;
-    await this.options.store.put(snapshot.id, snapshot);
+    if (this.options.list) entry.listStored = await writeJob(this.options.store, snapshot, this.options.list, entry.listStored);
+    else await this.options.store.put(snapshot.id, snapshot);
     // The segment the stored events ended in (it may have room left) and the ones after it.
     for (let k = Math.floor(entry.eventsStored / EVENTS_PER_SEGMENT); k * EVENTS_PER_SEGMENT < count; k++) {
       const events = entry.events.slice(k * EVENTS_PER_SEGMENT, Math.min(count, (k + 1) * EVENTS_PER_SEGMENT));
@@ -465,7 +494,7 @@ export class JobRegistry<Spec, Status extends object, Event> {
     if (!this.index.has(id)) throw this.notFound(id);
     let raw: unknown;
     try {
-      raw = await this.options.store.get(id);
+      raw = (await readJob(this.options.store, id, this.options.list))?.value;
     } catch (err) {
       throw new JobStoreError(this.kind, id, 'read', { cause: err });
     }

@@ -1,7 +1,7 @@
 /**
  * The controller service: SearchService over gRPC around SearchManager.
  */
-export { SearchManager, SearchNotFoundError, TooManySearchesError } from './manager.js';
+export { SearchManager, SearchNotFoundError, TooManySearchesError, readStoredSearch } from './manager.js';
 export type { StoredSearch, SearchRunState, SequencedEvent, Launcher, SearchManagerOptions } from './manager.js';
 export { CONTROLLER_AUTH_HINT, startControllerServer, searchServiceHandlers } from './grpc-server.js';
 export type { ControllerServerOptions, RunningServer } from './grpc-server.js';

@@ -7,8 +7,8 @@ import { confineDataset } from '@nasnet/data';
 import { defaultTrainerProfiles, resolveTrainerProfile, type TrainerProfiles, type TrainerResourceRequest } from '@nasnet/launcher';
 import type { BusEvent } from '@nasnet/bus';
 import {
-  JobRegistry,
-  type Job, type JobEvent, type JobPage, type JobState, type ListQuery, type QuarantinedEntry, type StateStore,
+  JobRegistry, readJob,
+  type Job, type JobEvent, type JobPage, type JobState, type ListQuery, type QuarantinedEntry, type SegmentedList, type StateStore,
 } from '@nasnet/registry';
 
 export type SearchRunState = JobState;
@@ -111,6 +111,49 @@ const STATE_MEASURE_EVERY_MS = 5000;
 
 const toSequenced = (e: JobEvent<SearchEvent>): SequencedEvent => ({ searchId: e.jobId, sequence: e.sequence, timeMs: e.timeMs, event: e.event });
 
+/**
+ * A search's children are stored in segments (the registry's segmented
+ * list): a save writes the search's head (phase, strategy, counters) and the
+ * segments whose entries changed; the loop hands out finished entries as the
+ * same frozen objects snapshot after snapshot, so their segments are written
+ * once.
+ */
+const CHILD_ENTRIES: SegmentedList<StoredSearch> = {
+  take: (job) => job.loop?.entries ?? [],
+  put: (job, items) => (job.loop ? { ...job, loop: { ...job.loop, entries: items as SearchState['entries'] } } : job),
+};
+
+/**
+ * A search as stored, its children joined from their segments (a search
+ * stored whole before segments comes back as it is); undefined when the
+ * store has none. For readers beside the controller (tests, benchmarks).
+ */
+export async function readStoredSearch(store: StateStore<unknown>, id: string): Promise<StoredSearch | undefined> {
+  return (await readJob(store, id, CHILD_ENTRIES))?.value;
+}
+
+/** JSON bytes of each finished entry, measured once (it never changes again). */
+const entryBytes = new WeakMap<object, number>();
+
+/**
+ * Bytes of `JSON.stringify(state)`, without serialising every child each
+ * time: the head once, each finished entry once in its life (a 20,000-child
+ * state is ~21 MB; serialising it every few seconds to check stateBytes held
+ * the controller's event loop for hundreds of milliseconds each time).
+ */
+function stateBytes(state: SearchState): number {
+  let bytes = Buffer.byteLength(JSON.stringify({ ...state, entries: [] }));
+  for (const e of state.entries) {
+    let b = entryBytes.get(e);
+    if (b === undefined) {
+      b = Buffer.byteLength(JSON.stringify(e));
+      if (Object.isFrozen(e)) entryBytes.set(e, b);
+    }
+    bytes += b;
+  }
+  return bytes + Math.max(0, state.entries.length - 1);
+}
+
 /** A stored search's own fields, checked: a value that fails is quarantined by the registry. */
 function decodeSearch(job: StoredSearch, key: string): StoredSearch {
   const t = job.trainers as Partial<TrainerSettings> | undefined;
@@ -144,6 +187,7 @@ export class SearchManager {
       onCancel: (job, reason) => this.running.get(job.id)?.loop.cancel(reason),
       notFound: (id) => new SearchNotFoundError(id),
       saveEveryMs: options.checkpointEveryMs ?? 1000,
+      list: CHILD_ENTRIES,
       ...(options.keepFinished !== undefined ? { keepFinished: options.keepFinished } : {}),
       log: this.log,
     });
@@ -209,7 +253,7 @@ export class SearchManager {
         if (limits && !run.overLimit && (milestone || grown || Date.now() - measuredAt >= STATE_MEASURE_EVERY_MS)) {
           measuredAt = Date.now();
           measuredEntries = state.entries.length;
-          const bytes = Buffer.byteLength(JSON.stringify(state));
+          const bytes = stateBytes(state);
           if (bytes > limits.stateBytes) this.stopOverLimit(id, run, `its stored state reached ${bytes} bytes, above the operator's limit of ${limits.stateBytes} (stateBytes)`);
         }
         void this.registry.save(id, milestone);

@@ -60,7 +60,13 @@ export async function runController(config: RunControllerOptions): Promise<Runni
     ...natsAuthOptions(config.nats),
   });
   await ensureStreams(bus.jsm);
-  const store = await KvStateStore.open<unknown>(bus);
+  // State saves on a connection of their own: a save's multi-MB KV writes would otherwise sit
+  // in the one socket's outbound buffer ahead of task publishes (test/bench/load.ts).
+  const stateBus = await connectBus(config.nats.url, {
+    name: 'controller-state', log, asyncTraces: false,
+    ...natsAuthOptions(config.nats),
+  });
+  const store = await KvStateStore.open<unknown>(stateBus);
   const events = new NatsEventBus(bus);
   const executor = new JetStreamExecutor(bus, { log });
   const launcher = await makeLauncher(config);
@@ -113,7 +119,7 @@ export async function runController(config: RunControllerOptions): Promise<Runni
   if ((config.httpPort ?? 8080) >= 0) {
     http = createServer((req, res) => {
       if (req.url === '/healthz' || req.url === '/readyz') {
-        const ok = !bus.nc.isClosed();
+        const ok = !bus.nc.isClosed() && !stateBus.nc.isClosed();
         res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'nats connection closed\n');
       } else {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
@@ -138,6 +144,7 @@ export async function runController(config: RunControllerOptions): Promise<Runni
       await grpc.close();
       await new Promise<void>((resolve) => (http ? http.close(() => resolve()) : resolve()));
       await bus.close();
+      await stateBus.close();
     },
   };
 }

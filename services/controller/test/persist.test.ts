@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildExecutor } from '@nasnet/search';
 import type { StateStore } from '@nasnet/bus';
-import { SearchManager, type StoredSearch } from '../src/index.js';
+import { readStoredSearch, SearchManager, type StoredSearch } from '../src/index.js';
 
 /** A store whose writes take `writeMs`, recording how many ran at once and what each wrote. */
 class SlowStore implements StateStore<unknown> {
@@ -14,7 +14,7 @@ class SlowStore implements StateStore<unknown> {
   async get(k: string) { const v = this.map.get(k); return v === undefined ? undefined : JSON.parse(v) as StoredSearch; }
   async put(k: string, v: unknown) {
     const json = JSON.stringify(v);
-    // Saves of the search itself; the same save also writes its kept events under <id>=events=<k>.
+    // Saves of the search itself; the same save also writes its kept events under <id>=events=<k> and changed child segments under <id>=list=<k><slot>.
     if (!k.includes('=')) this.writes++;
     this.running++;
     this.maxRunning = Math.max(this.maxRunning, this.running);
@@ -49,7 +49,7 @@ test('controller - checkpoints of a slow store never pile up: one write at a tim
   // Every finished child made a checkpoint; a write of 40 ms waits 10 times that before the next.
   assert.ok(checkpoints >= 80);
   assert.ok(store.writes <= 8, `${store.writes} writes for ${checkpoints} checkpoints`);
-  const saved = await store.get(s.id);
+  const saved = await readStoredSearch(store, s.id);
   assert.equal(saved!.runState, 'succeeded');
   assert.equal(saved!.loop!.entries.filter((e) => e.state === 'done').length, 80);
 });
@@ -62,7 +62,7 @@ test('controller - a checkpoint put off by the interval is still written when no
   const deadline = Date.now() + 3000;
   let saved: StoredSearch | undefined;
   while (Date.now() < deadline) {
-    saved = await store.get(s.id);
+    saved = await readStoredSearch(store, s.id);
     if (saved?.loop?.entries.filter((e) => e.state === 'done').length === 2) break;
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -13,7 +13,7 @@ import { connectBus, KV_SEARCHES, KvStateStore, type BusConnection } from '@nasn
 import { startNatsServer } from '@nasnet/bus/testing';
 import { JobStoreError } from '@nasnet/registry';
 import type { ChildExecutor } from '@nasnet/search';
-import { SearchManager, type SequencedEvent, type StoredSearch } from '../src/index.js';
+import { readStoredSearch, SearchManager, type SequencedEvent, type StoredSearch } from '../src/index.js';
 
 const nats = await startNatsServer();
 const closers: Array<() => Promise<unknown>> = [];
@@ -60,12 +60,12 @@ test('controller restart - a controller that loses NATS mid-search resumes it fr
   // Until KV holds a checkpoint with finished children, then the pod "dies": its connection goes.
   let atCut: StoredSearch | undefined;
   for (let i = 0; i < 200; i++) {
-    atCut = (await first.store.get(s.id)) as StoredSearch | undefined;
+    atCut = await readStoredSearch(first.store, s.id);
     if ((atCut?.loop?.entries.filter((e) => e.state === 'done').length ?? 0) >= 3) break;
     await new Promise((r) => setTimeout(r, 20));
   }
   await first.bus.close();
-  atCut = (await (await open('observer')).store.get(s.id)) as StoredSearch;
+  atCut = (await readStoredSearch((await open('observer')).store, s.id))!;
   assert.equal(atCut.runState, 'running');
   const doneAtCut = atCut.loop!.entries.filter((e) => e.state === 'done').length;
   assert.ok(doneAtCut >= 3);
