@@ -4,8 +4,8 @@ import { Kvm } from '@nats-io/kv';
 import { connectBus, KvStateStore, MemoryStateStore, type BusConnection } from '@nasnet/bus';
 import { startNatsServer } from '@nasnet/bus/testing';
 import {
-  InvalidPageTokenError, JobNotLiveError, JobRegistry, JobStoreError, ThrottledWriter,
-  type Job, type JobEvent, type JobRegistryOptions, type StateStore,
+  InvalidPageTokenError, JobListError, JobNotLiveError, JobRegistry, JobStoreError, readJob, ThrottledWriter,
+  type Job, type JobEvent, type JobRegistryOptions, type SegmentedList, type StateStore,
 } from '../src/index.js';
 
 type Spec = { task: string };
@@ -273,4 +273,125 @@ test('registry - a slow store gets one write at a time, at most one waiting, and
   assert.equal(written.at(-1), state, 'the forced save wrote the latest state');
   // Writes of 30 ms may come only every 300 ms: 600 ms of saves cannot need more than a handful.
   assert.ok(writes <= 5, `${writes} writes for ${saves.length} saves`);
+});
+
+/** Jobs with a long list of items (a search's children), stored in segments of 4. */
+type Item = { n: number; done: boolean };
+type ListStatus = { items?: Item[] };
+type ListJob = Job<Spec, ListStatus>;
+const ITEMS: SegmentedList<ListJob> = {
+  take: (job) => job.items ?? [],
+  put: (job, items) => ({ ...job, items: items as Item[] }),
+  perSegment: 4,
+};
+const item = (n: number, done = true): Item => Object.freeze({ n, done });
+
+/** A store that records the keys put and can be told to fail the next put of one key. */
+function recording(memory: StateStore<unknown> = new MemoryStateStore<unknown>()) {
+  const puts: string[] = [];
+  let failNext: string | undefined;
+  const store: StateStore<unknown> = {
+    get: (k) => memory.get(k), delete: (k) => memory.delete(k), keys: () => memory.keys(),
+    put: async (k, v) => {
+      if (k === failNext) {
+        failNext = undefined;
+        throw new Error(`put of ${k} refused by the test`);
+      }
+      puts.push(k);
+      return memory.put(k, v);
+    },
+  };
+  return { store, puts, failPut: (k: string) => { failNext = k; } };
+}
+
+const listRegistry = (store: StateStore<unknown>, over: Partial<JobRegistryOptions<Spec, ListStatus, Ev>> = {}) =>
+  new JobRegistry<Spec, ListStatus, Ev>({ store, kind: 'job', saveEveryMs: 0, list: ITEMS, ...over });
+
+for (const kind of kinds) {
+  test(`registry (${kind.name}) - a long list is stored in segments: a save writes the head and only the segments that changed; recover and get read it whole`, async () => {
+    const { store: inner } = await kind.open();
+    const { store, puts } = recording(inner);
+    const a = listRegistry(store);
+    const { job } = await a.submit({ prepare: () => ({ spec: { task: 'list' }, status: {} }) });
+    a.setState(job.id, 'running');
+    const first = Array.from({ length: 10 }, (_, n) => item(n, n < 8));
+    a.current(job.id).items = first;
+    puts.splice(0);
+    await a.save(job.id, true);
+    assert.deepEqual(puts.splice(0), [`${job.id}=list=0a`, `${job.id}=list=1a`, `${job.id}=list=2a`, job.id]);
+    const head = (await store.get(job.id)) as ListJob & { listSegments: { count: number; tags: string[] } };
+    assert.deepEqual(head.items, [], 'the head holds no items');
+    assert.equal(head.listSegments.count, 10);
+
+    // Items 8 and 9 finish (new objects) and items 10-12 come: only the last segment (into its other slot) and a new one are written.
+    const second = [...first.slice(0, 8), item(8), item(9), item(10), item(11), item(12, false)];
+    a.current(job.id).items = second;
+    await a.save(job.id, true);
+    assert.deepEqual(puts.splice(0), [`${job.id}=list=2b`, `${job.id}=list=3a`, job.id]);
+    await a.save(job.id, true);
+    assert.deepEqual(puts.splice(0), [job.id], 'nothing changed: the head alone');
+    assert.deepEqual((await readJob(store, job.id, ITEMS))?.value.items, second);
+
+    const b = listRegistry(store);
+    const { unfinished } = await b.recover();
+    assert.deepEqual(unfinished.map((j) => [j.id, j.items]), [[job.id, second]]);
+    assert.equal('listSegments' in unfinished[0]!, false, 'the marker is the registry\'s, not the job\'s');
+    // After a restart the items are new objects: the next save writes every segment once, each into its other slot.
+    b.current(job.id).items = [...second];
+    await b.save(job.id, true);
+    assert.deepEqual(puts.splice(0), [`${job.id}=list=0b`, `${job.id}=list=1b`, `${job.id}=list=2a`, `${job.id}=list=3b`, job.id]);
+    await b.finish(job.id, 'succeeded');
+    const c = listRegistry(store, { keepFinished: 0 });
+    assert.equal((await c.recover()).finished, 1);
+    const read = await c.get(job.id);
+    assert.deepEqual([read.runState, read.items], ['succeeded', second]);
+    assert.equal('listSegments' in read, false);
+  });
+}
+
+test('registry (memory) - a save that fails before its head is stored leaves the last stored list whole; a head that names other segments is refused by name', async () => {
+  const { store, puts, failPut } = recording();
+  const a = listRegistry(store);
+  const { job } = await a.submit({ prepare: () => ({ spec: { task: 'torn' }, status: {} }) });
+  a.setState(job.id, 'running');
+  const first = [item(0), item(1, false)];
+  a.current(job.id).items = first;
+  await a.save(job.id, true);
+  const headBefore = await store.get(job.id);
+
+  failPut(job.id);
+  a.current(job.id).items = [item(0), item(1), item(2, false)];
+  assert.equal(await a.save(job.id, true), false, 'the save failed');
+  assert.deepEqual((await readJob(store, job.id, ITEMS))?.value.items, first, 'the stored list is the one before the failed save');
+  // The next save writes into the same unused slot again and then the head.
+  puts.splice(0);
+  const third = [item(0), item(1), item(2)];
+  a.current(job.id).items = third;
+  assert.equal(await a.save(job.id, true), true);
+  assert.deepEqual(puts.splice(0), [`${job.id}=list=0b`, job.id]);
+  assert.deepEqual((await readJob(store, job.id, ITEMS))?.value.items, third);
+
+  // Another save writes slot a again: a reader holding the first head finds its segment replaced, and says so.
+  a.current(job.id).items = [item(0), item(1), item(2), item(3)];
+  await a.save(job.id, true);
+  const stale = new MemoryStateStore<unknown>();
+  for (const k of await store.keys()) await stale.put(k, await store.get(k));
+  await stale.put(job.id, headBefore);
+  await assert.rejects(readJob(stale, job.id, ITEMS), (err: Error) => err instanceof JobListError && /'job-1=list=0a'.*holds save "a[0-9a-f]+", the head names a[0-9a-f]+/.test(err.message));
+});
+
+test('registry (memory) - a job stored whole before segments recovers as it is, and its next save stores it in segments', async () => {
+  const { store, puts } = recording();
+  const items = [item(0), item(1), item(2), item(3), item(4, false)];
+  await store.put('job-3', { id: 'job-3', number: 3, runState: 'running', createdAtMs: 1, lastSequence: 0, spec: { task: 'old' }, items });
+  const a = listRegistry(store);
+  const { unfinished } = await a.recover();
+  assert.deepEqual(unfinished.map((j) => [j.id, j.items]), [['job-3', items]]);
+  puts.splice(0);
+  await a.save('job-3', true);
+  assert.deepEqual(puts.splice(0), ['job-3=list=0a', 'job-3=list=1a', 'job-3']);
+  assert.deepEqual(((await store.get('job-3')) as ListJob).items, []);
+  assert.deepEqual((await readJob(store, 'job-3', ITEMS))?.value.items, items);
+  const b = listRegistry(store);
+  assert.deepEqual((await b.recover()).unfinished.map((j) => j.items), [items]);
 });
