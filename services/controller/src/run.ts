@@ -28,6 +28,9 @@ export interface RunningController {
   close(): Promise<void>;
 }
 
+/** How long a search's trainer NATS user outlives the search's wall time: a trainer hands back its last child (60 s grace) and a restart. */
+const TRAINER_CREDS_MARGIN_S = 600;
+
 const TRAINER_ENTRY = fileURLToPath(new URL('../../child-trainer/src/main.ts', import.meta.url));
 
 async function makeLauncher(config: RunControllerOptions): Promise<TrainerLauncher | undefined> {
@@ -46,7 +49,12 @@ async function makeLauncher(config: RunControllerOptions): Promise<TrainerLaunch
   const signer = config.natsSigner;
   // Each search's trainers get a NATS user of their own (NATS_SIGNER_FILE): they may take and answer only that search's tasks.
   return {
-    launch: async (req) => inner.launch(signer ? { ...req, natsCreds: await mintTrainerCreds(signer, req.searchId) } : req),
+    // The user expires with the search's wall time (the Job's activeDeadlineSeconds) plus a margin for the last
+    // results, so leaked trainer credentials do not outlive the search by long.
+    launch: async (req) => inner.launch(signer ? {
+      ...req,
+      natsCreds: await mintTrainerCreds(signer, req.searchId, req.deadlineSeconds !== undefined ? { expiresInSeconds: req.deadlineSeconds + TRAINER_CREDS_MARGIN_S } : {}),
+    } : req),
     ...(inner.list ? { list: () => inner.list!() } : {}),
   };
 }
