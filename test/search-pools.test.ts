@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectBus, KvStateStore, listSearchQueues, NatsEventBus, type BusEvent } from '@nasnet/bus';
 import { startNatsServer } from '@nasnet/bus/testing';
-import type { StoredSearch } from '@nasnet/controller-service';
+import { readStoredSearch } from '@nasnet/controller-service';
 import { freePort, startService, ROOT, type ServiceProcess } from './support/processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nas-pools-'));
@@ -67,9 +67,9 @@ test('search pools - two searches at once, each with its own trainers and memory
     const ids = { small: idOf(small), large: idOf(large) };
 
     // Every child of each search was trained by a trainer launched for that search.
-    const store = await KvStateStore.open<StoredSearch>(bus);
+    const store = await KvStateStore.open<unknown>(bus);
     for (const id of Object.values(ids)) {
-      const stored = await store.get(id);
+      const stored = await readStoredSearch(store, id);
       assert.equal(stored?.runState, 'succeeded');
       const trained = stored!.loop!.entries.filter((e) => e.duplicateOf === undefined);
       assert.equal(trained.length, 3);
