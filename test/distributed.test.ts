@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectBus, KvStateStore } from '@nasnet/bus';
 import { startNatsServer } from '@nasnet/bus/testing';
-import type { StoredSearch } from '@nasnet/controller-service';
+import { readStoredSearch } from '@nasnet/controller-service';
 import { freePort, startService, ROOT, type ServiceProcess } from './support/processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nas-e2e-'));
@@ -58,8 +58,8 @@ test('distributed - nasctl submits over gRPC; controller, two trainers and metri
   // The search state in JetStream KV.
   const bus = await connectBus(nats.url, { name: 'e2e-check', log: () => {} });
   try {
-    const store = await KvStateStore.open<StoredSearch>(bus);
-    const stored = await store.get(searchId);
+    const store = await KvStateStore.open<unknown>(bus);
+    const stored = await readStoredSearch(store, searchId);
     assert.equal(stored?.runState, 'succeeded');
     const trained = stored!.loop!.entries.filter((e) => e.phase === 'search' && e.duplicateOf === undefined);
     assert.equal(trained.length, 6);

@@ -21,7 +21,7 @@ import {
   resultSubject, searchQueueName, TrainerConsumer, trainerPermissions, type BusConnection, type ChildResult,
 } from '@nasnet/bus';
 import { startNatsServer } from '@nasnet/bus/testing';
-import type { StoredSearch } from '@nasnet/controller-service';
+import { readStoredSearch } from '@nasnet/controller-service';
 import { runMetricsService } from '@nasnet/metrics-service';
 import { NASNET_A } from '@nasnet/search-space';
 import { generateSecrets } from '../scripts/secrets.js';
@@ -97,7 +97,7 @@ test('nats scoped - with the generated operator, TLS and users only, the control
   // (no TRAINER_NATS_USER): the children below were trained on the user minted for this search.
 
   const check = await connect('scoped-check', readFileSync(file('transfer.creds'), 'utf8'));
-  const stored = await (await KvStateStore.open<StoredSearch>(check)).get(id);
+  const stored = await readStoredSearch(await KvStateStore.open<unknown>(check), id);
   assert.equal(stored?.runState, 'succeeded', 'the transfer service\'s user reads search states');
   const trained = stored!.loop!.entries.filter((e) => e.duplicateOf === undefined);
   assert.deepEqual(trained.map((e) => [e.result?.status, e.result?.trainer?.startsWith(`local-${id}-`)]), Array(2).fill(['ok', true]), JSON.stringify(trained.map((e) => e.result)));

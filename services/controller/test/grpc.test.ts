@@ -5,7 +5,7 @@ import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js'
 import * as pb from '@nasnet/proto';
 import type { ChildExecutor } from '@nasnet/search';
 import type { Genotype } from '@nasnet/search-space';
-import { SearchManager, startControllerServer, type StoredSearch } from '../src/index.js';
+import { readStoredSearch, SearchManager, startControllerServer, type StoredSearch } from '../src/index.js';
 
 const reward = (g: Genotype) => g.normal.blocks.filter((b) => b.combine === 'add').length / 5;
 const executor = (delayMs: number): ChildExecutor => ({
@@ -58,7 +58,7 @@ test('controller gRPC - submit, watch to the end, get, list and top', async () =
   assert.equal(got.status!.submitter, 'default', 'the single CONTROLLER_TOKEN is named default');
   assert.equal(got.status!.counts!.trained, 12);
   assert.ok(got.status!.bestReward > 0);
-  const stored = await store.get(sub.searchId);
+  const stored = await readStoredSearch(store, sub.searchId);
   assert.equal(stored!.runState, 'succeeded', 'final state is in the store');
   assert.equal(stored!.loop!.entries.filter((e) => e.phase === 'search' && e.duplicateOf === undefined).length, 12);
 
