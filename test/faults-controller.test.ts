@@ -80,7 +80,8 @@ test('faults - the controller SIGKILLed mid-search resumes from its stored state
     const attempts = events.attempts(searchId).filter((a) => a.childId === e.childId);
     assert.equal(attempts.length, 1, `child ${e.childId} attempts: ${JSON.stringify(attempts)}; results ${JSON.stringify(results.of(searchId, e.childId))}\n${cluster.diagnostics(6000)}`);
     assert.equal(results.of(searchId, e.childId).length, 1, `child ${e.childId} results: ${JSON.stringify(results.of(searchId, e.childId))}`);
-    const msg = await cluster.bus.jsm.streams.getMessage(STREAM_RESULTS, { last_by_subj: resultSubject(searchId, e.childId) });
+    // Generation 1: nothing was refused, so no child was queued a second time.
+    const msg = await cluster.bus.jsm.streams.getMessage(STREAM_RESULTS, { last_by_subj: resultSubject(searchId, e.childId, 1) });
     const decoded = decodeChildResult(msg!.data, msg!.subject);
     assert.equal(decoded.genotypeHash, e.hash, `child ${e.childId}: the stored reward belongs to its architecture`);
     assert.equal(decoded.result.reward, e.result!.reward);
