@@ -7,9 +7,10 @@
  *   child  -> { type: 'ready' }                 after runController resolved
  *   child  -> { type: 'submitted', id, ... }    with the CPU time used so far
  *   child  -> { type: 'finished', id, ... }     the run state, CPU time and peak RSS
- * Environment: NATS_URL; LOAD_BENCH_STATE_TIMES=1 also times every save of
- * a search state (KvStateStore.put, wrapped here): how long each held the
- * event loop (serialising the state) and how long it took in all.
+ * Environment: NATS_URL; LOAD_BENCH_STATE_TIMES=1 also times every put of
+ * a search state (KvStateStore.put, wrapped here; a save puts the changed
+ * segments of children and then the head, each counted): how long each held
+ * the event loop (serialising it) and how long it took in all.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { KvStateStore } from '@nasnet/bus';
