@@ -18,7 +18,7 @@ import { createAccount } from '@nats-io/jwt';
 import { Kvm } from '@nats-io/kv';
 import {
   connectBus, encodeChildTask, ensureStreams, KvStateStore, mintTrainerCreds, mintUserCreds, openSearchQueue, parseSigner, publishChildResult,
-  resultSubject, searchQueueName, TrainerConsumer, trainerPermissions, type BusConnection, type ChildResult,
+  natsPermissions, resultSubject, searchQueueName, TrainerConsumer, trainerPermissions, type BusConnection, type ChildResult,
 } from '@nasnet/bus';
 import { startNatsServer } from '@nasnet/bus/testing';
 import { readStoredSearch } from '@nasnet/controller-service';
@@ -149,8 +149,8 @@ test('nats scoped - a trainer of search A takes and answers A\'s children, and c
   await assert.rejects(a.js.publish('nas.events.sb', new TextEncoder().encode('{}')), denied('nas.events.sb'));
   await assert.rejects(a.jsm.direct.getMessage('NAS_RESULTS', { last_by_subj: bResult }), denied(`$JS.API.DIRECT.GET.NAS_RESULTS.${bResult}`));
   await assert.rejects(a.jsm.streams.getMessage('NAS_RESULTS', { last_by_subj: bResult }), denied('$JS.API.STREAM.MSG.GET.NAS_RESULTS'));
-  const inbox = a.nc.subscribe('_INBOX.trainer-sb.>');
-  assert.match(String(await Promise.race([inbox.closed, new Promise((r) => setTimeout(() => r('still open'), 5000))])), denied('_INBOX.trainer-sb.>'));
+  const inbox = a.nc.subscribe('_INBOX.trainer.sb.>');
+  assert.match(String(await Promise.race([inbox.closed, new Promise((r) => setTimeout(() => r('still open'), 5000))])), denied('_INBOX.trainer.sb.>'));
   // Nor anything the shared trainer role could not do either: queue work, write states or cancel markers.
   await assert.rejects(a.js.publish('nas.tasks.sa', task('sa', 9).data), denied('nas.tasks.sa'));
   await assert.rejects((await new Kvm(a.js).open('nas_cancels')).put('sb', 'stop'), denied('$KV.nas_cancels.sb'));
@@ -168,9 +168,12 @@ test('nats scoped - a trainer of search A takes and answers A\'s children, and c
   assert.throws(() => trainerPermissions('a.b'), /search id/);
 });
 
-test('nats scoped - users signed by another key, expired users, clients without TLS or trusting another CA are refused', async () => {
+test('nats scoped - the controller\'s signing key mints trainer users only; users signed by another key, expired users, clients without TLS or trusting another CA are refused', async () => {
   const forged = await mintUserCreds({ account: signer.account, signingSeed: new TextDecoder().decode(createAccount().getSeed()) }, 'trainer-sa', trainerPermissions('sa'));
   await assert.rejects(connect('forged', forged), /Authorization Violation/);
+  // signer.json is a scoped key: a user it signs with permissions of its own (here the controller's) is refused.
+  const escalated = await mintUserCreds(signer, 'controller', natsPermissions().controller);
+  await assert.rejects(connect('escalated', escalated), /Authorization Violation/);
   const expired = await mintTrainerCreds(signer, 'sa', { expiresInSeconds: -60 });
   await assert.rejects(connect('expired', expired), /Authorization Violation|expired/i);
   // Without the CA: the server requires TLS, so the client must upgrade, and the public roots do not verify it.

@@ -1,5 +1,5 @@
 import {
-  createAccount, createOperator, createUser, decode, encodeAccount, encodeOperator, encodeUser, fmtCreds, fromSeed,
+  createAccount, createOperator, createUser, decode, encodeAccount, encodeOperator, encodeUser, fmtCreds, fromSeed, newScopedSigner,
 } from '@nats-io/jwt';
 import { inboxPrefixFor, natsPermissions, type NatsPermissions, type NatsRole } from './auth.js';
 import { searchQueueName } from './search-queue.js';
@@ -12,12 +12,17 @@ import {
  * nkeys; docs.nats.io "JWT authentication"): the server trusts one operator,
  * whose JWT and the accounts' JWTs are preloaded in nats.conf (memory
  * resolver), and admits any user whose JWT was signed by a key of its
- * account. No server reload is needed to add a user: the controller holds
- * the account's signing key (NOT the account's own key: a signing key can
- * be rotated out of the account JWT) and mints, per search, a user whose
- * permissions name that search only (trainerPermissions). The services'
- * users (controller, metrics, transfer) are minted once, by the secrets
- * command, with natsPermissions() as their allow lists.
+ * account. No server reload is needed to add a user: the controller holds a
+ * *scoped* signing key of the account (a user_scope key: the permissions of
+ * every user it signs come from the account JWT's template, never from the
+ * user JWT, and a user JWT that carries permissions of its own is refused)
+ * and mints, per search, a user tagged with that search, whose permissions
+ * the server expands from the template to that search only
+ * (trainerPermissions). So even a stolen signer.json mints only
+ * trainer-shaped users: no queuing, no state writes, no other service's
+ * inbox. The services' users (controller, metrics, transfer) are signed
+ * once, by the secrets command, with the account's own key, which is
+ * written nowhere.
  *
  * Why JWTs and not passwords: a password user lives in the server's config,
  * so every search would need a config edit and a reload; a JWT user lives
@@ -31,8 +36,10 @@ export interface NatsOperatorSetup {
   systemAccount: { publicKey: string; jwt: string };
   /** The account every nasnet client lives in (JetStream enabled): public key and JWT. */
   account: { publicKey: string; jwt: string };
-  /** The account's signing key (seed, `SA...`): whoever holds it mints users. */
+  /** The account's scoped signing key (seed, `SA...`): whoever holds it mints trainer-shaped users. */
   signingSeed: string;
+  /** The account's own key (seed): signs the services' users at generation time; keep it nowhere. */
+  accountSeed: string;
 }
 
 /** What the controller needs to mint users: the account they belong to and the seed of one of its signing keys. */
@@ -64,8 +71,9 @@ export async function createNatsOperator(name = 'nasnet'): Promise<NatsOperatorS
   const signing = createAccount();
   const operatorJwt = await encodeOperator(name, operator, { system_account: sys.getPublicKey() });
   const sysJwt = await encodeAccount('SYS', sys, {}, { signer: operator });
+  const template = trainerPermissionTemplate();
   const acctJwt = await encodeAccount(name, acct, {
-    signing_keys: [signing.getPublicKey()],
+    signing_keys: [newScopedSigner(signing, TRAINER_ROLE, { pub: { allow: template.publish, deny: [] }, sub: { allow: template.subscribe, deny: [] } })] as never,
     // -1: no account limit (connections, subscriptions, payload; JetStream on, unbounded here).
     limits: {
       subs: -1, conn: -1, leaf: -1, imports: -1, exports: -1, data: -1, payload: -1, wildcards: true,
@@ -77,6 +85,7 @@ export async function createNatsOperator(name = 'nasnet'): Promise<NatsOperatorS
     systemAccount: { publicKey: sys.getPublicKey(), jwt: sysJwt },
     account: { publicKey: acct.getPublicKey(), jwt: acctJwt },
     signingSeed: dec.decode(signing.getSeed()),
+    accountSeed: dec.decode(acct.getSeed()),
   };
 }
 
@@ -145,64 +154,122 @@ export async function mintUserCreds(signer: NatsUserSigner, name: string, permis
   return dec.decode(fmtCreds(jwt, user));
 }
 
-/** The user name in a .creds file's JWT (what connectBus derives the inbox prefix from). */
-export function credsUserName(creds: string): string {
+/** The scoped signing key's role name in the account JWT. */
+const TRAINER_ROLE = 'trainer';
+/** Template placeholders (nats-server 2.9+ expands `{{tag(name)}}` from the user JWT's `name:value` tags; a whole subject token only). */
+const SEARCH_TAG = '{{tag(search)}}';
+const QUEUE_TAG = '{{tag(queue)}}';
+
+/**
+ * A scoped user (its permissions are the template of the key that signs
+ * it): a user of search `searchId`'s trainers, tagged with the search and
+ * its consumer, signed by the scoped signing key.
+ */
+async function mintScopedUser(signer: NatsUserSigner, searchId: string, options: MintOptions): Promise<string> {
+  const user = createUser();
+  const exp = options.expiresInSeconds !== undefined ? Math.floor(Date.now() / 1000) + options.expiresInSeconds : undefined;
+  const jwt = await encodeUser(trainerUserName(searchId), user, signer.account, {
+    issuer_account: signer.account,
+    tags: [`search:${searchId}`, `queue:${searchQueueName(searchId)}`],
+  } as never, { signer: fromSeed(enc.encode(signer.signingSeed)), scopedUser: true, ...(exp !== undefined ? { exp } : {}) });
+  return dec.decode(fmtCreds(jwt, user));
+}
+
+function credsClaims(creds: string): { name: string; tags: string[] } {
   const m = /-----BEGIN NATS USER JWT-----\s*\n\s*(\S+)\s*\n/.exec(creds);
   if (!m) throw new NatsCredentialsError('not a NATS .creds file: no "BEGIN NATS USER JWT" block');
   try {
-    return decode<unknown>(m[1]!).name;
+    const claims = decode<{ tags?: string[] }>(m[1]!);
+    return { name: claims.name, tags: claims.nats?.tags ?? [] };
   } catch (cause) {
     throw new NatsCredentialsError('the .creds file holds no decodable user JWT', { cause });
   }
 }
 
-/** The user of search `searchId`'s trainers: `trainer-<searchId>` (also its inbox token). */
+/** The user name in a .creds file's JWT. */
+export function credsUserName(creds: string): string {
+  return credsClaims(creds).name;
+}
+
+/**
+ * Where a .creds user reads its replies (what connectBus uses): a search's
+ * trainers `_INBOX.trainer.<search>` (its `search:` tag; the template's
+ * subscribe permission), anyone else `_INBOX.<user name>`.
+ */
+export function credsInboxPrefix(creds: string): string {
+  const { name, tags } = credsClaims(creds);
+  const search = tags.find((t) => t.startsWith('search:'))?.slice('search:'.length);
+  return search !== undefined ? `_INBOX.trainer.${search}` : inboxPrefixFor(name);
+}
+
+/** Search ids a trainer user can carry: the consumer's rules, lower case (JWT tags are compared in lower case). */
+function checkSearchId(searchId: string): void {
+  searchQueueName(searchId);
+  if (searchId !== searchId.toLowerCase()) throw new NatsCredentialsError(`search id ${JSON.stringify(searchId)}: a search with its own NATS user needs a lower-case id`);
+}
+
+/** The user of search `searchId`'s trainers: `trainer-<searchId>`. */
 export function trainerUserName(searchId: string): string {
-  searchQueueName(searchId); // the same id rules as the search's consumer
+  checkSearchId(searchId);
   return `trainer-${searchId}`;
 }
 
 const API = '$JS.API';
 
 /**
- * What the trainers of one search may do, and nothing more:
+ * What the trainers of one search may do, and nothing more, as the scoped
+ * signing key's template (`{{tag(search)}}` is the search id and
+ * `{{tag(queue)}}` its consumer trainers-<S>, both from the user's tags):
  * - take that search's tasks: info on, pull from and ack on its own
- *   consumer trainers-<S> (the controller made it; they cannot create,
- *   update or delete any consumer, so they cannot widen its filter);
+ *   consumer (the controller made it; they cannot create, update or delete
+ *   any consumer, so they cannot widen its filter);
  * - publish that search's results (nas.results.<S>.>) and events
  *   (nas.events.<S>), their heartbeats (nas.events.system: gauges only) and
  *   dead letters of undecodable tasks (nas.dlq.tasks);
  * - read their own stored results through direct get by subject
- *   (nas.results.<S>.*: STREAM.MSG.GET, which takes the subject in the
- *   body, is not allowed, so no other search's results), read and watch
- *   cancel markers (keys are search ids; reading them leaks nothing);
+ *   (STREAM.MSG.GET, which takes the subject in the body, is not allowed,
+ *   so no other search's results); read and watch cancel markers (keys are
+ *   search ids; reading them leaks nothing);
  * - check that the streams exist (stream info);
- * - receive replies on `_INBOX.trainer-<S>.>` only.
+ * - receive replies on `_INBOX.trainer.<S>.>` only.
  */
-export function trainerPermissions(searchId: string): NatsPermissions {
-  const user = trainerUserName(searchId);
-  const queue = `${STREAM_TASKS}.${searchQueueName(searchId)}`;
+export function trainerPermissionTemplate(): NatsPermissions {
+  const queue = `${STREAM_TASKS}.${QUEUE_TAG}`;
   const cancels = `KV_${KV_CANCELS}`;
   return {
     publish: [
       `${API}.INFO`,
       ...[STREAM_TASKS, STREAM_RESULTS, STREAM_EVENTS, STREAM_DLQ, `KV_${KV_SEARCHES}`, cancels].map((s) => `${API}.STREAM.INFO.${s}`),
       `${API}.CONSUMER.INFO.${queue}`, `${API}.CONSUMER.MSG.NEXT.${queue}`, `$JS.ACK.${queue}.>`,
-      `${API}.DIRECT.GET.${STREAM_RESULTS}.nas.results.${searchId}.>`,
+      `${API}.DIRECT.GET.${STREAM_RESULTS}.nas.results.${SEARCH_TAG}.>`,
       `${API}.STREAM.MSG.GET.${cancels}`, `${API}.DIRECT.GET.${cancels}`, `${API}.DIRECT.GET.${cancels}.>`,
       `${API}.CONSUMER.CREATE.${cancels}.>`, `${API}.CONSUMER.INFO.${cancels}.>`, `${API}.CONSUMER.DELETE.${cancels}.>`, `$JS.FC.${cancels}.>`,
-      `nas.results.${searchId}.>`, eventSubject(searchId), eventSubject(SYSTEM_EVENTS), dlqSubject('tasks'),
+      `nas.results.${SEARCH_TAG}.>`, eventSubject(SEARCH_TAG), eventSubject(SYSTEM_EVENTS), dlqSubject('tasks'),
     ],
-    subscribe: [`${inboxPrefixFor(user)}.>`],
+    subscribe: [`_INBOX.trainer.${SEARCH_TAG}.>`],
   };
 }
 
-/** Mints the credentials of search `searchId`'s trainers. */
-export function mintTrainerCreds(signer: NatsUserSigner, searchId: string, options: MintOptions = {}): Promise<string> {
-  return mintUserCreds(signer, trainerUserName(searchId), trainerPermissions(searchId), options);
+/** trainerPermissionTemplate() as the server expands it for search `searchId`'s trainers. */
+export function trainerPermissions(searchId: string): NatsPermissions {
+  checkSearchId(searchId);
+  const expand = (subject: string) => subject.replaceAll(SEARCH_TAG, searchId).replaceAll(QUEUE_TAG, searchQueueName(searchId));
+  const t = trainerPermissionTemplate();
+  return { publish: t.publish.map(expand), subscribe: t.subscribe.map(expand) };
 }
 
-/** Mints a service's credentials (controller, metrics, transfer; or the shared trainer role) with natsPermissions(). */
-export function mintServiceCreds(signer: NatsUserSigner, role: NatsRole, options: MintOptions = {}): Promise<string> {
-  return mintUserCreds(signer, role, natsPermissions()[role], options);
+/** Mints the credentials of search `searchId`'s trainers. */
+export async function mintTrainerCreds(signer: NatsUserSigner, searchId: string, options: MintOptions = {}): Promise<string> {
+  checkSearchId(searchId);
+  return mintScopedUser(signer, searchId, options);
+}
+
+/**
+ * Mints a service's credentials (controller, metrics, transfer) with
+ * natsPermissions(), signed with the account's own key (`accountSeed`:
+ * the secrets command's, at generation time; the scoped signing key
+ * cannot sign users with permissions of their own).
+ */
+export function mintServiceCreds(account: { account: string; accountSeed: string }, role: NatsRole, options: MintOptions = {}): Promise<string> {
+  return mintUserCreds({ account: account.account, signingSeed: account.accountSeed }, role, natsPermissions()[role], options);
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, credsAuthenticator, type NatsConnection, type TlsOptions } from '@nats-io/transport-node';
-import { credsUserName } from './accounts.js';
+import { credsInboxPrefix } from './accounts.js';
 import { inboxPrefixFor } from './auth.js';
 
 /** One NATS connection and its JetStream handles, shared by everything a process does on the bus. */
@@ -21,7 +21,7 @@ export interface ConnectBusOptions {
   token?: string;
   /**
    * A .creds file's text (user JWT + nkey seed: NATS decentralised auth,
-   * accounts.ts). The inbox prefix then comes from the JWT's user name.
+   * accounts.ts). The inbox prefix then comes from the JWT (credsInboxPrefix).
    */
   creds?: string;
   /** Path of a .creds file, read once at connect (instead of creds). */
@@ -81,7 +81,7 @@ export async function connectBus(servers: string | string[], options: ConnectBus
     ...(options.tls !== undefined || options.caFile !== undefined
       ? { tls: { ...options.tls, ...(options.caFile !== undefined ? { caFile: options.caFile } : {}) } }
       : {}),
-    inboxPrefix: options.inboxPrefix ?? inboxPrefixFor(options.creds !== undefined ? credsUserName(options.creds) : options.user),
+    inboxPrefix: options.inboxPrefix ?? (options.creds !== undefined ? credsInboxPrefix(options.creds) : inboxPrefixFor(options.user)),
     ...(options.asyncTraces === false ? { noAsyncTraces: true } : {}),
   });
   void (async () => {

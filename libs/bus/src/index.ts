@@ -38,7 +38,7 @@ export {
   BusDecodeError, BusEncodeError, StreamConfigConflictError, StateStoreKeyError, StateIntegrityError, ExecutorClosedError, ChildAbortedError,
   SearchQueueError, SearchQueueGoneError, SharedQueueConflictError, BusRetryExhaustedError, ResultRejectedError, ResultSubjectTakenError,
 } from './errors.js';
-export { withBusRetry, isTransientBusError, DEFAULT_BUS_RETRY } from './retry.js';
+export { withBusRetry, isTransientBusError, onReconnect, DEFAULT_BUS_RETRY } from './retry.js';
 export type { BusRetryOptions } from './retry.js';
 export {
   SEARCH_QUEUE_PREFIX, searchQueueName, openSearchQueue, closeSearchQueue, listSearchQueues, searchQueueExists, deleteSharedQueue,
@@ -51,7 +51,7 @@ export {
 export type { NatsRole, NatsPermissions, NatsPassword, NatsPasswordVariable } from './auth.js';
 export {
   createNatsOperator, natsOperatorConfig, formatSigner, parseSigner, mintUserCreds, mintTrainerCreds, mintServiceCreds, credsUserName,
-  trainerUserName, trainerPermissions, NatsCredentialsError,
+  credsInboxPrefix, trainerUserName, trainerPermissions, trainerPermissionTemplate, NatsCredentialsError,
 } from './accounts.js';
 export type { NatsOperatorSetup, NatsUserSigner, MintOptions } from './accounts.js';
 export { connectBus, natsAuthOptions } from './connect.js';
