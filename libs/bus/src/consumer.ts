@@ -274,7 +274,7 @@ export class TrainerConsumer {
 
   /** Retry settings of this consumer's bus operations (withBusRetry). */
   private retry(what: string) {
-    return { what, log: this.log, isClosed: () => this.closed || this.bus.nc.isClosed() };
+    return { what, log: this.log, isClosed: () => this.closed || this.bus.nc.isClosed(), nc: this.bus.nc };
   }
 
   /** Stops pulling; the connection stays open. */

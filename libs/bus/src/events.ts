@@ -34,7 +34,7 @@ export class NatsEventBus implements EventBus {
     const data = encodeBusEvent(event);
     const msgID = nuid.next();
     await withBusRetry(() => this.bus.js.publish(subject, data, { msgID }), {
-      what: `publishing a ${event.kind} event`, isClosed: () => this.bus.nc.isClosed(),
+      what: `publishing a ${event.kind} event`, isClosed: () => this.bus.nc.isClosed(), nc: this.bus.nc,
     });
   }
 

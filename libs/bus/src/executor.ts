@@ -131,7 +131,7 @@ export class JetStreamExecutor implements ChildExecutor {
   /** Runs a bus operation, retrying it through an outage until retryMs, the executor closing or `signal`. */
   private retrying<T>(what: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     return withBusRetry(fn, {
-      what, log: this.log, maxMs: this.retryMs, isClosed: () => this.closed || this.bus.nc.isClosed(), ...(signal ? { signal } : {}),
+      what, log: this.log, maxMs: this.retryMs, isClosed: () => this.closed || this.bus.nc.isClosed(), nc: this.bus.nc, ...(signal ? { signal } : {}),
     });
   }
 

@@ -38,7 +38,7 @@ export {
   BusDecodeError, BusEncodeError, StreamConfigConflictError, StateStoreKeyError, StateIntegrityError, ExecutorClosedError, ChildAbortedError,
   SearchQueueError, SearchQueueGoneError, SharedQueueConflictError, BusRetryExhaustedError, ResultRejectedError, ResultSubjectTakenError,
 } from './errors.js';
-export { withBusRetry, isTransientBusError, DEFAULT_BUS_RETRY } from './retry.js';
+export { withBusRetry, isTransientBusError, onReconnect, DEFAULT_BUS_RETRY } from './retry.js';
 export type { BusRetryOptions } from './retry.js';
 export {
   SEARCH_QUEUE_PREFIX, searchQueueName, openSearchQueue, closeSearchQueue, listSearchQueues, searchQueueExists, deleteSharedQueue,

@@ -1,4 +1,5 @@
 import { JetStreamApiError } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { BusRetryExhaustedError } from './errors.js';
 
 /**
@@ -30,6 +31,23 @@ export interface BusRetryOptions {
   isClosed?: () => boolean;
   /** One line per failed try. @default none */
   log?: (line: string) => void;
+  /** The connection the operation uses: its reconnecting ends a back-off wait at once, so work resumes as the server returns. */
+  nc?: NatsConnection;
+}
+
+/**
+ * Calls `fn` each time `nc` reconnects (after an outage); returns the
+ * unsubscribe. A trainer holding a child calls working() then, so the
+ * child's ack deadline restarts as soon as the server is back instead of
+ * at the next periodic call.
+ */
+export function onReconnect(nc: NatsConnection, fn: () => void): () => void {
+  const status = nc.status();
+  void (async () => {
+    for await (const s of status) if (s.type === 'reconnect') fn();
+  })().catch(() => {});
+  // nc.status() is typed AsyncIterable but is a QueuedIterator: stop() ends the loop above.
+  return () => (status as { stop?: () => void }).stop?.();
 }
 
 export const DEFAULT_BUS_RETRY = { maxMs: 300_000, firstDelayMs: 250, maxDelayMs: 5000 } as const;
@@ -61,17 +79,20 @@ export async function withBusRetry<T>(fn: () => Promise<T>, options: BusRetryOpt
       const spent = Date.now() - started;
       if (spent >= maxMs) throw new BusRetryExhaustedError(options.what, tries, spent, { cause: err });
       options.log?.(`bus: ${options.what} failed (try ${tries}: ${(err as Error).message}); retrying in ${delay} ms`);
-      await pause(Math.min(delay, Math.max(1, maxMs - spent)), options.signal);
+      await pause(Math.min(delay, Math.max(1, maxMs - spent)), options.signal, options.nc);
       delay = Math.min(maxDelayMs, delay * 2);
     }
   }
 }
 
-function pause(ms: number, signal?: AbortSignal): Promise<void> {
+/** Waits ms, or less when `signal` fires or `nc` reconnects. */
+function pause(ms: number, signal?: AbortSignal, nc?: NatsConnection): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) { resolve(); return; }
-    const onAbort = () => { clearTimeout(timer); resolve(); };
-    const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    let unlisten = () => {};
+    const done = () => { clearTimeout(timer); signal?.removeEventListener('abort', done); unlisten(); resolve(); };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+    if (nc) unlisten = onReconnect(nc, done);
   });
 }

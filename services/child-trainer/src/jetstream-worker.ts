@@ -4,7 +4,7 @@
  * world what it does on nas.events (attempts, progress, heartbeats).
  */
 import {
-  CancelBoard, NatsEventBus, publishChildResult, ResultSubjectTakenError, searchQueueExists, SearchQueueGoneError, TrainerConsumer, withBusRetry,
+  CancelBoard, NatsEventBus, onReconnect, publishChildResult, ResultSubjectTakenError, searchQueueExists, SearchQueueGoneError, TrainerConsumer, withBusRetry,
   type BusConnection, type BusEvent, type EventBus, type TaskDelivery,
 } from '@nasnet/bus';
 import { childDeadlineReason, type ChildResult, type ChildTask } from '@nasnet/search';
@@ -106,7 +106,7 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
   const events = options.events ?? new NatsEventBus(bus);
   const retryDelayMs = options.retryDelayMs ?? ((attempt: number) => attempt * 1000);
   const resultRetryMs = options.resultRetryMs ?? 300_000;
-  const retry = (what: string) => ({ what, maxMs: resultRetryMs, log, isClosed: () => bus.nc.isClosed() });
+  const retry = (what: string) => ({ what, maxMs: resultRetryMs, log, isClosed: () => bus.nc.isClosed(), nc: bus.nc });
   const stats: TrainerLoopStats = { trained: 0, failed: 0, retried: 0, cancelled: 0, handedBack: 0 };
   const emit = (e: BusEvent) => { events.publish(e).catch((err: unknown) => log(`trainer ${trainerId}: publishing ${e.kind}: ${errorText(err)}`)); };
 
@@ -272,7 +272,11 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
       stopping ??= { why: 'deadline', reason };
       child.abort(new Error(reason));
     }, maxSeconds * 1000) : undefined;
-    const working = setInterval(() => d.working(), Math.max(100, consumer.ackWaitMs / 3));
+    const beat = setInterval(() => d.working(), Math.max(100, consumer.ackWaitMs / 3));
+    // working() calls sent while the server was away are lost: tell it at once when it is back, before the
+    // child's ack deadline (which kept running from the last call that arrived) hands the child to another trainer.
+    const unReconnect = onReconnect(bus.nc, () => d.working());
+    const working = { stop: () => { clearInterval(beat); unReconnect(); } };
 
     let outcome: { ok: true; result: ChildResult } | { ok: false; error: unknown };
     try {
@@ -291,7 +295,7 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
 
     const why = stoppingNow(); // set by the callbacks above
     if (why?.why === 'shutdown') {
-      clearInterval(working);
+      working.stop();
       return true;
     }
     // working() goes on until the outcome is published: a publish can wait out a reconnect.
@@ -335,7 +339,7 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
         d.nak(retryDelayMs(attempt));
       }
     } finally {
-      clearInterval(working);
+      working.stop();
     }
     return false;
   }
