@@ -74,6 +74,8 @@ interface BenchOptions {
   seed: number;
   /** Python with torch. @default '/usr/bin/python3' (Debian's python3-torch) */
   python: string;
+  /** Where PyTorch trains the reference: 'cpu' (the anchor of the CPU targets) or 'cuda' (the GPU run's anchor). @default 'cpu' */
+  torchDevice: 'cpu' | 'cuda';
 }
 
 /** A command-line option with a bad value. */
@@ -93,7 +95,7 @@ const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 function parseOptions(argv: string[]): BenchOptions & { worker?: Backend } {
   const o: BenchOptions & { worker?: Backend } = {
-    steps: 20, warmup: 3, filters: 16, batch: 32, cells: 2, checkpoint: false, backends: DEFAULT_BACKENDS, json: false, seed: 1, python: '/usr/bin/python3',
+    steps: 20, warmup: 3, filters: 16, batch: 32, cells: 2, checkpoint: false, backends: DEFAULT_BACKENDS, json: false, seed: 1, python: '/usr/bin/python3', torchDevice: 'cpu',
   };
   const int = (name: string, value: string | undefined, min: number): number => {
     const n = Number(value);
@@ -118,11 +120,17 @@ function parseOptions(argv: string[]): BenchOptions & { worker?: Backend } {
       case '--seed': o.seed = int(arg, next(), 0); break;
       case '--backends': o.backends = (next() ?? '').split(',').filter(Boolean).map((b) => backend(arg, b)); break;
       case '--python': o.python = next() ?? o.python; break;
+      case '--torch-device': {
+        const d = next();
+        if (d !== 'cpu' && d !== 'cuda') throw new BenchOptionError(arg, d ?? '', "'cpu' or 'cuda'");
+        o.torchDevice = d;
+        break;
+      }
       case '--json': o.json = true; break;
       case '--checkpoint': o.checkpoint = true; break;
       case '--worker': o.worker = backend(arg, next() ?? ''); break;
       case '--help':
-        console.log('usage: npm run bench -- [--steps N] [--warmup N] [--filters F] [--batch B] [--cells N] [--checkpoint] [--backends wasm,webgpu,tensorflow,cpu] [--seed S] [--python PATH] [--json]');
+        console.log('usage: npm run bench -- [--steps N] [--warmup N] [--filters F] [--batch B] [--cells N] [--checkpoint] [--backends wasm,webgpu,tensorflow,cpu] [--seed S] [--python PATH] [--torch-device cpu|cuda] [--json]');
         process.exit(0);
       default: throw new BenchOptionError('(argument)', arg, 'a known option (see --help)');
     }
@@ -207,7 +215,9 @@ async function worker(backend: Backend, o: BenchOptions): Promise<BackendResult>
 /** Runs one backend in a fresh process (its own wasm heap; a crash there is a result here). */
 function runWorker(backend: Backend, argv: string[]): Promise<BackendResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', THIS_FILE, ...argv, '--worker', backend], {
+    // Bundled (scripts/gpu-bench.sh: one .mjs file, no tsx on the GPU machine) the file runs as it is.
+    const entry = THIS_FILE.endsWith('.mjs') ? [THIS_FILE] : ['--import', 'tsx', THIS_FILE];
+    const child = spawn(process.execPath, [...entry, ...argv, '--worker', backend], {
       cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '', err = '';
@@ -312,7 +322,8 @@ async function runTorch(o: BenchOptions, log: (line: string) => void): Promise<T
     const threads = availableParallelism();
     const args = [
       TORCH_SCRIPT, '--plan', planFile, '--steps', String(o.steps), '--warmup', String(o.warmup), '--batch', String(o.batch),
-      '--seed', String(o.seed), '--threads', threads > 1 ? `${threads},1` : '1', ...verifyArgs,
+      '--seed', String(o.seed), '--threads', threads > 1 && o.torchDevice === 'cpu' ? `${threads},1` : '1', ...verifyArgs,
+      '--device', o.torchDevice,
       '--recipe', JSON.stringify({ learningRate: recipe.learningRate, momentum: recipe.momentum, weightDecay: recipe.weightDecay, gradientClipNorm: recipe.gradientClipNorm }),
     ];
     const r = spawnSync(o.python, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
@@ -365,7 +376,7 @@ async function main(): Promise<void> {
   if (!torch.available) log(`PyTorch    unavailable: ${torch.reason}`);
   else {
     for (const run of torch.runs ?? []) {
-      log(`PyTorch    ${fmt(run.imagesPerSec).padStart(7)} images/s  (${fmt(run.msPerStep, 0)} ms/step; torch ${torch.torch}, CPU, ${run.threads} thread${run.threads > 1 ? 's' : ''}` +
+      log(`PyTorch    ${fmt(run.imagesPerSec).padStart(7)} images/s  (${fmt(run.msPerStep, 0)} ms/step; torch ${torch.torch}, ${o.torchDevice === 'cuda' ? 'CUDA' : 'CPU'}, ${run.threads} thread${run.threads > 1 ? 's' : ''}` +
         `${run === anchor ? ', the anchor' : ', for information'})`);
     }
     if (anchor && oneThread && anchor !== oneThread && anchor.imagesPerSec < oneThread.imagesPerSec) {
@@ -404,6 +415,7 @@ async function main(): Promise<void> {
       imagesPerSec: best?.imagesPerSec ?? null,
       referenceImagesPerSec: anchor?.imagesPerSec ?? null,
       referenceThreads: anchor?.threads ?? null,
+      referenceDevice: o.torchDevice,
       ratio: ratio ?? null,
       reference1ThreadImagesPerSec: oneThread?.imagesPerSec ?? null,
       ratio1Thread: ratio1 ?? null,

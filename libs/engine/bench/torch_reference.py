@@ -231,7 +231,7 @@ def verify(model, case):
     return {'maxAbsDiff': diff, 'maxAbsLogit': scale, 'ok': diff <= 1e-3 * max(1.0, scale)}
 
 
-def train(model, steps, warmup, batch, image_shape, classes, recipe, seed):
+def train(model, steps, warmup, batch, image_shape, classes, recipe, seed, device=torch.device('cpu')):
     torch.manual_seed(seed)
     # L2 decay on conv and dense kernels only, as our trainer (not on BN or biases).
     decay, no_decay = [], []
@@ -243,8 +243,8 @@ def train(model, steps, warmup, batch, image_shape, classes, recipe, seed):
         lr=recipe['learningRate'], momentum=recipe['momentum'],
     )
     h, w, c = image_shape
-    x = torch.randn(batch, c, h, w)
-    y = torch.arange(batch) % classes
+    x = torch.randn(batch, c, h, w).to(device)
+    y = (torch.arange(batch) % classes).to(device)
     model.train()
     times = []
     for step in range(warmup + steps):
@@ -273,6 +273,7 @@ def main():
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--verify', help='JSON file: our weights, an input batch and our logits; checked before timing')
     ap.add_argument('--recipe', default='{}', help='JSON: learningRate, momentum, weightDecay, gradientClipNorm')
+    ap.add_argument('--device', default='cpu', choices=['cpu', 'cuda'], help='where to train (cuda: the GPU reference)')
     args = ap.parse_args()
     plan = json.load(sys.stdin if args.plan == '-' else open(args.plan))
     recipe = {'learningRate': 0.025, 'momentum': 0.9, 'weightDecay': 5e-4, 'gradientClipNorm': 5.0, **json.loads(args.recipe)}
@@ -282,16 +283,20 @@ def main():
     if params != plan['paramCount']:
         raise SystemExit(f"torch model has {params} parameters, the plan {plan['paramCount']}: not the same network")
     checked = verify(model, json.load(open(args.verify))) if args.verify else None
+    device = torch.device(args.device)
+    model.to(device)
     runs = []
     for threads in [int(t) for t in args.threads.split(',') if t]:
         torch.set_num_threads(threads)
-        r = train(model, args.steps, args.warmup, args.batch, plan['inputShape'], plan['options']['numClasses'], recipe, args.seed)
+        r = train(model, args.steps, args.warmup, args.batch, plan['inputShape'], plan['options']['numClasses'], recipe, args.seed, device)
         runs.append({'threads': threads, **r})
     print(json.dumps({
         'torch': torch.__version__, 'defaultThreads': default_threads, 'paramCount': params,
         'steps': args.steps, 'warmup': args.warmup, 'batch': args.batch, 'verify': checked, 'runs': runs,
         # Peak resident memory of this process (Linux reports ru_maxrss in KiB), as the wasm worker measures its own.
         'peakRssBytes': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        'device': args.device,
+        'peakGpuBytes': torch.cuda.max_memory_allocated() if args.device == 'cuda' else None,
     }))
 
 

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { registerTrainingGradients, registerWasmTrainingKernels } from './kernels/register.js';
 import { programsFor } from './kernels/wasm-heap.js';
 import { guardWasmHeap } from './wasm-memory.js';
@@ -80,7 +80,8 @@ let gradientsReady = false;
 function ensureGradients(): void {
   if (gradientsReady) return;
   try {
-    require(GRADIENTS_MODULE);
+    // A bundle (scripts/gpu-bench.sh) imports the gradient tree statically at its entry.
+    if (tf.getGradient('Conv2D') === undefined) require(GRADIENTS_MODULE);
   } catch (cause) {
     throw new GradientRegistrationError(GRADIENTS_MODULE, { cause });
   }
@@ -118,7 +119,7 @@ interface GpuLike {
 }
 
 /** What a probe process found: an adapter, none (with Dawn's first complaint), or a failure. */
-type AdapterProbe = { adapter: true } | { adapter: false; detail: string } | { failed: string };
+type AdapterProbe = { adapter: true } | { adapter: false; detail: string } | { failed: string } | { bundled: true };
 
 /**
  * Runs in a throwaway process: creates a Dawn instance, asks for an adapter
@@ -141,8 +142,10 @@ function probeAdapter(): Promise<AdapterProbe> {
   let entry: string;
   try {
     entry = pathToFileURL(require.resolve('webgpu')).href;
-  } catch (error) {
-    return Promise.resolve({ failed: importFailure('webgpu (Dawn)', error) });
+  } catch {
+    // Bundled into one file (scripts/gpu-bench.sh): Dawn is inside the bundle and has no package to probe
+    // from a second process; the attempt loads it here instead.
+    return Promise.resolve({ bundled: true });
   }
   return new Promise((resolve) => {
     execFile(process.execPath, ['--input-type=module', '-e', PROBE_SCRIPT, entry], { timeout: PROBE_TIMEOUT_MS, encoding: 'utf8' }, (error, stdout, stderr) => {
@@ -164,7 +167,7 @@ async function tryWebgpu(): Promise<Attempt> {
   // Probe in a child process first: with no GPU, Dawn's stderr noise stays there and this process never loads it.
   const probe = await probeAdapter();
   if ('failed' in probe) return { ok: false, reason: probe.failed };
-  if (!probe.adapter) {
+  if ('adapter' in probe && !probe.adapter) {
     return { ok: false, reason: `Dawn found no GPU adapter${probe.detail ? ` (${probe.detail})` : ''}` };
   }
   let gpu: GpuLike;
@@ -202,11 +205,14 @@ async function tryWasm(): Promise<Attempt> {
   }
   if (tf.findBackend('wasm') == null) {
     // Point the loader at the package's own .wasm files, wherever bundling put the JS.
+    let dir: string;
     try {
-      wasm.setWasmPaths(`${dirname(require.resolve('@tensorflow/tfjs-backend-wasm'))}/`);
-    } catch (error) {
-      return { ok: false, reason: `cannot set the .wasm path: ${(error as Error).message}`, cause: error };
+      dir = dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
+    } catch {
+      // Bundled into one file: the bundler (../shared/device/bundle.sh) puts the .wasm files beside it.
+      dir = dirname(fileURLToPath(import.meta.url));
     }
+    wasm.setWasmPaths(`${dir}/`);
   }
   const kernels = registerWasmTrainingKernels();
   if (!(await tf.setBackend('wasm'))) return { ok: false, reason: 'the wasm backend did not initialise' };
