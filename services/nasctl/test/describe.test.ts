@@ -36,6 +36,40 @@ test('nasctl describe - NASNet-A CIFAR 6@768 has 3.3M parameters (2%), aux head 
   assert.ok(JSON.parse(withAux.stdout.at(-1)!).paramCount > plain.paramCount);
 });
 
+test('nasctl describe - the issue\'s NASNet-A 6@4032 at 331 is within 1% of the paper\'s 88.9M; imagenet-large is the reference Large exactly', () => {
+  const run = (...args: string[]) => {
+    const res = spawnSync(process.execPath, [bin, 'describe', '--genotype', 'nasnet-a', ...args, '--json'], { encoding: 'utf8' });
+    assert.equal(res.status, 0, res.stderr);
+    return { json: JSON.parse(res.stdout.trim().split('\n').at(-1)!), stdout: res.stdout };
+  };
+  // The command of issue 13, as written: --filters is the paper's F (penultimate), so 6@4032 means F0 = 168.
+  const issue = run('--layout', 'imagenet', '--cells', '6', '--filters', '4032', '--image-size', '331');
+  assert.ok(within(issue.json.paramCount, 88.9e6, 0.01), `paramCount ${issue.json.paramCount}`);
+  assert.deepEqual([issue.json.cells, issue.json.penultimateFilters, issue.json.initialFilters], [6, 4032, 168]);
+  assert.match(issue.stdout, /^network\s+imagenet 6@4032 \(F0 168, stem x1\)/m);
+  // NASNet-A Large as the reference builds it (stem multiplier 3, skip_reduction_layer_input): Keras NASNetLarge's
+  // 88,753,150 trainable parameters, and the paper's 23.8B mult-adds.
+  const large = run('--layout', 'imagenet-large');
+  assert.equal(large.json.paramCount, 88_753_150);
+  assert.ok(within(large.json.multAdds, 23.8e9, 0.01), `multAdds ${large.json.multAdds}`);
+  assert.deepEqual([large.json.cells, large.json.filters, large.json.imageSize, large.json.stemMultiplier, large.json.skipReductionLayerInput], [6, 4032, 331, 3, true]);
+  assert.equal(run('--layout', 'imagenet', '--cells', '6', '--filters', '4032', '--image-size', '331', '--stem-multiplier', '3').json.paramCount, 88_753_150);
+});
+
+test('nasctl describe - the published CIFAR and mobile counts stay exact, labelled N@F with the paper\'s F', async () => {
+  const cifar = capture();
+  assert.equal(await main(['describe', '--layout', 'cifar', '--cells', '6', '--filters', '768', '--json'], cifar), 0);
+  assert.equal(JSON.parse(cifar.stdout.at(-1)!).paramCount, 3_346_538);
+  assert.ok(cifar.stdout.some((l) => /^network\s+cifar 6@768 \(F0 32, stem x3\)/.test(l)), cifar.stdout.join('\n'));
+  const mobile = capture();
+  assert.equal(await main(['describe', '--layout', 'imagenet', '--json'], mobile), 0);
+  const m = JSON.parse(mobile.stdout.at(-1)!);
+  assert.deepEqual([m.cells, m.filters, m.paramCount, m.multAdds], [4, 1056, 5_289_978, 563_638_816]);
+  const bad = capture();
+  assert.equal(await main(['describe', '--layout', 'mobile'], bad), 2);
+  assert.match(bad.stderr.join('\n'), /--layout must be one of cifar, imagenet, imagenet-large, got 'mobile'/);
+});
+
 test('nasctl describe - text form and JSON files are accepted; bad input is named', async () => {
   const io = capture();
   assert.equal(await main(['describe', '--json'], io), 0);
