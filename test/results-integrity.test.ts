@@ -188,7 +188,7 @@ test('results - a child whose every generation is refused fails with the reason 
     await forger.js.publish(resultSubject(S, 1, 2), encodeChildResult(ok(t, 0.5), { searchId: S, genotypeHash: 'not-the-hash' }));
     const r = await pending;
     assert.equal(r.status, 'failed');
-    assert.match(r.reason ?? '', /2 results refused, the last: genotype hash "not-the-hash" is not the task's/);
+    assert.match(r.reason ?? '', /2 results refused, the last: result on 'nas\.results\.refused\.1\.2' rejected: genotype hash "not-the-hash" is not the task's/);
     assert.equal(executor.rejectedResults, 2);
   } finally {
     await executor.close();
@@ -225,7 +225,7 @@ test('results - garbage stored under a child\'s subject before a controller rest
     assert.ok(await second.jsm.direct.getMessage(STREAM_RESULTS, { last_by_subj: resultSubject(S, 3, 2) }), 'generation 2 answered');
     const letters = await deadLetters(second, resultSubject(S, 3, 1));
     assert.equal(letters.length, 1);
-    assert.match(letters[0]!.reason, /rejected: undecodable message/);
+    assert.match(letters[0]!.reason, /^undecodable message on 'nas\.results\.garbage\.3\.1': \(message\): not a nas\.v1\.ChildResult/);
     assert.equal(executor.rejectedResults, 1);
     // The generation 1 task (still queued) met the garbage when its trainer answered: the first answer stands.
     for (let i = 0; i < 100 && !trainer.lines.some((l) => /answered already/.test(l)); i++) await new Promise((r2) => setTimeout(r2, 50));

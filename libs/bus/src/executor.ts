@@ -264,7 +264,8 @@ export class JetStreamExecutor implements ChildExecutor {
   }
 
   /**
-   * Records a refused result in nas.dlq.results with why (its Nats-Msg-Id
+   * Records a refused result in nas.dlq.results with why (the decoder's
+   * BusDecodeError message, or a ResultRejectedError's; its Nats-Msg-Id
    * `<stream>.<seq>` stores it once however often it is met) and counts it
    * once per stream sequence.
    */
@@ -272,10 +273,9 @@ export class JetStreamExecutor implements ChildExecutor {
     if (watch.refusedSeqs.has(seq)) return;
     watch.refusedSeqs.add(seq);
     this.rejected++;
-    const why = new ResultRejectedError(subject, reason).message;
-    this.log(`bus: dead-lettering result seq ${seq}: ${why}`);
+    this.log(`bus: dead-lettering result seq ${seq}: ${reason}`);
     this.track(this.retrying(`dead-lettering result seq ${seq}`,
-      () => publishDeadLetter(this.bus, { kind: 'results', data, reason: why, subject, stream: STREAM_RESULTS, streamSequence: seq, by: this.by })));
+      () => publishDeadLetter(this.bus, { kind: 'results', data, reason, subject, stream: STREAM_RESULTS, streamSequence: seq, by: this.by })));
   }
 
   /**
@@ -354,7 +354,9 @@ export class JetStreamExecutor implements ChildExecutor {
         onMessage: (m) => {
           const at = parseResultSubject(m.subject, resultsPrefix);
           if (!at) {
-            this.refuse(watch, m.data, m.subject, m.seq, 'the subject names no child and generation');
+            // The decoder's reason when it has one (it names the field), else what is wrong with the subject.
+            const verdict = judgeResult(m.data, m.subject);
+            this.refuse(watch, m.data, m.subject, m.seq, verdict.ok ? new ResultRejectedError(m.subject, 'the subject names no child and generation').message : verdict.reason);
             return;
           }
           const due = [...(watch.waiters.get(at.childId) ?? [])].filter((w) => w.generation === at.generation);
@@ -436,12 +438,11 @@ function judgeResult(data: Uint8Array, subject: string, task?: ChildTask): Verdi
     return { ok: false, reason: err instanceof BusDecodeError ? err.message : new BusDecodeError(subject, '(message)', String((err as Error)?.message ?? err)).message };
   }
   const { result, genotypeHash } = decoded;
-  if (task && genotypeHash !== task.hash) {
-    return { ok: false, reason: `genotype hash ${JSON.stringify(genotypeHash.slice(0, 80))} is not the task's ${JSON.stringify(task.hash)}` };
-  }
-  if (!unit(result.reward)) return { ok: false, reason: `reward ${result.reward} is not a number in [0, 1]` };
+  const refused = (why: string): Verdict => ({ ok: false, reason: new ResultRejectedError(subject, why).message });
+  if (task && genotypeHash !== task.hash) return refused(`genotype hash ${JSON.stringify(genotypeHash.slice(0, 80))} is not the task's ${JSON.stringify(task.hash)}`);
+  if (!unit(result.reward)) return refused(`reward ${result.reward} is not a number in [0, 1]`);
   const bad = result.validationByEpoch.findIndex((v) => !unit(v));
-  if (bad >= 0) return { ok: false, reason: `validation_by_epoch[${bad}] ${result.validationByEpoch[bad]} is not an accuracy in [0, 1]` };
+  if (bad >= 0) return refused(`validation_by_epoch[${bad}] ${result.validationByEpoch[bad]} is not an accuracy in [0, 1]`);
   return { ok: true, result };
 }
 
