@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { truncateSync } from 'node:fs';
+import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { DLQ_HEADERS, STREAM_DLQ, STREAM_EVENTS, STREAM_RESULTS, STREAM_TASKS } from '@nasnet/bus';
@@ -57,7 +57,10 @@ test('bus fuzz - 10,500 bad messages: no process crashes, every bad task and res
   const t0 = Date.now();
   const events = await EventLog.follow(cluster.bus);
   after(() => events.close());
-  await cluster.startController();
+  // The out-of-memory search below trains at batch 512, above the default operator limit (256).
+  const limitsFile = join(cluster.scratch, 'limits.json');
+  writeFileSync(limitsFile, JSON.stringify({ search: { batchSize: 1024 } }));
+  await cluster.startController('controller', { NASNET_LIMITS_FILE: limitsFile });
   await cluster.startMetrics();
   // A 256 MiB wasm heap: the oversized child below fails on it quickly (a pod's memory limit would set this).
   const trainer = cluster.startTrainer('trainer-f', { ACK_WAIT_MS: '30000', WASM_HEAP_LIMIT_MB: '256' });
@@ -149,9 +152,11 @@ test('bus fuzz - 10,500 bad messages: no process crashes, every bad task and res
     assert.equal(e.result!.reason, `dataset file ${join(cifar, 'data_batch_1.bin')} is truncated at byte offset ${2 * record} (record 2): `
       + `${2 * record + 1000} bytes is not a whole number of ${record}-byte records; the last record has only 1000 bytes`);
   }
-  // Failed children end their searches' budgets like any other result; they teach the strategy nothing.
-  for (const s of [finalD, finalC]) {
-    assert.equal(s.runState, 'succeeded', s.message);
+  // Searches whose every child failed end FAILED with the most common reason (issue 13), after their whole (small) budget.
+  for (const [s, reason] of [[finalD, /wasm backend out of memory/], [finalC, /is truncated at byte offset/]] as const) {
+    assert.equal(s.runState, 'failed', s.message);
+    assert.match(s.message ?? '', /children (all )?failed/);
+    assert.match(s.message ?? '', reason);
     assert.equal(s.loop!.entries.length, s.spec.budget.architectures);
   }
   assert.equal(finalB.runState, 'succeeded');

@@ -184,10 +184,11 @@ export class Cluster {
   }
 
   /** Starts the controller (no launcher, trainers are ours) and waits for its "ready" line. */
-  async startController(name = 'controller'): Promise<ServiceProcess> {
+  async startController(name = 'controller', env: Record<string, string> = {}): Promise<ServiceProcess> {
     this.grpcPort ||= await freePort();
     const proc = startService(name, 'services/controller/src/main.ts', {
       NATS_URL: this.nats.url, GRPC_PORT: String(this.grpcPort), HTTP_PORT: '-1', HOST: '127.0.0.1', CONTROLLER_TOKEN: TOKEN, NASNET_LAUNCHER: 'none',
+      ...env,
     });
     this.services.push(proc);
     this.controller = proc;
