@@ -15,7 +15,8 @@
  * default 1000 when --strategy is not ppo), --seed, --timeout-s, --verbose,
  * --json (stdout is then one JSON object; the readable lines go to stderr).
  * LOAD_BENCH_CONTROLLER_ARGS adds node flags to the controller (profiling);
- * LOAD_BENCH_STATE_TIMES=1 times the controller's state saves (load-controller.ts).
+ * LOAD_BENCH_STATE_TIMES=1 times the controller's state saves (load-controller.ts);
+ * LOAD_BENCH_TRACE=<file> writes each child's queued, published and started times (CSV).
  *
  * After each run it checks that nothing was lost or duplicated: the final
  * search state in KV holds exactly N distinct trained children, each with
@@ -26,7 +27,7 @@
  * duplicated), then every run in full, with the load average it ran under.
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { setMaxListeners } from 'node:events';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -350,6 +351,11 @@ async function runOnce(o: RunOptions, log: (line: string) => void): Promise<RunR
       `trainers: ${JSON.stringify(stats.reduce((a, s) => ({ trained: a.trained + s.trained, failed: a.failed + s.failed, retried: a.retried + s.retried, cancelled: a.cancelled + s.cancelled, handedBack: a.handedBack + s.handedBack })))}`,
       `NAS_TASKS last_seq ${tasks.state.last_seq}, messages ${tasks.state.messages}; NAS_RESULTS last_seq ${results.state.last_seq}, messages ${results.state.messages}`,
     ];
+    // LOAD_BENCH_TRACE=<file>: one line per child (id, queued, published, started; epoch ms), to see where in a run the slow ones fall.
+    if (process.env.LOAD_BENCH_TRACE) {
+      const lines = trained.map((e) => `${e.childId},${queuedAt.get(e.childId) ?? ''},${publishedAt.get(e.childId) ?? ''},${startedAt.get(e.childId) ?? ''}`);
+      writeFileSync(process.env.LOAD_BENCH_TRACE, `childId,queuedMs,publishedMs,startedMs\n${lines.join('\n')}\n`);
+    }
     const span = (from: Map<number, number>, to: Map<number, number>) => trained
       .map((e) => (to.get(e.childId) ?? Number.NaN) - (from.get(e.childId) ?? Number.NaN)).filter(Number.isFinite).sort((a, b) => a - b);
     const summary = (sorted: number[]) => ({

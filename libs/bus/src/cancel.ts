@@ -8,10 +8,20 @@ import { cancelKey, KV_CANCELS } from './types.js';
  * They are KV entries, not core messages, so a trainer that takes a task
  * hours after the search was cancelled still sees it, and one training it
  * when the marker appears hears of it through a watch.
+ *
+ * A board that follows() also keeps the keys of the markers in the bucket
+ * (listed once, then kept current by the watch), so a trainer learns that
+ * a task it took has no marker without asking the server (mayBeMarked):
+ * two KV lookups per task were a round trip between a delivery and the start
+ * of training, paid by every child (dispatch latency, test/bench/load.ts).
  */
 export class CancelBoard {
   private readonly listeners = new Map<string, Set<(reason: string) => void>>();
   private stopWatch?: () => void;
+  /** Keys that may hold a marker (a PUT seen last), while `complete`. */
+  private readonly marked = new Set<string>();
+  /** `marked` holds every marker in the bucket: listed after the watch started, and the watch is alive. */
+  private complete = false;
 
   private constructor(private readonly kv: KV) {}
 
@@ -42,19 +52,45 @@ export class CancelBoard {
 
   /**
    * Starts following new markers (call before the first reasonFor() so no
-   * marker falls between the two). Idempotent.
+   * marker falls between the two), then lists the keys of those already
+   * there, after which mayBeMarked() answers locally. Idempotent.
    */
   async follow(): Promise<void> {
     if (this.stopWatch) return;
-    const it = await this.kv.watch({ include: KvWatchInclude.UpdatesOnly, ignoreDeletes: true });
+    const it = await this.kv.watch({ include: KvWatchInclude.UpdatesOnly });
+    let alive = true;
     this.stopWatch = () => it.stop();
     void (async () => {
       for await (const e of it) {
-        if (e.operation !== 'PUT') continue;
+        if (e.operation !== 'PUT') {
+          // A cleared marker (the controller queues the child again): it no longer stops anything.
+          this.marked.delete(e.key);
+          continue;
+        }
+        this.marked.add(e.key);
         const reason = e.string();
-        for (const l of this.listeners.get(e.key) ?? []) l(reason);
+        for (const l of [...(this.listeners.get(e.key) ?? [])]) l(reason);
       }
-    })().catch(() => {});
+    })().catch(() => {}).finally(() => {
+      // Without the watch the kept keys go stale: every question goes to the server again.
+      alive = false;
+      this.complete = false;
+    });
+    // Listed after the watch started, so no marker falls between the two. A key cleared meanwhile
+    // may be listed all the same: mayBeMarked() then says "ask", and reasonFor() reads the truth.
+    for await (const key of await this.kv.keys()) this.marked.add(key);
+    this.complete = alive && this.stopWatch !== undefined;
+  }
+
+  /**
+   * False when the child and its search are known to have no marker: the
+   * board follows (follow() returned) and its watch has seen none. True
+   * means "ask reasonFor()": a marker may exist (or the board does not
+   * know). A marker made after this answer reaches onCancel() listeners, so
+   * a caller registers its listener before asking.
+   */
+  mayBeMarked(searchId: string, childId: number): boolean {
+    return !this.complete || this.marked.has(cancelKey(searchId)) || this.marked.has(cancelKey(searchId, childId));
   }
 
   /** Calls `listener` when the child or its search gets a marker from now on; returns the unsubscribe. */
@@ -95,6 +131,8 @@ export class CancelBoard {
   stop(): void {
     this.stopWatch?.();
     this.stopWatch = undefined;
+    this.complete = false;
+    this.marked.clear();
     this.listeners.clear();
   }
 }

@@ -140,6 +140,12 @@ export class JetStreamExecutor implements ChildExecutor {
     return this.board;
   }
 
+  /** Starts following the search's results (see execute, step 1) and resolves once it does. */
+  async prepare(searchId: string): Promise<void> {
+    if (this.closed) return;
+    await this.watch(searchId).ready;
+  }
+
   async execute(task: ChildTask, hooks: { onProgress?: (p: ChildProgress) => void; signal?: AbortSignal } = {}): Promise<ChildResult> {
     const { searchId, childId } = task;
     const signal = hooks.signal;

@@ -64,4 +64,12 @@ export interface ChildResult {
 /** Trains children: local worker processes, a JetStream work queue, or a function in tests. */
 export interface ChildExecutor {
   execute(task: ChildTask, hooks: { onProgress?: (p: ChildProgress) => void; signal?: AbortSignal }): Promise<ChildResult>;
+  /**
+   * Gets ready to execute children of `searchId` (a JetStream executor
+   * starts following the search's results), so its first children are
+   * queued the moment they are proposed. SearchLoop.run() awaits it before
+   * the first child; a failure is not fatal (execute() meets it again and
+   * reports it per child).
+   */
+  prepare?(searchId: string): Promise<void>;
 }

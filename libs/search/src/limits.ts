@@ -149,5 +149,8 @@ export function childDeadlineReason(seconds: number): string {
 /** An executor whose tasks carry the operator's per-child deadline (ChildTask.maxSeconds); 0 = unchanged. */
 export function withChildDeadline(executor: ChildExecutor, seconds: number): ChildExecutor {
   if (seconds <= 0) return executor;
-  return { execute: (task, hooks) => executor.execute({ ...task, maxSeconds: seconds }, hooks) };
+  return {
+    execute: (task, hooks) => executor.execute({ ...task, maxSeconds: seconds }, hooks),
+    ...(executor.prepare ? { prepare: (searchId: string) => executor.prepare!(searchId) } : {}),
+  };
 }

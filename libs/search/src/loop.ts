@@ -244,6 +244,11 @@ export class SearchLoop {
   async run(): Promise<SearchState> {
     this.startedAt = performance.now();
     if (!this.outcome) {
+      // Before the first child: its task then goes out as it is proposed (dispatch latency), not after
+      // the executor's set-up. A failed set-up is met again, and reported, by each execute().
+      await this.executor.prepare?.(this.searchId).catch(() => {});
+    }
+    if (!this.outcome) {
       await new Promise<void>((resolve) => {
         this.finish = resolve;
         // Children that were in flight when the state was saved run again.

@@ -117,6 +117,31 @@ test('search loop - cancel aborts running children and ends cancelled', async ()
   assert.ok(state.entries.length < 30);
 });
 
+test('search loop - the executor is prepared for the search before its first child; a failed preparation does not stop the search', async () => {
+  for (const fails of [false, true]) {
+    const calls: ChildTask[] = [];
+    const order: string[] = [];
+    const inner = syntheticExecutor(3, calls);
+    let release = () => {};
+    const executor: ChildExecutor = {
+      execute: (task, hooks) => { order.push(`execute ${task.childId}`); return inner.execute(task, hooks); },
+      prepare: (searchId) => new Promise<void>((resolve, reject) => {
+        order.push(`prepare ${searchId}`);
+        release = () => (fails ? reject(new Error('bus away')) : resolve());
+      }),
+    };
+    const loop = new SearchLoop(normalizeSpec({ ...baseSpec, strategy: 'random', budget: { architectures: 8, concurrency: 4 } }), { searchId: 'prep', executor });
+    const done = loop.run();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(order, ['prepare prep'], 'no child is proposed before the executor is ready');
+    release();
+    const state = await done;
+    assert.equal(state.outcome, 'succeeded');
+    assert.equal(calls.length, 8);
+    assert.equal(order[1], 'execute 0');
+  }
+});
+
 test('search spec - errors name the field', () => {
   assert.throws(() => normalizeSpec({ budget: { architectures: 0 } }), (e: unknown) => e instanceof SearchSpecError && e.field === 'budget.architectures' && /between 1 and/.test(e.message));
   assert.throws(() => normalizeSpec({ dataset: 'imagenet' }), /field 'dataset': 'imagenet' is not one of/);

@@ -224,29 +224,38 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
   /** Trains one delivery; true when the loop must stop (shutdown). */
   async function handle(d: TaskDelivery): Promise<boolean> {
     const { task, attempt } = d;
+    const child = new AbortController();
+    let stopping: Stopping | undefined;
+    const stoppingNow = (): Stopping | undefined => stopping;
+    // Listening before the marker check below: a marker the board hears of after the check stops the
+    // child through this listener, one it heard of before is in the check (CancelBoard.mayBeMarked).
+    const unlistenCancel = board.onCancel(task.searchId, task.childId, (reason) => {
+      stopping ??= { why: 'cancel', reason };
+      child.abort(new Error(`cancelled: ${reason}`));
+    });
     let already: string | undefined;
     try {
-      already = await withBusRetry(() => board.reasonFor(task.searchId, task.childId), retry(`trainer ${trainerId}: reading the cancel markers of child ${task.childId}`));
+      // The board knows locally that most tasks have no marker; only a possible one costs a lookup.
+      if (board.mayBeMarked(task.searchId, task.childId)) {
+        already = await withBusRetry(() => board.reasonFor(task.searchId, task.childId), retry(`trainer ${trainerId}: reading the cancel markers of child ${task.childId}`));
+      }
+      const heard = stoppingNow();
+      if (already === undefined && heard?.why === 'cancel') already = heard.reason;
       if (already !== undefined) {
+        unlistenCancel();
         await publishResult(d, emptyResult(task, 'cancelled', already, trainerId, attempt));
         stats.cancelled++;
         await d.ack();
         return false;
       }
     } catch (err) {
+      unlistenCancel();
       // The bus stayed away past every retry: the task comes back after its ack deadline.
       log(`trainer ${trainerId}: child ${task.childId} of ${task.searchId}: ${errorText(err)}; leaving it for redelivery`);
       return false;
     }
     emit({ kind: 'child_attempt', searchId: task.searchId, timeMs: Date.now(), trainer: trainerId, childId: task.childId, attempt, redelivered: attempt > 1 });
 
-    const child = new AbortController();
-    let stopping: Stopping | undefined;
-    const stoppingNow = (): Stopping | undefined => stopping;
-    const unlistenCancel = board.onCancel(task.searchId, task.childId, (reason) => {
-      stopping ??= { why: 'cancel', reason };
-      child.abort(new Error(`cancelled: ${reason}`));
-    });
     // The search ended (succeeded, failed or cancelled) while this child trained: nobody waits for it.
     const onEnded = () => {
       const reason = ended.signal.reason instanceof Error ? ended.signal.reason.message : `search ${task.searchId} ended`;
