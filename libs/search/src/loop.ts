@@ -102,10 +102,14 @@ export const FAIL_FAST_CHILDREN = 3;
  * update with 100 LSTM units takes seconds of CPU and a proposal tens of
  * milliseconds, and filling a 500-child window (or several updates) in one
  * go ran the executor's requests past their timeouts (test/bench/load.ts).
+ * Short, because the tasks a slice dispatches leave the process only when
+ * it ends (the NATS client writes its buffer out after the running task):
+ * with 50 ms slices the first child of a slice waited that long on the
+ * wire, a visible share of the dispatch latency of a 500-child window.
  * Only timing changes: the order of proposals and observations, hence the
  * search, stays the same.
  */
-const SLICE_MS = 50;
+const SLICE_MS = 5;
 
 export class SearchLoop {
   readonly searchId: string;
@@ -119,6 +123,7 @@ export class SearchLoop {
   private lastCheckpointMs = -Infinity;
   private lastCheckpointPhase: SearchPhase | undefined;
   private checkpointTimer: NodeJS.Timeout | undefined;
+  private checkpointQueued = false;
   /** Search-phase entries, their count of trained (non-duplicate) ones, and the first entry per hash. */
   private searchList: ChildEntry[] = [];
   private trained = 0;
@@ -301,8 +306,24 @@ export class SearchLoop {
       this.finish?.();
       return;
     }
-    this.checkpoint();
+    this.checkpointSoon();
     if (this.phase === 'done') this.finish?.();
+  }
+
+  /**
+   * A checkpoint on the next turn of the event loop, not in this one: the
+   * snapshot serialises every running child, and the tasks this turn
+   * dispatched should be on the wire before that (see SLICE_MS). The
+   * snapshot is taken when it runs, so it is as consistent as ever; the
+   * end of the search is saved by run() itself.
+   */
+  private checkpointSoon(): void {
+    if (!this.wantsCheckpoints || this.checkpointQueued) return;
+    this.checkpointQueued = true;
+    setImmediate(() => {
+      this.checkpointQueued = false;
+      if (!this.failure && this.phase !== 'done') this.checkpoint();
+    });
   }
 
   private advanceSearch(): void {
