@@ -172,6 +172,12 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
   }
   log(`trainer ${trainerId}: waiting for children${searchId !== undefined ? ` of search ${searchId}` : ''}`);
   let busy = false;
+  // The delivery being trained or answered. working() calls sent while the server was away are lost:
+  // it is told at once when the server is back, before the child's ack deadline (which kept running
+  // from the last call that arrived) hands the child to another trainer. One listener for the loop,
+  // not one per child (a status iterator per child was a visible cost with many trainers per process).
+  let held: TaskDelivery | undefined;
+  const unReconnect = onReconnect(bus.nc, () => held?.working());
   const heartbeat = () => emit({ kind: 'trainer_heartbeat', timeMs: Date.now(), trainer: trainerId, busy });
   heartbeat();
   const timer = setInterval(heartbeat, options.heartbeatMs ?? 10_000);
@@ -189,6 +195,7 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
     }
   } finally {
     clearInterval(timer);
+    unReconnect();
     unwatchSearch();
     consumer.close();
     board.stop();
@@ -282,10 +289,9 @@ export async function runTrainerLoop(options: TrainerLoopOptions): Promise<Train
       child.abort(new Error(reason));
     }, maxSeconds * 1000) : undefined;
     const beat = setInterval(() => d.working(), Math.max(100, consumer.ackWaitMs / 3));
-    // working() calls sent while the server was away are lost: tell it at once when it is back, before the
-    // child's ack deadline (which kept running from the last call that arrived) hands the child to another trainer.
-    const unReconnect = onReconnect(bus.nc, () => d.working());
-    const working = { stop: () => { clearInterval(beat); unReconnect(); } };
+    // The loop's reconnect listener calls working() on this delivery while it is held (see `held`).
+    held = d;
+    const working = { stop: () => { clearInterval(beat); if (held === d) held = undefined; } };
 
     let outcome: { ok: true; result: ChildResult } | { ok: false; error: unknown };
     try {
