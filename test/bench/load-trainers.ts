@@ -8,7 +8,7 @@
  *   parent -> { type: 'start', ... }   connect, start the trainers
  *   child  -> { type: 'started' }       every trainer loop is running
  *   child  -> { type: 'progress', started }  children started so far, every few seconds
- *   parent -> { type: 'measure' }       start measuring CPU time and event-loop delay
+ *   parent -> { type: 'measure' }       start measuring CPU time and event-loop delay, forget earlier children
  *   parent -> { type: 'stop' }          stop the trainers (abort), then report
  *   child  -> { type: 'report', ... }   what each trainer did, and when each child started
  */
@@ -114,6 +114,9 @@ process.on('message', (m: FleetCommand) => {
   const fail = (err: unknown) => send({ type: 'error', message: err instanceof Error ? err.stack ?? err.message : String(err) });
   if (m.type === 'start') start(m).catch(fail);
   else if (m.type === 'measure') {
+    // The measured search starts: a warm-up search's children (same ids) are forgotten.
+    startedAt.clear();
+    times.clear();
     cpu0 = process.cpuUsage();
     loopDelay.reset();
     loopDelay.enable();

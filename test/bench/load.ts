@@ -11,7 +11,10 @@
  *
  * Options: --children N, --trainers N, --strategy random|ppo|evolution,
  * --connections N (trainer connections in all, default 4), --trainer-processes N
- * (processes the trainers are spread over, default one per core), --min-delay-ms,
+ * (processes the trainers are spread over, default one per core),
+ * --warmup-children N (a random search of N children through the same
+ * controller and trainers before the measured one, not measured, default
+ * 1000; 0 measures from cold processes), --min-delay-ms,
  * --max-delay-ms, --ppo-children N (a second run with PPO; 0 = none,
  * default 1000 when --strategy is not ppo), --seed, --timeout-s, --verbose,
  * --json (stdout is then one JSON object; the readable lines go to stderr).
@@ -19,6 +22,13 @@
  * LOAD_BENCH_TRAINER_ARGS to the trainer processes;
  * LOAD_BENCH_STATE_TIMES=1 times the controller's state saves (load-controller.ts);
  * LOAD_BENCH_TRACE=<file> writes each child's queued, published and started times (CSV).
+ *
+ * Why a warm-up: a controller and a trainer fleet are long-running processes;
+ * a fresh one runs its first children through cold code (no JIT yet) and a
+ * growing heap, and here 250 simulated trainers per process went through
+ * that at once in the first second, which a fleet of one trainer per pod
+ * never does. The warm-up's children are left out of every figure and
+ * check except the trainers' own counts, which cover both searches.
  *
  * After each run it checks that nothing was lost or duplicated: the final
  * search state in KV holds exactly N distinct trained children, each with
@@ -60,6 +70,7 @@ interface RunOptions {
   strategy: 'random' | 'ppo' | 'evolution';
   connections: number;
   trainerProcesses: number;
+  warmupChildren: number;
   minDelayMs: number;
   maxDelayMs: number;
   seed: number;
@@ -282,33 +293,40 @@ async function runOnce(o: RunOptions, log: (line: string) => void): Promise<RunR
     controller = new ControllerProcess(nats.url, o.verbose);
     await withTimeout(controller.next('ready'), 60_000, 'controller start');
 
-    // Watch the events: when the controller queued each child, and which trainers are up.
-    // No async stack traces on the bench's connections: every request would build two Error objects,
-    // a third of this process's CPU with 500 trainers sharing one event loop (the controller's
-    // connection does the same). A real trainer has a process to itself.
+    // Watch the events: when the controller queued each child (per search: a warm-up search's child ids
+    // are the measured one's too), and which trainers are up. No async stack traces on the bench's
+    // connections: every request would build two Error objects (the controller's connection does the same).
     const watcher = await connectBus(nats.url, { name: 'bench-watch', log, asyncTraces: false });
     buses.push(watcher);
-    const queuedAt = new Map<number, number>();
+    const queuedBySearch = new Map<string, Map<number, number>>();
+    const publishedBySearch = new Map<string, Map<number, number>>();
+    const of = (bySearch: Map<string, Map<number, number>>, searchId: string) => {
+      let m = bySearch.get(searchId);
+      if (!m) bySearch.set(searchId, (m = new Map()));
+      return m;
+    };
     const heartbeats = new Set<string>();
     watcher.nc.subscribe('nas.events.>', {
       callback: (err, msg) => {
         if (err) return;
-        // Decode only the two kinds wanted (a byte search is far cheaper than decoding): the
-        // trainers share this process, and every cycle spent here delays one of them.
+        // Decode only the two kinds wanted (a byte search is far cheaper than decoding): every
+        // cycle spent here delays the "published" stamp of the next task.
         const bytes = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
         if (bytes.indexOf(QUEUED_BYTES) < 0 && bytes.indexOf(HEARTBEAT_BYTES) < 0) return;
         const e = decodeBusEvent(msg.data, msg.subject);
-        if (e.kind === 'search' && e.event.type === 'child_queued' && e.event.phase === 'search') queuedAt.set(e.event.childId, e.timeMs);
+        if (e.kind === 'search' && e.event.type === 'child_queued' && e.event.phase === 'search') of(queuedBySearch, e.searchId).set(e.event.childId, e.timeMs);
         else if (e.kind === 'trainer_heartbeat') heartbeats.add(e.trainer);
       },
     });
-    // A core subscription sees each task as the controller publishes it (Nats-Msg-Id <searchId>.<childId>.<phase>).
-    const publishedAt = new Map<number, number>();
+    // A core subscription sees each task as the controller publishes it (Nats-Msg-Id <searchId>.<childId>.<phase>.g<generation>).
     watcher.nc.subscribe('nas.tasks.>', {
       callback: (err, msg) => {
         if (err) return;
-        const childId = Number((msg.headers?.get('Nats-Msg-Id') ?? '').split('.')[1]);
-        if (Number.isInteger(childId) && !publishedAt.has(childId)) publishedAt.set(childId, Date.now());
+        const [searchId, child] = (msg.headers?.get('Nats-Msg-Id') ?? '').split('.');
+        const childId = Number(child);
+        if (!searchId || !Number.isInteger(childId)) return;
+        const published = of(publishedBySearch, searchId);
+        if (!published.has(childId)) published.set(childId, Date.now());
       },
     });
 
@@ -323,7 +341,25 @@ async function runOnce(o: RunOptions, log: (line: string) => void): Promise<RunR
       }, 'started');
     })), 120_000, `${processes} trainer processes starting`);
     await withTimeout((async () => { while (heartbeats.size < o.trainers) await new Promise((r) => setTimeout(r, 50)); })(), 120_000, `${o.trainers} trainers starting`);
-    log(`${o.trainers} trainers up in ${processes} processes (${o.connections} connections in all); submitting ${o.children} children (${o.strategy})`);
+    log(`${o.trainers} trainers up in ${processes} processes (${o.connections} connections in all)`);
+
+    // The warm-up search: the same controller and trainers, not measured (see --warmup-children).
+    if (o.warmupChildren > 0) {
+      log(`warm-up: ${o.warmupChildren} children (random), not measured`);
+      const warmFinished = controller.next('finished');
+      controller.send({
+        type: 'submit', spec: {
+          name: 'load-warmup', dataset: 'synthetic', strategy: 'random', seed: o.seed + 1,
+          budget: { architectures: o.warmupChildren, concurrency: o.trainers }, recipe: { epochs: 1 },
+        },
+      });
+      const warm = await withTimeout(warmFinished, o.timeoutS * 1000, 'the warm-up search');
+      if (warm.runState !== 'succeeded') throw new LoadBenchError(`warm-up search ${warm.id} ended ${warm.runState}: ${warm.message ?? ''}`);
+    }
+    // The streams' counts before the measured search: its own tasks and results are what comes after.
+    const tasks0 = (await watcher.jsm.streams.info(STREAM_TASKS)).state;
+    const results0 = (await watcher.jsm.streams.info(STREAM_RESULTS)).state;
+    log(`submitting ${o.children} children (${o.strategy})`);
 
     const spec: SearchSpecInput = {
       name: `load-${o.strategy}`, dataset: 'synthetic', strategy: o.strategy, seed: o.seed,
@@ -359,6 +395,7 @@ async function runOnce(o: RunOptions, log: (line: string) => void): Promise<RunR
     const load1 = loadavg();
     const natsCpu = processCpuSeconds(nats.pid) - natsCpu0;
     if (fin.runState !== 'succeeded') throw new LoadBenchError(`search ${sub.id} ended ${fin.runState}: ${fin.message ?? ''}`);
+    const queuedAt = of(queuedBySearch, sub.id), publishedAt = of(publishedBySearch, sub.id);
     const wallSeconds = (fin.atMs - sub.atMs) / 1000;
 
     const reports: FleetReport[] = await withTimeout(Promise.all(fleet.map((f) => f.ask({ type: 'stop' }, 'report'))), 60_000, 'stopping the trainers');
@@ -391,10 +428,12 @@ async function runOnce(o: RunOptions, log: (line: string) => void): Promise<RunR
       'each has an ok result with the reward of its own genotype': trained.every((e) => e.result?.status === 'ok' && e.result.reward === syntheticReward(e.genotype) && /^sim-\d+$/.test(e.result.trainer ?? '')),
       'every trained child was trained exactly once': trainedTimes.size === o.children && [...trainedTimes.values()].every((n) => n === 1)
         && trained.every((e) => trainedTimes.get(e.childId) === 1),
-      'the trainers published one result per child (no retries, no failures)': stats.reduce((n, s) => n + s.trained, 0) === o.children
+      // Counted over the warm-up search too: the loops' counts span both.
+      'the trainers published one result per child (no retries, no failures)': stats.reduce((n, s) => n + s.trained, 0) === o.children + o.warmupChildren
         && stats.every((s) => s.failed === 0 && s.retried === 0 && s.cancelled === 0),
-      [`NAS_TASKS received ${o.children} tasks and holds none`]: tasks.state.last_seq === o.children && tasks.state.messages === 0,
-      [`NAS_RESULTS received ${o.children} results, one per child`]: results.state.last_seq === o.children && results.state.messages === o.children,
+      [`NAS_TASKS received ${o.children} tasks and holds none`]: tasks.state.last_seq - tasks0.last_seq === o.children && tasks.state.messages === 0,
+      [`NAS_RESULTS received ${o.children} results, one per child`]: results.state.last_seq - results0.last_seq === o.children
+        && results.state.messages - results0.messages === o.children,
     };
 
     // What went wrong, for a failed check.
@@ -409,7 +448,7 @@ async function runOnce(o: RunOptions, log: (line: string) => void): Promise<RunR
       ...(trainedTimes.size !== o.children ? [`${trainedTimes.size} children reached a trainer`] : []),
       ...[...trainedTimes].filter(([, n]) => n > 1).slice(0, 5).map(([id, n]) => `child ${id} trained ${n} times`),
       `trainers: ${JSON.stringify(stats.reduce((a, s) => ({ trained: a.trained + s.trained, failed: a.failed + s.failed, retried: a.retried + s.retried, cancelled: a.cancelled + s.cancelled, handedBack: a.handedBack + s.handedBack })))}`,
-      `NAS_TASKS last_seq ${tasks.state.last_seq}, messages ${tasks.state.messages}; NAS_RESULTS last_seq ${results.state.last_seq}, messages ${results.state.messages}`,
+      `NAS_TASKS last_seq ${tasks.state.last_seq} (${tasks0.last_seq} before), messages ${tasks.state.messages}; NAS_RESULTS last_seq ${results.state.last_seq} (${results0.last_seq} before), messages ${results.state.messages} (${results0.messages} before)`,
     ];
     // LOAD_BENCH_TRACE=<file>: one line per child (id, queued, published, started; epoch ms), to see where in a run the slow ones fall.
     if (process.env.LOAD_BENCH_TRACE) {
@@ -424,7 +463,7 @@ async function runOnce(o: RunOptions, log: (line: string) => void): Promise<RunR
     const cpu = (u: ControllerUsage) => (u.userMicros + u.systemMicros) / 1e6;
     const lost = Math.max(0, o.children - trained.filter((e) => e.result?.status === 'ok').length);
     const duplicated = [...trainedTimes.values()].reduce((n, times) => n + times - 1, 0)
-      + Math.max(0, tasks.state.last_seq - o.children) + Math.max(0, results.state.last_seq - o.children);
+      + Math.max(0, tasks.state.last_seq - tasks0.last_seq - o.children) + Math.max(0, results.state.last_seq - results0.last_seq - o.children);
     const controllerCpu = cpu(fin.usage) - cpu(sub.usage);
     const report: RunReport = {
       strategy: o.strategy, children: o.children, trainers: o.trainers,
@@ -504,6 +543,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       children: { type: 'string' }, trainers: { type: 'string' }, strategy: { type: 'string' }, connections: { type: 'string' }, 'trainer-processes': { type: 'string' },
+      'warmup-children': { type: 'string' },
       'min-delay-ms': { type: 'string' }, 'max-delay-ms': { type: 'string' }, 'ppo-children': { type: 'string' },
       seed: { type: 'string' }, 'timeout-s': { type: 'string' }, verbose: { type: 'boolean' }, json: { type: 'boolean' },
     },
@@ -518,6 +558,7 @@ async function main(): Promise<void> {
     // One trainer process per core: on 2 cores 2 processes gave a lower p99 than 4 (each process
     // also warms its own JIT and collects its own garbage) or 1 (every delivery behind 500 trainers' work).
     trainerProcesses: intOption(values, 'trainer-processes', availableParallelism(), 1),
+    warmupChildren: intOption(values, 'warmup-children', 1000, 0),
     minDelayMs: intOption(values, 'min-delay-ms', 50, 0),
     maxDelayMs: intOption(values, 'max-delay-ms', 500, 0),
     seed: intOption(values, 'seed', 1, 0),
