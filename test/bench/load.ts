@@ -158,54 +158,69 @@ function percentile(sorted: number[], q: number): number {
 
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
-/** The controller process and a promise per message type. */
-class ControllerProcess {
+/**
+ * A process of the bench (the controller, a share of the trainers), driven
+ * over IPC: a promise per awaited message type, its stderr kept for errors.
+ * `argsVariable` names the environment variable with extra node flags for
+ * it (profiling), e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+ */
+class BenchProcess<In, Out extends { type: string }> {
   readonly proc: ChildProcess;
-  private readonly waiting = new Map<ControllerMessage['type'], Array<(m: ControllerMessage) => void>>();
+  private readonly waiting = new Map<Out['type'], Array<(m: Out) => void>>();
+  private failures: Array<(e: Error) => void> = [];
   private stderr = '';
   private exited = false;
 
-  constructor(natsUrl: string, verbose: boolean) {
-    this.proc = fork(CONTROLLER_ENTRY, [], {
-      // LOAD_BENCH_CONTROLLER_ARGS: extra node flags for the controller, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
-      execArgv: ['--import', 'tsx', ...(process.env.LOAD_BENCH_CONTROLLER_ARGS?.split(/\s+/).filter(Boolean) ?? [])], env: { ...process.env, NATS_URL: natsUrl }, stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+  constructor(entry: string, argsVariable: string, private readonly what: string, verbose: boolean, env: NodeJS.ProcessEnv = process.env) {
+    this.proc = fork(entry, [], {
+      execArgv: ['--import', 'tsx', ...(process.env[argsVariable]?.split(/\s+/).filter(Boolean) ?? [])], env, stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     });
     this.proc.stderr!.setEncoding('utf8');
     this.proc.stderr!.on('data', (chunk: string) => {
       this.stderr = (this.stderr + chunk).slice(-8000);
       if (verbose) process.stderr.write(chunk);
     });
-    this.proc.on('message', (m: ControllerMessage) => {
+    this.proc.on('message', (m: Out) => {
+      this.onMessage(m);
       const list = this.waiting.get(m.type) ?? [];
       this.waiting.delete(m.type);
       for (const resolve of list) resolve(m);
-      if (m.type === 'error') this.failWith(new LoadBenchError(`controller: ${m.message}`));
+      if (m.type === 'error') this.failWith(new LoadBenchError(`${what}: ${(m as { message?: string }).message ?? ''}`));
     });
     this.proc.once('exit', (code, signal) => {
       this.exited = true;
-      this.failWith(new LoadBenchError(`controller process exited (${code ?? signal}); its last output:\n${this.stderr}`));
+      this.failWith(new LoadBenchError(`${what} process exited (${code ?? signal}); its last output:\n${this.stderr}`));
     });
   }
 
-  private failures: Array<(e: Error) => void> = [];
+  /** Sees every message first (subclasses). */
+  protected onMessage(_m: Out): void {}
 
   private failWith(err: Error): void {
     for (const reject of this.failures) reject(err);
     this.failures = [];
   }
 
-  next<T extends ControllerMessage['type']>(type: T): Promise<Extract<ControllerMessage, { type: T }>> {
+  /** The next message of `type`. */
+  next<T extends Out['type']>(type: T): Promise<Extract<Out, { type: T }>> {
     return new Promise((resolve, reject) => {
-      if (this.exited) return reject(new LoadBenchError(`controller process is gone; its last output:\n${this.stderr}`));
+      if (this.exited) return reject(new LoadBenchError(`${this.what} process is gone; its last output:\n${this.stderr}`));
       const list = this.waiting.get(type) ?? [];
-      list.push(resolve as (m: ControllerMessage) => void);
+      list.push(resolve as (m: Out) => void);
       this.waiting.set(type, list);
       this.failures.push(reject);
     });
   }
 
-  send(m: ParentMessage): void {
-    this.proc.send(m);
+  send(m: In): void {
+    this.proc.send(m as object);
+  }
+
+  /** Sends `command` and waits for the next message of type `reply`. */
+  ask<T extends Out['type']>(command: In, reply: T): Promise<Extract<Out, { type: T }>> {
+    const answer = this.next(reply);
+    this.send(command);
+    return answer;
   }
 
   async stop(): Promise<void> {
@@ -218,59 +233,24 @@ class ControllerProcess {
   }
 }
 
-/** A process running a share of the simulated trainers (load-trainers.ts). */
-class FleetProcess {
-  readonly proc: ChildProcess;
+/** The controller (load-controller.ts). LOAD_BENCH_CONTROLLER_ARGS: extra node flags for it. */
+class ControllerProcess extends BenchProcess<ParentMessage, ControllerMessage> {
+  constructor(natsUrl: string, verbose: boolean) {
+    super(CONTROLLER_ENTRY, 'LOAD_BENCH_CONTROLLER_ARGS', 'controller', verbose, { ...process.env, NATS_URL: natsUrl });
+  }
+}
+
+/** A process running a share of the simulated trainers (load-trainers.ts). LOAD_BENCH_TRAINER_ARGS: extra node flags for it. */
+class FleetProcess extends BenchProcess<FleetCommand, FleetMessage> {
   /** Children its trainers started so far (its last progress message). */
   started = 0;
-  private readonly waiting = new Map<FleetMessage['type'], (m: FleetMessage) => void>();
-  private failed?: (err: Error) => void;
-  private stderr = '';
-  private exited = false;
 
   constructor(verbose: boolean) {
-    this.proc = fork(FLEET_ENTRY, [], {
-      // LOAD_BENCH_TRAINER_ARGS: extra node flags for the trainer processes (profiling).
-      execArgv: ['--import', 'tsx', ...(process.env.LOAD_BENCH_TRAINER_ARGS?.split(/\s+/).filter(Boolean) ?? [])], stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-    });
-    this.proc.stderr!.setEncoding('utf8');
-    this.proc.stderr!.on('data', (chunk: string) => {
-      this.stderr = (this.stderr + chunk).slice(-8000);
-      if (verbose) process.stderr.write(chunk);
-    });
-    this.proc.on('message', (m: FleetMessage) => {
-      if (m.type === 'progress') this.started = m.started;
-      if (m.type === 'error') this.failed?.(new LoadBenchError(`trainer process: ${m.message}`));
-      this.waiting.get(m.type)?.(m);
-      this.waiting.delete(m.type);
-    });
-    this.proc.once('exit', (code, signal) => {
-      this.exited = true;
-      this.failed?.(new LoadBenchError(`trainer process exited (${code ?? signal}); its last output:\n${this.stderr}`));
-    });
+    super(FLEET_ENTRY, 'LOAD_BENCH_TRAINER_ARGS', 'trainer', verbose);
   }
 
-  /** Sends `command` and waits for a message of type `reply`. */
-  ask<T extends FleetMessage['type']>(command: FleetCommand, reply: T): Promise<Extract<FleetMessage, { type: T }>> {
-    return new Promise((resolve, reject) => {
-      if (this.exited) return reject(new LoadBenchError(`trainer process is gone; its last output:\n${this.stderr}`));
-      this.failed = reject;
-      this.waiting.set(reply, resolve as (m: FleetMessage) => void);
-      this.proc.send(command);
-    });
-  }
-
-  send(command: FleetCommand): void {
-    this.proc.send(command);
-  }
-
-  async stop(): Promise<void> {
-    if (this.exited) return;
-    const gone = new Promise<void>((resolve) => this.proc.once('exit', () => resolve()));
-    this.proc.disconnect();
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 10_000);
-    await gone;
-    clearTimeout(timer);
+  protected override onMessage(m: FleetMessage): void {
+    if (m.type === 'progress') this.started = m.started;
   }
 }
 
