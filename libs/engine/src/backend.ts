@@ -11,11 +11,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { registerTrainingGradients, registerWasmTrainingKernels } from './kernels/register.js';
-import { programsFor } from './kernels/wasm-heap.js';
+import { setKernelThreadPool } from './kernels/parallel.js';
+import { isSharedMemory, simdModuleFor, simdPrograms } from './kernels/simd/programs.js';
+import { ProgramPool } from './kernels/simd/thread-pool.js';
+import { programsFor, wasmMemoryOf } from './kernels/wasm-heap.js';
 import { guardWasmHeap } from './wasm-memory.js';
+import { MAX_WASM_THREADS, prepareThreadedWasm } from './wasm-threads.js';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
@@ -40,6 +45,29 @@ export interface InitBackendOptions {
    * to. Clamped to (and by default) DEFAULT_WASM_HEAP_LIMIT_BYTES.
    */
   wasmHeapLimitBytes?: number;
+  /**
+   * On wasm: threads one training step runs on (XNNPACK's pool and our SIMD
+   * kernels' threads, the calling thread included), 1 to 8. Fixed when the
+   * wasm backend first starts in a process. A child trains to the same
+   * weights on any count (kernels/parallel.ts).
+   * @default the cores this process may use (os.availableParallelism()), at most 8
+   */
+  threads?: number;
+  /**
+   * On wasm: threads in XNNPACK's own pool (tfjs's ops: matrix products,
+   * elementwise arithmetic), 1 to 8. One by default: that pool hands each
+   * thread a fixed share and waits for the slowest, so a thread the OS has
+   * not scheduled stalls every op, and most of tfjs's ops in a training
+   * step are too small to split; our kernels (most of the step's time) take
+   * their threads from `threads`, which never wait for a late thread.
+   * @default 1
+   */
+  xnnpackThreads?: number;
+}
+
+/** The default thread count: the cores this process may use, at most MAX_WASM_THREADS. */
+export function defaultWasmThreads(): number {
+  return Math.max(1, Math.min(MAX_WASM_THREADS, availableParallelism()));
 }
 
 /** The backend name is not one we know. */
@@ -196,7 +224,14 @@ async function tryWebgpu(): Promise<Attempt> {
   return { ok: true, reason: `GPU adapter: ${name}` };
 }
 
-async function tryWasm(): Promise<Attempt> {
+async function tryWasm(options: InitBackendOptions): Promise<Attempt> {
+  const wanted = options.threads ?? defaultWasmThreads();
+  const xnnpack = options.xnnpackThreads ?? 1;
+  for (const [name, value] of [['threads', wanted], ['xnnpackThreads', xnnpack]] as const) {
+    if (!Number.isInteger(value) || value < 1 || value > MAX_WASM_THREADS) {
+      throw new RangeError(`wasm ${name} must be an integer from 1 to ${MAX_WASM_THREADS}, got ${value}`);
+    }
+  }
   let wasm: typeof import('@tensorflow/tfjs-backend-wasm');
   try {
     wasm = await import('@tensorflow/tfjs-backend-wasm');
@@ -214,14 +249,43 @@ async function tryWasm(): Promise<Attempt> {
     }
     wasm.setWasmPaths(`${dir}/`);
   }
+  let restore: (() => void) | undefined;
+  let threadNote = '';
+  if ((wanted > 1 || xnnpack > 1) && tf.findBackend('wasm') == null) {
+    try {
+      // The threaded build, for its shared heap (our kernel threads need it) and XNNPACK's pool.
+      restore = prepareThreadedWasm(wasm, tf.env(), xnnpack);
+    } catch (error) {
+      threadNote = `; one thread: ${(error as Error).message}`;
+    }
+  }
   const kernels = registerWasmTrainingKernels();
-  if (!(await tf.setBackend('wasm'))) return { ok: false, reason: 'the wasm backend did not initialise' };
+  let started: boolean;
   try {
-    programsFor(tf.backend() as BackendWasm);
+    started = await tf.setBackend('wasm');
+  } finally {
+    restore?.();
+  }
+  if (!started) return { ok: false, reason: 'the wasm backend did not initialise' };
+  const backend = tf.backend() as BackendWasm;
+  try {
+    programsFor(backend);
   } catch (error) {
     return { ok: false, reason: `our SIMD training kernels cannot run here: ${(error as Error).message}`, cause: error };
   }
-  return { ok: true, reason: `XNNPACK, ${wasm.getThreadsCount()} thread(s), ${kernels.length} training kernels` };
+  const xnnThreads = wasm.getThreadsCount();
+  let kernelThreads = 1;
+  const memory = wasmMemoryOf(backend);
+  if (wanted > 1 && isSharedMemory(memory)) {
+    try {
+      const pool = await ProgramPool.start(simdModuleFor(memory), memory, wanted - 1, simdPrograms(memory));
+      setKernelThreadPool(memory, pool);
+      kernelThreads = pool.threads;
+    } catch (error) {
+      threadNote += `; our kernels on one thread: ${(error as Error).message}`;
+    }
+  }
+  return { ok: true, reason: `XNNPACK on ${xnnThreads} thread(s), ${kernels.length} training kernels on ${kernelThreads}${threadNote}` };
 }
 
 async function tryCpu(): Promise<Attempt> {
@@ -230,20 +294,20 @@ async function tryCpu(): Promise<Attempt> {
   return { ok: true, reason: 'pure-JS reference backend (slow; for checking numbers)' };
 }
 
-const ATTEMPTS: Record<Exclude<BackendName, 'auto'>, () => Promise<Attempt>> = {
+const ATTEMPTS: Record<Exclude<BackendName, 'auto'>, (options: InitBackendOptions) => Promise<Attempt>> = {
   tensorflow: tryTensorflow, webgpu: tryWebgpu, wasm: tryWasm, cpu: tryCpu,
 };
 
-async function start(name: BackendName): Promise<BackendChoice> {
+async function start(name: BackendName, options: InitBackendOptions): Promise<BackendChoice> {
   ensureGradients();
   if (name !== 'auto') {
-    const attempt = await ATTEMPTS[name]();
+    const attempt = await ATTEMPTS[name](options);
     if (!attempt.ok) throw new BackendUnavailableError(name, attempt.reason, { cause: attempt.cause });
     return { backend: name, reason: `requested; ${attempt.reason}` };
   }
   const skipped: string[] = [];
   for (const candidate of ['tensorflow', 'webgpu', 'wasm'] as const) {
-    const attempt = await ATTEMPTS[candidate]();
+    const attempt = await ATTEMPTS[candidate](options);
     if (attempt.ok) {
       return { backend: candidate, reason: [...skipped, `${candidate}: ${attempt.reason}`].join('; ') };
     }
@@ -278,7 +342,7 @@ export async function initBackend(
     if (choice.backend === 'wasm') guardWasmHeap(tf.backend() as BackendWasm, options.wasmHeapLimitBytes);
     return choice;
   }
-  pending = start(checked);
+  pending = start(checked, options);
   started.set(checked, pending);
   try {
     const choice = await pending;

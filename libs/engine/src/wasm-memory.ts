@@ -51,6 +51,8 @@ interface GrowableMemory {
 interface EmscriptenModule {
   _malloc: (bytes: number) => number;
   asm?: { malloc?: (bytes: number) => number; memory?: GrowableMemory };
+  /** The threaded build's (shared) memory, created in JS and imported by the module. */
+  wasmMemory?: GrowableMemory;
 }
 
 /** The limit in force, per guarded module (initBackend may lower or raise it later). */
@@ -72,9 +74,9 @@ export function guardWasmHeap(backend: BackendWasm, limitBytes?: number): void {
     return;
   }
   const malloc = module.asm?.malloc;
-  const memory = module.asm?.memory;
+  const memory = module.asm?.memory ?? module.wasmMemory;
   if (typeof malloc !== 'function' || !memory || typeof memory.grow !== 'function') {
-    throw new TypeError('tfjs wasm backend: module.asm.malloc or module.asm.memory is missing; the heap guard needs tfjs-backend-wasm 4.22\'s module layout');
+    throw new TypeError('tfjs wasm backend: module.asm.malloc or the module\'s memory is missing; the heap guard needs tfjs-backend-wasm 4.22\'s module layout');
   }
   const state = { limitBytes: limit };
   limits.set(module, state);

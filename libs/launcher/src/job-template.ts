@@ -108,8 +108,9 @@ export function defaultTrainerJobTemplate(): V1Job {
                 // (request.natsCreds: NATS_CREDS and its Secret, added by buildTrainerJob).
                 { name: 'NATS_CA', value: '/etc/nasnet/ca/ca.crt' },
                 { name: 'TRAINER_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-                // wasm runs single-threaded in Node (DESIGN.md section 3): one CPU.
                 { name: 'NAS_BACKEND', value: 'wasm' },
+                // The pod's CPU request, whole cores rounded up (downward API): the trainer trains each child on that many threads.
+                { name: 'POD_CPU_REQUEST', valueFrom: { resourceFieldRef: { containerName: TRAINER_CONTAINER, resource: 'requests.cpu', divisor: '1' } } },
                 // The pod's memory limit (downward API): the trainer keeps its wasm heap below it, so a
                 // child too large for the pod fails as that child instead of the pod being OOM-killed.
                 { name: 'POD_MEMORY_LIMIT_BYTES', valueFrom: { resourceFieldRef: { containerName: TRAINER_CONTAINER, resource: 'limits.memory', divisor: '1' } } },

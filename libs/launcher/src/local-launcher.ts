@@ -101,6 +101,8 @@ class LocalLaunch implements LaunchHandle {
       env.NATS_CREDS = join(this.credsDir, 'trainer.creds');
     }
     if (this.request.backend !== undefined) env.NAS_BACKEND = this.request.backend;
+    // What the downward API gives a pod (requests.cpu in whole cores, rounded up): the trainer's thread count.
+    if (this.request.cpu !== undefined) env.POD_CPU_REQUEST = String(Math.max(1, Math.ceil(quantityValue(this.request.cpu)!)));
     // What the downward API gives a pod (limits.memory): the trainer keeps its wasm heap below it.
     if (this.request.memory !== undefined) env.POD_MEMORY_LIMIT_BYTES = String(Math.floor(quantityValue(this.request.memory)!));
     Object.assign(env, this.request.env);

@@ -57,7 +57,7 @@ test('job template - building does not modify the template; env, NATS and node s
   });
   assert.equal(JSON.stringify(template), before);
   const env = job.spec!.template.spec!.containers[0]!.env!;
-  assert.deepEqual(env.map((e) => e.name), ['NATS_URL', 'NATS_CA', 'TRAINER_ID', 'NAS_BACKEND', 'POD_MEMORY_LIMIT_BYTES', 'SEARCH_ID', 'NEW_VAR']);
+  assert.deepEqual(env.map((e) => e.name), ['NATS_URL', 'NATS_CA', 'TRAINER_ID', 'NAS_BACKEND', 'POD_CPU_REQUEST', 'POD_MEMORY_LIMIT_BYTES', 'SEARCH_ID', 'NEW_VAR']);
   assert.equal(env.find((e) => e.name === 'NATS_URL')!.value, 'nats://elsewhere:4222');
   assert.equal(env.find((e) => e.name === 'NAS_BACKEND')!.value, 'cpu', 'request env wins over backend');
   assert.deepEqual(job.spec!.template.spec!.nodeSelector, { pool: 'train' }, 'no GPU selector without GPUs');

@@ -91,6 +91,7 @@ test('kubernetes launcher - creates a schema-valid Job with parallelism, GPU lim
     NATS_CA: '/etc/nasnet/ca/ca.crt',
     TRAINER_ID: { fieldRef: { fieldPath: 'metadata.name' } },
     NAS_BACKEND: 'tensorflow',
+    POD_CPU_REQUEST: { resourceFieldRef: { containerName: 'trainer', resource: 'requests.cpu', divisor: '1' } },
     POD_MEMORY_LIMIT_BYTES: { resourceFieldRef: { containerName: 'trainer', resource: 'limits.memory', divisor: '1' } },
     SEARCH_ID: id,
     EXTRA_FLAG: 'on',

@@ -13,6 +13,9 @@ import { localWorkerName, type TrainerWorkerSettings } from './workers.js';
 
 serveWorker<ChildTask, ChildProgress, ChildResult, TrainerWorkerSettings | undefined>({
   // The backend's one report line goes to stderr, which the parent reads as this worker's log.
-  start: ({ settings }) => initBackend(settings?.backend, { log: (line) => process.stderr.write(`${line}\n`) }),
+  start: ({ settings }) => initBackend(settings?.backend, {
+    log: (line) => process.stderr.write(`${line}\n`),
+    ...(settings?.threads ? { threads: settings.threads } : {}),
+  }),
   work: async (task, hooks, { worker }) => ({ ...(await runChildTask(task, hooks)), trainer: localWorkerName(worker) }),
 });

@@ -10,6 +10,11 @@ export type TrainFunction = WorkFunction<ChildTask, ChildProgress, ChildResult>;
 export interface TrainerWorkerSettings {
   /** Tensor backend of the worker. @default initBackend's default */
   backend?: BackendName;
+  /**
+   * Threads each worker's wasm backend trains on (initBackend's `threads`).
+   * @default initBackend's default (every core this process may use)
+   */
+  threads?: number;
 }
 
 /** Path of the module a local worker process runs (serves the @nasnet/workers protocol with runChildTask). */

@@ -21,6 +21,8 @@ export const VARIABLES: readonly EnvVariable[] = [
   { name: 'NATS_CONNECT_DELAY_MS', required: false, default: '500', meaning: 'Wait after the first failed NATS connection attempt, ms; doubles after each failure up to 8000.' },
   { name: 'WASM_HEAP_LIMIT_MB', required: false, meaning: 'Most the wasm heap may grow to, MiB (at least 64; keep it under the pod\'s memory limit): a child needing more fails with the reason instead of the pod being OOM-killed. Default: the engine\'s.' },
   { name: 'POD_MEMORY_LIMIT_BYTES', required: false, meaning: 'The pod\'s memory limit in bytes (the Job template sets it from limits.memory through the downward API): the wasm heap is kept a safe margin below it (WASM_HEAP_LIMIT_MB, when lower, wins).' },
+  { name: 'POD_CPU_REQUEST', required: false, meaning: 'The pod\'s CPU request in whole cores, rounded up (the Job template sets it from requests.cpu through the downward API: the share the scheduler reserves for it): the wasm backend trains on that many threads unless NAS_THREADS says otherwise.' },
+  { name: 'NAS_THREADS', required: false, default: '<POD_CPU_REQUEST, else the cores this process may use>, at most 8', meaning: 'Threads one child trains on with the wasm backend (1-8). Threads beyond the cores a pod gets wait on each other.' },
   { name: 'NAS_BACKEND', required: false, default: 'auto', meaning: `Tensor backend: ${BACKEND_NAMES.join(', ')} (auto takes the fastest that starts here).` },
   { name: 'TF_FORCE_GPU_ALLOW_GROWTH', required: false, readBy: 'libtensorflow', meaning: 'Read by libtensorflow (tensorflow backend on a GPU), not by our code: true lets it grow GPU memory instead of taking it all at start.' },
 ];
@@ -47,6 +49,10 @@ export interface TrainerConfig {
   podMemoryLimitBytes?: number;
   /** @default 'auto' */
   backend: BackendName;
+  /** NAS_THREADS; unset: from the pod's CPU request (wasmThreadsFor). */
+  threads?: number;
+  /** The pod's CPU request in cores (downward API); unset outside a pod. */
+  podCpuRequest?: number;
 }
 
 const ID = /^[-_.A-Za-z0-9]{1,200}$/;
@@ -62,6 +68,8 @@ export function trainerConfigFromEnv(env: Env, host: { hostname: string; pid: nu
   const searchId = readString(env, 'SEARCH_ID', { pattern: ID, expected: 'a search id (1 to 200 characters of A-Z a-z 0-9 - _ .)' })?.trim();
   const wasmHeapLimitMb = readInteger(env, 'WASM_HEAP_LIMIT_MB', { min: 64 });
   const podMemoryLimitBytes = readInteger(env, 'POD_MEMORY_LIMIT_BYTES', { min: 1 });
+  const threads = readInteger(env, 'NAS_THREADS', { min: 1, max: 8 });
+  const podCpuRequest = readInteger(env, 'POD_CPU_REQUEST', { min: 1 });
   return {
     nats,
     ...(natsToken !== undefined ? { natsToken } : {}),
@@ -75,7 +83,21 @@ export function trainerConfigFromEnv(env: Env, host: { hostname: string; pid: nu
     ...(wasmHeapLimitMb !== undefined ? { wasmHeapLimitMb } : {}),
     ...(podMemoryLimitBytes !== undefined ? { podMemoryLimitBytes } : {}),
     backend: readEnum(env, 'NAS_BACKEND', BACKEND_NAMES, 'auto'),
+    ...(threads !== undefined ? { threads } : {}),
+    ...(podCpuRequest !== undefined ? { podCpuRequest } : {}),
   };
+}
+
+/**
+ * Threads a child trains on: NAS_THREADS, else the pod's CPU request, never
+ * more than the cores this process may use (`available`) nor 8 (the
+ * engine's most). A container sees the node's cores, not its CPU quota:
+ * without the request a trainer on a 64-core node would run 8 threads on a
+ * 2-core share, its threads waiting on each other.
+ */
+export function wasmThreadsFor(config: Pick<TrainerConfig, 'threads' | 'podCpuRequest'>, available: number): number {
+  if (config.threads !== undefined) return config.threads;
+  return Math.max(1, Math.min(8, available, config.podCpuRequest ?? available));
 }
 
 const MiB = 1024 * 1024;

@@ -7,13 +7,13 @@
  * trains children from the work queue until SIGTERM or SIGINT, when it hands
  * the current child back and exits 0 (at once when it holds none).
  */
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { ConfigError } from '@nasnet/config';
 import { initBackend } from '@nasnet/engine';
 import '@nasnet/network'; // registers the custom layers (and tfjs-layers) before initBackend registers our gradients
 import { runChildTask } from '@nasnet/trainer';
 import { connectBus, ensureStreams, natsAuthOptions, type BusConnection } from '@nasnet/bus';
-import { effectiveWasmHeapLimitMb, trainerConfigFromEnv, type TrainerConfig } from './config.js';
+import { effectiveWasmHeapLimitMb, trainerConfigFromEnv, wasmThreadsFor, type TrainerConfig } from './config.js';
 import { connectWithRetry, NatsUnreachableError, runTrainerLoop } from './jetstream-worker.js';
 
 const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
@@ -56,7 +56,10 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
-const choice = await initBackend(config.backend, { log, ...(heapLimitMb ? { wasmHeapLimitBytes: heapLimitMb * 1024 * 1024 } : {}) });
+const choice = await initBackend(config.backend, {
+  log, threads: wasmThreadsFor(config, availableParallelism()),
+  ...(heapLimitMb ? { wasmHeapLimitBytes: heapLimitMb * 1024 * 1024 } : {}),
+});
 log(`${who}${config.searchId ? ` (launched for search ${config.searchId})` : ''}: backend ${choice.backend} (${choice.reason})`
   + `${heapLimitMb ? `, wasm heap limit ${heapLimitMb} MiB${config.podMemoryLimitBytes ? ` (pod memory limit ${Math.round(config.podMemoryLimitBytes / 1048576)} MiB)` : ''}` : ''}`);
 

@@ -15,13 +15,16 @@ const HELP = `usage: nasctl search --local [options]
        nasctl search <submit|watch|get|list|top|cancel> ...   (a controller over gRPC; see nasctl search submit --help)
 
 Runs a whole NASNet search on this machine: the controller in this process,
-one worker process per core training children, a report folder at the end.
+worker processes training children, a report folder at the end.
 Then, as in the paper, the top K unique cells are retrained with a larger
 network for longer, and that retraining decides the best cell (the one
 exported to model/).
 
   --budget N          children to train (default 24)
   --workers N         worker processes (default: number of cores)
+  --threads N         threads each worker trains on, 1-8 (default: cores / workers,
+                      at least 1: one worker per core keeps every core busy
+                      without threads waiting on each other)
   --data SPEC         mnist | synthetic | cifar10:PATH (default mnist)
   --strategy S        ppo | random | evolution (default ppo)
   --seed N            seed of the whole search (default 1)
@@ -53,6 +56,7 @@ export async function searchCommand(argv: string[], io: CliIO): Promise<number> 
       local: { type: 'boolean', default: false },
       budget: { type: 'string', default: '24' },
       workers: { type: 'string' },
+      threads: { type: 'string' },
       data: { type: 'string', default: 'mnist' },
       strategy: { type: 'string', default: 'ppo' },
       seed: { type: 'string', default: '1' },
@@ -82,6 +86,8 @@ export async function searchCommand(argv: string[], io: CliIO): Promise<number> 
   }
   if (!values.local) throw new UsageError('give --local to run the search on this machine, or a subcommand (submit, watch, get, list, top, cancel) to use a controller');
   const workers = values.workers === undefined ? Math.max(1, cpus().length) : int('--workers', values.workers, 1);
+  const threads = values.threads === undefined ? Math.max(1, Math.min(8, Math.floor(cpus().length / workers))) : int('--threads', values.threads, 1);
+  if (threads > 8) throw new UsageError(`--threads must be 1 to 8, got ${threads}`);
   const seed = int('--seed', values.seed, 0);
   const strategy = values.strategy!;
   const folder = new SearchFolder(resolve(values.out ?? join('runs', `search-${strategy}-${seed}`)));
@@ -101,7 +107,7 @@ export async function searchCommand(argv: string[], io: CliIO): Promise<number> 
   const pool = new LocalWorkerPool({
     workers,
     // NAS_BACKEND, read once by main() (config.ts): the workers start the backend they are told.
-    settings: { backend: io.config.backend },
+    settings: { backend: io.config.backend, threads },
     entry: LOCAL_WORKER_ENTRY,
     onReady: (_w, backend, reason) => { if (!backendLine) { backendLine = `${backend} (${reason})`; progress.log(`workers: ${workers} x ${backendLine}`); } },
     onLog: (w, line) => { if (!line.startsWith('[engine]')) progress.log(`worker ${w}: ${line}`); },

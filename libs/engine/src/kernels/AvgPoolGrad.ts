@@ -18,7 +18,8 @@
 import { AvgPoolGrad, backend_util, type AvgPoolGradAttrs, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { depthwiseForward } from './depthwise-forward.js';
-import { allocate, f32, geometryOf, heapOffset, programsFor, release, requireFloat32, windowTables } from './wasm-heap.js';
+import { partsFor, runParts, splitRange } from './parallel.js';
+import { allocate, f32, geometryOf, heapOffset, release, requireFloat32, windowTables } from './wasm-heap.js';
 
 export function avgPoolGrad(args: {
   inputs: { dy: TensorInfo; input: TensorInfo }; backend: BackendWasm; attrs: AvgPoolGradAttrs;
@@ -43,9 +44,14 @@ export function avgPoolGrad(args: {
   }
   const dx = allocate(backend, [...input.shape], true);
   const tables = windowTables(backend, geometryOf({ ...info, dilationHeight: 1, dilationWidth: 1 }));
-  programsFor(backend).avgPoolGrad(heapOffset(backend, dx), 0, heapOffset(backend, dy), heapOffset(backend, tables),
-    info.batchSize, info.inHeight, info.inWidth, info.outHeight, info.outWidth, info.inChannels, info.filterWidth,
-    info.strideHeight, info.strideWidth, 1, 1, info.padInfo.top, info.padInfo.left);
+  // Images are independent: each thread takes a range of the batch.
+  const n = info.batchSize, c = info.inChannels;
+  const inImage = info.inHeight * info.inWidth * c * 4, outImage = info.outHeight * info.outWidth * c * 4;
+  const dxAt = heapOffset(backend, dx), dyAt = heapOffset(backend, dy), tablesAt = heapOffset(backend, tables);
+  const taps = info.filterHeight * info.filterWidth;
+  runParts(backend, 'avgPoolGrad', splitRange(n, partsFor(backend, n, n * (inImage + outImage * taps) / 4)).map(([b0, count]) =>
+    [dxAt + b0 * inImage, 0, dyAt + b0 * outImage, tablesAt, count, info.inHeight, info.inWidth, info.outHeight, info.outWidth,
+      c, info.filterWidth, info.strideHeight, info.strideWidth, 1, 1, info.padInfo.top, info.padInfo.left]));
   release(backend, tables);
   return dx;
 }

@@ -24,8 +24,9 @@
 import { backend_util, Conv2DBackpropFilter, type Conv2DBackpropFilterAttrs, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { UnsupportedDataFormatError } from './errors.js';
+import { partsFor, reduceParts, reductionGroups, runParts, splitRange } from './parallel.js';
 import {
-  allocate, heapOffset, matMul, outputRange, programsFor, release, requireFloat32, transposeOnHeap, withShape,
+  allocate, heapOffset, matMul, outputRange, release, requireFloat32, transposeOnHeap, withShape,
 } from './wasm-heap.js';
 
 /** Pixels per chunk of the pointwise loop: x and dy rows of one chunk take about this many bytes (L1 is 32-48 KB). */
@@ -52,8 +53,11 @@ export function conv2DBackpropFilter(args: { inputs: { x: TensorInfo; dy: Tensor
     // Straight from NHWC: no transpose, no matmul weight packing (see the header).
     const dw = allocate(backend, [1, 1, cin, cout], true);
     const chunk = Math.max(4, Math.floor(POINTWISE_CHUNK_BYTES / ((cin + cout) * 4)));
-    programsFor(backend).pointwiseFilterGrad(heapOffset(backend, dw), heapOffset(backend, x), heapOffset(backend, dy),
-      positions, cin, cout, chunk);
+    // A sum over every pixel: in groups fixed by the size (parallel.ts), whole chunks each.
+    const groups = splitRange(positions, reductionGroups(Math.ceil(positions / chunk), positions * (cin + cout)), chunk);
+    const xAt = heapOffset(backend, x), dyAt = heapOffset(backend, dy);
+    reduceParts(backend, 'pointwiseFilterGrad', [{ tensor: dw, at: heapOffset(backend, dw), floats: cin * cout }], groups.length,
+      (g, [acc]) => [acc!, xAt + groups[g]![0] * cin * 4, dyAt + groups[g]![0] * cout * 4, groups[g]![1], cin, cout, chunk]);
     return dw;
   }
   let colT: TensorInfo;
@@ -62,16 +66,19 @@ export function conv2DBackpropFilter(args: { inputs: { x: TensorInfo; dy: Tensor
   } else {
     const xT = transposeOnHeap(backend, x, n * h * w, cin);
     colT = allocate(backend, [rows, positions]);
-    const simd = programsFor(backend);
     const xTAt = heapOffset(backend, xT), colAt = heapOffset(backend, colT);
+    // Planes (channel, image) are independent: each thread copies a range of them for every tap.
+    const planes = cin * n;
+    const ranges = splitRange(planes, partsFor(backend, planes, planes * (h * w + ho * wo)));
     for (let i = 0; i < kh; i++) {
       const hOff = i * info.dilationHeight - info.padInfo.top;
       const [ho0, ho1] = outputRange(ho, h, info.strideHeight, hOff);
       for (let j = 0; j < kw; j++) {
         const wOff = j * info.dilationWidth - info.padInfo.left;
         const [wo0, wo1] = outputRange(wo, w, info.strideWidth, wOff);
-        simd.im2colTap(xTAt, colAt + (i * kw + j) * cin * positions * 4, cin * n, h, w, ho, wo,
-          hOff, wOff, info.strideHeight, info.strideWidth, ho0, ho1, wo0, wo1);
+        const tapAt = colAt + (i * kw + j) * cin * positions * 4;
+        runParts(backend, 'im2colTap', ranges.map(([p0, count]) => [xTAt + p0 * h * w * 4, tapAt + p0 * ho * wo * 4, count,
+          h, w, ho, wo, hOff, wOff, info.strideHeight, info.strideWidth, ho0, ho1, wo0, wo1]));
       }
     }
     release(backend, xT);

@@ -17,8 +17,9 @@ import { backend_util, Conv2DBackpropInput, type Conv2DBackpropInputAttrs, type 
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { UnsupportedDataFormatError } from './errors.js';
 import { isPointwise, pointwiseConv } from './pointwise.js';
+import { partsFor, runParts, splitRange } from './parallel.js';
 import {
-  allocate, f32, heapOffset, matMul, programsFor, release, requireFloat32, runBackendKernel, transposeOnHeap, windowTables,
+  allocate, f32, heapOffset, matMul, release, requireFloat32, runBackendKernel, transposeOnHeap, windowTables,
 } from './wasm-heap.js';
 
 type Attrs = Conv2DBackpropInputAttrs & { dilations?: number | [number, number] };
@@ -75,9 +76,13 @@ export function conv2DBackpropInput(args: { inputs: { dy: TensorInfo; filter: Te
     filterHeight: kh, filterWidth: kw, strideHeight: info.strideHeight, strideWidth: info.strideWidth,
     dilationHeight: info.dilationHeight, dilationWidth: info.dilationWidth, padTop: pad.top, padLeft: pad.left,
   });
-  programsFor(backend).col2im(heapOffset(backend, col), heapOffset(backend, dx), heapOffset(backend, tables),
-    info.batchSize, info.inHeight, info.inWidth, info.outHeight, info.outWidth, cin, kw,
-    info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth, pad.top, pad.left, taps);
+  // Images are independent: each thread scatters a range of the batch.
+  const n = info.batchSize;
+  const inImage = info.inHeight * info.inWidth * cin * 4, colImage = info.outHeight * info.outWidth * taps * cin * 4;
+  const colAt = heapOffset(backend, col), dxAt = heapOffset(backend, dx), tablesAt = heapOffset(backend, tables);
+  runParts(backend, 'col2im', splitRange(n, partsFor(backend, n, n * (inImage + 2 * colImage) / 4)).map(([b0, count]) =>
+    [colAt + b0 * colImage, dxAt + b0 * inImage, tablesAt, count, info.inHeight, info.inWidth, info.outHeight, info.outWidth,
+      cin, kw, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth, pad.top, pad.left, taps]));
   release(backend, col, tables);
   return dx;
 }

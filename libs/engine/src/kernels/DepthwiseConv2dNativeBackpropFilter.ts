@@ -13,8 +13,9 @@ import {
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { depthwiseFilterGradReference } from './depthwise-reference.js';
+import { reduceParts, reductionGroups, splitRange } from './parallel.js';
 import {
-  allocate, columnTable, f32, geometryOf, heapOffset, programsFor, release, requireFloat32, windowTables,
+  allocate, columnTable, f32, geometryOf, heapOffset, release, requireFloat32, windowTables,
 } from './wasm-heap.js';
 
 export function depthwiseConv2dNativeBackpropFilter(args: {
@@ -33,10 +34,15 @@ export function depthwiseConv2dNativeBackpropFilter(args: {
   const geometry = geometryOf(info);
   const rows = windowTables(backend, geometry);
   const cols = columnTable(backend, geometry);
-  programsFor(backend).dwFilterGrad(heapOffset(backend, dw), heapOffset(backend, x), heapOffset(backend, dy),
-    heapOffset(backend, rows), info.batchSize, info.inHeight, info.inWidth, info.outHeight, info.outWidth,
-    info.inChannels, info.filterWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
-    info.padInfo.top, info.padInfo.left, heapOffset(backend, cols));
+  // A sum over every image: in groups of images fixed by the size (parallel.ts).
+  const n = info.batchSize, c = info.inChannels, taps = info.filterHeight * info.filterWidth;
+  const inImage = info.inHeight * info.inWidth * c * 4, outImage = info.outHeight * info.outWidth * c * 4;
+  const groups = splitRange(n, reductionGroups(n, n * (inImage + outImage * taps) / 4));
+  const xAt = heapOffset(backend, x), dyAt = heapOffset(backend, dy), rowsAt = heapOffset(backend, rows), colsAt = heapOffset(backend, cols);
+  reduceParts(backend, 'dwFilterGrad', [{ tensor: dw, at: heapOffset(backend, dw), floats: taps * c }], groups.length,
+    (g, [acc]) => [acc!, xAt + groups[g]![0] * inImage, dyAt + groups[g]![0] * outImage, rowsAt, groups[g]![1],
+      info.inHeight, info.inWidth, info.outHeight, info.outWidth, c, info.filterWidth, info.strideHeight, info.strideWidth,
+      info.dilationHeight, info.dilationWidth, info.padInfo.top, info.padInfo.left, colsAt]);
   release(backend, rows, cols);
   return dw;
 }

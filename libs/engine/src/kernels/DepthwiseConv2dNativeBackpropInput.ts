@@ -17,8 +17,9 @@ import {
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { depthwiseForward } from './depthwise-forward.js';
 import { depthwiseInputGradReference } from './depthwise-reference.js';
+import { partsFor, runParts, splitRange } from './parallel.js';
 import {
-  allocate, columnTable, f32, geometryOf, heapOffset, programsFor, release, requireFloat32, windowTables,
+  allocate, columnTable, f32, geometryOf, heapOffset, release, requireFloat32, windowTables,
 } from './wasm-heap.js';
 
 export function depthwiseConv2dNativeBackpropInput(args: {
@@ -29,7 +30,6 @@ export function depthwiseConv2dNativeBackpropInput(args: {
   const info = backend_util.computeConv2DInfo(
     attrs.inputShape, filter.shape as [number, number, number, number], attrs.strides, attrs.dilations ?? 1,
     attrs.pad, attrs.dimRoundingMode, true);
-  const simd = programsFor(backend);
   const { filterHeight: kh, filterWidth: kw, inChannels: c } = info;
   const padTop = (kh - 1) * info.dilationHeight - info.padInfo.top;
   const padLeft = (kw - 1) * info.dilationWidth - info.padInfo.left;
@@ -60,10 +60,14 @@ export function depthwiseConv2dNativeBackpropInput(args: {
   const geometry = geometryOf(info);
   const rows = windowTables(backend, geometry);
   const cols = columnTable(backend, geometry);
-  simd.dwInputGrad(heapOffset(backend, dx), heapOffset(backend, filter), heapOffset(backend, dy),
-    heapOffset(backend, rows), info.batchSize, info.inHeight, info.inWidth, info.outHeight, info.outWidth,
-    c, kw, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
-    info.padInfo.top, info.padInfo.left, heapOffset(backend, cols));
+  // Images are independent: each thread takes a range of the batch.
+  const n = info.batchSize;
+  const inImage = info.inHeight * info.inWidth * c * 4, outImage = info.outHeight * info.outWidth * c * 4;
+  const dxAt = heapOffset(backend, dx), wAt = heapOffset(backend, filter), dyAt = heapOffset(backend, dy);
+  const rowsAt = heapOffset(backend, rows), colsAt = heapOffset(backend, cols);
+  runParts(backend, 'dwInputGrad', splitRange(n, partsFor(backend, n, n * (inImage + outImage * kh * kw) / 4)).map(([b0, count]) =>
+    [dxAt + b0 * inImage, wAt, dyAt + b0 * outImage, rowsAt, count, info.inHeight, info.inWidth, info.outHeight, info.outWidth,
+      c, kw, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth, info.padInfo.top, info.padInfo.left, colsAt]));
   release(backend, rows, cols);
   return dx;
 }

@@ -8,7 +8,8 @@
  */
 import { backend_util, MaxPoolGrad, type KernelConfig, type KernelFunc, type MaxPoolGradAttrs, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { allocate, geometryOf, heapOffset, programsFor, release, requireFloat32, windowTables } from './wasm-heap.js';
+import { partsFor, runParts, splitRange } from './parallel.js';
+import { allocate, geometryOf, heapOffset, release, requireFloat32, windowTables } from './wasm-heap.js';
 
 export function maxPoolGrad(args: {
   inputs: { dy: TensorInfo; input: TensorInfo; output: TensorInfo }; backend: BackendWasm; attrs: MaxPoolGradAttrs;
@@ -19,10 +20,16 @@ export function maxPoolGrad(args: {
     input.shape as [number, number, number, number], attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
   const dx = allocate(backend, [...input.shape], true);
   const tables = windowTables(backend, geometryOf({ ...info, dilationHeight: 1, dilationWidth: 1 }));
-  programsFor(backend).maxPoolGrad(heapOffset(backend, dx), heapOffset(backend, input), heapOffset(backend, output),
-    heapOffset(backend, dy), heapOffset(backend, tables), info.batchSize, info.inHeight, info.inWidth,
-    info.outHeight, info.outWidth, info.inChannels, info.filterWidth, info.strideHeight, info.strideWidth,
-    info.padInfo.top, info.padInfo.left);
+  // Images are independent: each thread takes a range of the batch.
+  const n = info.batchSize, c = info.inChannels;
+  const inImage = info.inHeight * info.inWidth * c * 4, outImage = info.outHeight * info.outWidth * c * 4;
+  const dxAt = heapOffset(backend, dx), xAt = heapOffset(backend, input), yAt = heapOffset(backend, output);
+  const dyAt = heapOffset(backend, dy), tablesAt = heapOffset(backend, tables);
+  const taps = info.filterHeight * info.filterWidth;
+  runParts(backend, 'maxPoolGrad', splitRange(n, partsFor(backend, n, n * (2 * inImage + 2 * outImage * taps) / 4)).map(([b0, count]) =>
+    [dxAt + b0 * inImage, xAt + b0 * inImage, yAt + b0 * outImage, dyAt + b0 * outImage, tablesAt, count,
+      info.inHeight, info.inWidth, info.outHeight, info.outWidth, c, info.filterWidth, info.strideHeight, info.strideWidth,
+      info.padInfo.top, info.padInfo.left]));
   release(backend, tables);
   return dx;
 }

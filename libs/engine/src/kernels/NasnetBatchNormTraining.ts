@@ -12,7 +12,8 @@
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { BATCH_NORM_TRAINING, type BatchNormTrainingAttrs } from './kernel-names.js';
-import { allocate, f32, heapOffset, programsFor, release, requireFloat32 } from './wasm-heap.js';
+import { partsFor, reduceParts, reductionGroups, runParts, splitRange } from './parallel.js';
+import { allocate, f32, heapOffset, release, requireFloat32 } from './wasm-heap.js';
 
 export function batchNormTraining(args: {
   inputs: { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo }; backend: BackendWasm; attrs: BatchNormTrainingAttrs;
@@ -26,12 +27,16 @@ export function batchNormTraining(args: {
   const scale = allocate(backend, [c]);
   const shift = allocate(backend, [c]);
   const y = allocate(backend, [...x.shape]);
-  const simd = programsFor(backend);
   const at = (t: TensorInfo) => heapOffset(backend, t);
-  simd.channelSum(at(x), rows, c, at(mean));
+  // Sums over rows in groups fixed by the size (parallel.ts), so the statistics do not depend on the thread count.
+  const groups = splitRange(rows, reductionGroups(rows, rows * c));
+  const xAt = at(x);
+  reduceParts(backend, 'channelSum', [{ tensor: mean, at: at(mean), floats: c }], groups.length,
+    (g, [sums]) => [xAt + groups[g]![0] * c * 4, groups[g]![1], c, sums!]);
   const m = f32(backend, mean);
   for (let i = 0; i < c; i++) m[i] /= rows;
-  simd.channelSquaredDeviation(at(x), rows, c, at(mean), at(variance));
+  reduceParts(backend, 'channelSquaredDeviation', [{ tensor: variance, at: at(variance), floats: c }], groups.length,
+    (g, [sums]) => [xAt + groups[g]![0] * c * 4, groups[g]![1], c, at(mean), sums!]);
   const v = f32(backend, variance), g = f32(backend, gamma), b = f32(backend, beta);
   const sc = f32(backend, scale), sh = f32(backend, shift);
   for (let i = 0; i < c; i++) {
@@ -39,7 +44,9 @@ export function batchNormTraining(args: {
     sc[i] = g[i] / Math.sqrt(v[i] + epsilon);
     sh[i] = b[i] - m[i] * sc[i];
   }
-  simd.channelAffine(at(x), at(y), rows, c, at(scale), at(shift));
+  const yAt = at(y), scaleAt = at(scale), shiftAt = at(shift);
+  runParts(backend, 'channelAffine', splitRange(rows, partsFor(backend, rows, 2 * rows * c)).map(([r0, count]) =>
+    [xAt + r0 * c * 4, yAt + r0 * c * 4, count, c, scaleAt, shiftAt]));
   release(backend, scale, shift);
   return [y, mean, variance];
 }

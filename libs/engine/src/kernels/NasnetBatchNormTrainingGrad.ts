@@ -14,7 +14,8 @@
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { BATCH_NORM_TRAINING_GRAD, type BatchNormTrainingAttrs } from './kernel-names.js';
-import { allocate, f32, heapOffset, programsFor, release, requireFloat32 } from './wasm-heap.js';
+import { partsFor, reduceParts, reductionGroups, runParts, splitRange } from './parallel.js';
+import { allocate, f32, heapOffset, release, requireFloat32 } from './wasm-heap.js';
 
 export function batchNormTrainingGrad(args: {
   inputs: { dy: TensorInfo; x: TensorInfo; gamma: TensorInfo; mean: TensorInfo; variance: TensorInfo; dmean: TensorInfo; dvariance: TensorInfo };
@@ -30,9 +31,12 @@ export function batchNormTrainingGrad(args: {
   const dgamma = allocate(backend, [c]);
   const a = allocate(backend, [c]), b = allocate(backend, [c]), d = allocate(backend, [c]);
   const dx = allocate(backend, [...x.shape]);
-  const simd = programsFor(backend);
   const at = (t: TensorInfo) => heapOffset(backend, t);
-  simd.channelDots(at(dy), at(x), rows, c, at(mean), at(dbeta), at(dyXc));
+  const dyAt = at(dy), xAt = at(x), meanAt = at(mean);
+  // Sums over rows in groups fixed by the size (parallel.ts): the same gradients on any number of threads.
+  const groups = splitRange(rows, reductionGroups(rows, 2 * rows * c));
+  reduceParts(backend, 'channelDots', [{ tensor: dbeta, at: at(dbeta), floats: c }, { tensor: dyXc, at: at(dyXc), floats: c }],
+    groups.length, (g, [sumDy, sumDyXc]) => [dyAt + groups[g]![0] * c * 4, xAt + groups[g]![0] * c * 4, groups[g]![1], c, meanAt, sumDy!, sumDyXc!]);
   const [g, v, dm, dv, db, s, dg, av, bv, dvv] = [gamma, variance, dmean, dvariance, dbeta, dyXc, dgamma, a, b, d]
     .map((t) => f32(backend, t));
   for (let i = 0; i < c; i++) {
@@ -43,7 +47,9 @@ export function batchNormTrainingGrad(args: {
     bv[i] = (2 * dv[i] - k * invstd * dg[i]) / rows;
     dvv[i] = (dm[i] - k * db[i]) / rows;
   }
-  simd.channelAffine2(at(dy), at(x), at(dx), rows, c, at(a), at(b), at(mean), at(d));
+  const dxAt = at(dx), aAt = at(a), bAt = at(b), dAt = at(d);
+  runParts(backend, 'channelAffine2', splitRange(rows, partsFor(backend, rows, 3 * rows * c)).map(([r0, count]) =>
+    [dyAt + r0 * c * 4, xAt + r0 * c * 4, dxAt + r0 * c * 4, count, c, aAt, bAt, meanAt, dAt]));
   release(backend, dyXc, a, b, d);
   return [dx, dgamma, dbeta];
 }

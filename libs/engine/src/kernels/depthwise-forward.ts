@@ -8,7 +8,8 @@
  */
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { heapOffset, programsFor, release, windowTables, type WindowGeometry } from './wasm-heap.js';
+import { partsFor, runParts, splitRange } from './parallel.js';
+import { heapOffset, release, windowTables, type WindowGeometry } from './wasm-heap.js';
 
 /** The output box [ohA, ohB) x [owA, owB) whose windows lie wholly inside the input. */
 export interface InteriorBox { ohA: number; ohB: number; owA: number; owB: number }
@@ -34,13 +35,17 @@ export function depthwiseForward(
   const box = c % 4 === 0 ? interiorBox(g) : { ohA: 0, ohB: 0, owA: 0, owB: 0 };
   const tables = windowTables(backend, g);
   const outAt = heapOffset(backend, out), xAt = heapOffset(backend, x), wAt = heapOffset(backend, filter);
-  programsFor(backend).dwForward(outAt, xAt, wAt, heapOffset(backend, tables), n, g.inHeight, g.inWidth,
-    g.outHeight, g.outWidth, c, g.filterWidth, g.strideHeight, g.strideWidth, g.dilationHeight, g.dilationWidth,
-    g.padTop, g.padLeft, box.ohA, box.ohB, box.owA, box.owB);
+  const tablesAt = heapOffset(backend, tables);
+  // Images are independent: each thread takes a range of the batch, border and interior both.
+  const inImage = g.inHeight * g.inWidth * c * 4, outImage = g.outHeight * g.outWidth * c * 4;
+  const ranges = splitRange(n, partsFor(backend, n, n * (inImage + outImage * g.filterHeight * g.filterWidth) / 4));
+  runParts(backend, 'dwForward', ranges.map(([b0, count]) => [outAt + b0 * outImage, xAt + b0 * inImage, wAt, tablesAt,
+    count, g.inHeight, g.inWidth, g.outHeight, g.outWidth, c, g.filterWidth, g.strideHeight, g.strideWidth,
+    g.dilationHeight, g.dilationWidth, g.padTop, g.padLeft, box.ohA, box.ohB, box.owA, box.owB]));
   release(backend, tables);
   if (box.ohB > box.ohA) {
-    programsFor(backend).dwForwardInterior(outAt, xAt, wAt, n, g.inHeight, g.inWidth, g.outHeight, g.outWidth, c,
-      g.filterHeight, g.filterWidth, g.strideHeight, g.strideWidth, g.dilationHeight, g.dilationWidth,
-      g.padTop, g.padLeft, box.ohA, box.ohB, box.owA, box.owB);
+    runParts(backend, 'dwForwardInterior', ranges.map(([b0, count]) => [outAt + b0 * outImage, xAt + b0 * inImage, wAt,
+      count, g.inHeight, g.inWidth, g.outHeight, g.outWidth, c, g.filterHeight, g.filterWidth, g.strideHeight,
+      g.strideWidth, g.dilationHeight, g.dilationWidth, g.padTop, g.padLeft, box.ohA, box.ohB, box.owA, box.owB]));
   }
 }

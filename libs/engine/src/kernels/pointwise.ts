@@ -9,7 +9,8 @@
  */
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { allocate, heapOffset, programsFor } from './wasm-heap.js';
+import { partsFor, runParts, splitRange } from './parallel.js';
+import { allocate, heapOffset } from './wasm-heap.js';
 
 /** Whether a conv of this geometry is pointwise and NHWC (our loop also needs its output channels to be a multiple of 4). */
 export function isPointwise(info: backend_util.Conv2DInfo): boolean {
@@ -29,7 +30,11 @@ export function pointwiseConv(
 ): TensorInfo {
   const out = allocate(backend, outShape);
   const pixels = outShape.reduce((a, b) => a * b, 1) / cout;
-  programsFor(backend).pointwiseConv(heapOffset(backend, out), heapOffset(backend, x), heapOffset(backend, w),
-    pixels, cin, cout, bias ? heapOffset(backend, bias) : 0, bias ? 1 : 0, relu ? 1 : 0);
+  const outAt = heapOffset(backend, out), xAt = heapOffset(backend, x), wAt = heapOffset(backend, w);
+  const biasAt = bias ? heapOffset(backend, bias) : 0;
+  // Pixels are independent: each thread takes a range of rows (multiples of the loop's 4-pixel tile).
+  const parts = partsFor(backend, pixels, pixels * (cin + cout));
+  runParts(backend, 'pointwiseConv', splitRange(pixels, parts, 4).map(([p0, count]) =>
+    [outAt + p0 * cout * 4, xAt + p0 * cin * 4, wAt, count, cin, cout, biasAt, bias ? 1 : 0, relu ? 1 : 0]));
   return out;
 }

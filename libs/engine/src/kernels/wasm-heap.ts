@@ -18,12 +18,18 @@ export function heapOffset(backend: BackendWasm, t: TensorInfo): number {
   return backend.dataIdMap.get(t.dataId)!.memoryOffset;
 }
 
-/** The backend's WebAssembly.Memory (its `buffer` changes when the heap grows: read it after every malloc). */
+/**
+ * The backend's WebAssembly.Memory (its `buffer` changes when the heap grows:
+ * read it after every malloc). The single-threaded build exports it
+ * (`module.asm.memory`); the threaded one creates it shared in JS and
+ * imports it (`module.wasmMemory`).
+ */
 export function wasmMemoryOf(backend: BackendWasm): WasmMemory {
-  const asm = (backend.wasm as unknown as { asm?: { memory?: unknown } }).asm;
-  const memory = asm?.memory;
+  const module = backend.wasm as unknown as { asm?: { memory?: unknown }; wasmMemory?: unknown };
+  const memory = module.asm?.memory ?? module.wasmMemory;
   if (!(memory instanceof wasmApi.Memory)) {
-    throw new WasmMemoryUnavailableError(asm ? 'module.asm.memory is not a WebAssembly.Memory' : 'module.asm is missing');
+    throw new WasmMemoryUnavailableError(module.asm
+      ? 'neither module.asm.memory nor module.wasmMemory is a WebAssembly.Memory' : 'module.asm is missing');
   }
   return memory;
 }

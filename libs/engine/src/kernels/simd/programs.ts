@@ -131,7 +131,7 @@ export interface SimdPrograms {
   ): void;
 }
 
-function buildModule(): Uint8Array {
+function buildModule(sharedMemory: boolean): Uint8Array {
   const m = new ModuleBuilder();
   addCopyPrograms(m);
   addPointwisePrograms(m);
@@ -140,18 +140,31 @@ function buildModule(): Uint8Array {
   addDepthwisePrograms(m);
   addChannelPrograms(m);
   addMaxPoolGrad(m);
-  return m.build();
+  return m.build(sharedMemory);
 }
 
-let compiled: object | null = null;
+/** The compiled module, per memory kind (unshared: tfjs's single-threaded build; shared: its threaded one). */
+const compiled = new Map<boolean, object>();
 const instances = new WeakMap<WasmMemory, SimdPrograms>();
 
-/** The SIMD programs bound to `memory` (compiled once per process). */
+/** Whether `memory` is a shared WebAssembly.Memory (its buffer is a SharedArrayBuffer). */
+export function isSharedMemory(memory: WasmMemory): boolean {
+  return typeof SharedArrayBuffer === 'function' && memory.buffer instanceof SharedArrayBuffer;
+}
+
+/** The compiled module whose memory import matches `memory` (compiled once per kind and process). */
+export function simdModuleFor(memory: WasmMemory): object {
+  const shared = isSharedMemory(memory);
+  let module = compiled.get(shared);
+  if (!module) compiled.set(shared, module = new wasmApi.Module(buildModule(shared)));
+  return module;
+}
+
+/** The SIMD programs bound to `memory` on this thread. */
 export function simdPrograms(memory: WasmMemory): SimdPrograms {
   let programs = instances.get(memory);
   if (!programs) {
-    compiled ??= new wasmApi.Module(buildModule());
-    const instance = new wasmApi.Instance(compiled, { env: { memory } });
+    const instance = new wasmApi.Instance(simdModuleFor(memory), { env: { memory } });
     programs = instance.exports as unknown as SimdPrograms;
     instances.set(memory, programs);
   }
@@ -159,6 +172,6 @@ export function simdPrograms(memory: WasmMemory): SimdPrograms {
 }
 
 /** Exposed for tests: the assembled module's bytes. */
-export function simdModuleBytes(): Uint8Array {
-  return buildModule();
+export function simdModuleBytes(sharedMemory = false): Uint8Array {
+  return buildModule(sharedMemory);
 }

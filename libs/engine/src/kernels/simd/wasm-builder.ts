@@ -235,7 +235,13 @@ export class ModuleBuilder {
     this.functions.push(f);
   }
 
-  build(): Uint8Array {
+  /**
+   * The module's bytes. With `sharedMemory` it imports a shared memory
+   * (limits flag 3: shared, with a maximum of 65,536 pages, so any shared
+   * wasm32 memory matches), which the threaded tfjs build creates; without,
+   * an ordinary one. An instance only links against the kind it declares.
+   */
+  build(sharedMemory = false): Uint8Array {
     const signatures: string[] = [];
     const typeIndex = this.functions.map((f) => {
       const key = f.paramTypes.join(',');
@@ -248,8 +254,9 @@ export class ModuleBuilder {
       const params = s === '' ? [] : s.split(',').map((t) => VALTYPE_CODE[t as ValType]);
       return [0x60, ...vec(params.map((p) => [p])), 0];
     }));
-    // Memory import with minimum 1 page and no maximum: matches any memory.
-    const importSec = vec([[...utf8('env'), ...utf8('memory'), 0x02, 0x00, 1]]);
+    // Memory import with minimum 1 page: with no maximum it matches any unshared memory; shared ones must state one.
+    const limits = sharedMemory ? [0x03, 1, ...uleb(65_536)] : [0x00, 1];
+    const importSec = vec([[...utf8('env'), ...utf8('memory'), 0x02, ...limits]]);
     const funcSec = vec(typeIndex.map((i) => uleb(i)));
     const exportSec = vec(this.functions.map((f, i) => [...utf8(f.name), 0x00, ...uleb(i)]));
     const codeSec = vec(this.functions.map((f) => f.encode()));

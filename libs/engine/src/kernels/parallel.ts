@@ -1,0 +1,139 @@
+/**
+ * How our wasm kernels split a SIMD program call over the kernel threads.
+ *
+ * Two shapes of work:
+ * - independent parts (`runParts`): each part writes its own slice of the
+ *   output (a range of images, pixels or rows), so the result is the same
+ *   bits however many threads ran it;
+ * - reductions (`reduceParts`): a filter gradient or a per-channel sum adds
+ *   up over every image or row. The rows are cut into a number of groups that
+ *   depends on the size of the work only, never on the thread count; each
+ *   group sums into its own buffer and the buffers are added in group order.
+ *   So a child trains to the same weights on 1, 2 or 16 threads: a search is
+ *   reproducible from its seed on any machine size.
+ *
+ * Work below a size threshold runs as one call on the calling thread: waking
+ * a thread costs tens of microseconds, more than a small call takes.
+ */
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import type { SimdPrograms } from './simd/programs.js';
+import { MAX_CALLS, type ProgramPool } from './simd/thread-pool.js';
+import type { WasmMemory } from './simd/webassembly.js';
+import { allocate, f32, programsFor, release, wasmMemoryOf } from './wasm-heap.js';
+
+export type ProgramName = keyof SimdPrograms;
+
+/**
+ * Least work (values read or written, roughly) worth a part of its own:
+ * about 0.05 ms of SIMD work, several times a thread's wake-up.
+ */
+export const MIN_WORK_PER_PART = 32 * 1024;
+
+/** Groups a reduction is cut into at most (so at most this many threads share one). */
+export const REDUCTION_GROUPS = 8;
+
+const pools = new WeakMap<WasmMemory, ProgramPool>();
+
+/** Kernel threads for the backend on this heap (set by initBackend when it starts them). */
+export function setKernelThreadPool(memory: WasmMemory, pool: ProgramPool | null): void {
+  if (pool) pools.set(memory, pool);
+  else pools.delete(memory);
+}
+
+export function kernelThreadPoolOf(backend: BackendWasm): ProgramPool | undefined {
+  return pools.get(wasmMemoryOf(backend));
+}
+
+/** Threads our kernels run on for this backend (1 without a pool). */
+export function kernelThreads(backend: BackendWasm): number {
+  return kernelThreadPoolOf(backend)?.threads ?? 1;
+}
+
+/**
+ * How many parts to cut `units` independent units into, when the whole job
+ * touches about `work` values: one per thread, but none smaller than
+ * MIN_WORK_PER_PART and never more than the units.
+ */
+export function partsFor(backend: BackendWasm, units: number, work: number): number {
+  const threads = kernelThreads(backend);
+  if (threads === 1) return 1;
+  return Math.max(1, Math.min(threads, units, Math.floor(work / MIN_WORK_PER_PART)));
+}
+
+/**
+ * Groups of a reduction over `units` rows touching about `work` values:
+ * a function of the sizes alone (see the header), 1 when the work is small.
+ */
+export function reductionGroups(units: number, work: number): number {
+  return Math.max(1, Math.min(REDUCTION_GROUPS, units, Math.floor(work / MIN_WORK_PER_PART)));
+}
+
+/** [start, count] of each of `parts` contiguous ranges of `total` units, starts aligned to `align` units. */
+export function splitRange(total: number, parts: number, align = 1): Array<[number, number]> {
+  const blocks = Math.ceil(total / align);
+  const ranges: Array<[number, number]> = [];
+  let start = 0;
+  for (let p = 0; p < parts; p++) {
+    const end = p === parts - 1 ? total : Math.min(total, Math.round((blocks * (p + 1)) / parts) * align);
+    if (end > start) ranges.push([start, end - start]);
+    start = Math.max(start, end);
+  }
+  return ranges;
+}
+
+/** Runs `program` once per argument list, on the kernel threads when there are several lists and threads. */
+export function runParts(backend: BackendWasm, program: ProgramName, parts: ReadonlyArray<readonly number[]>): void {
+  const pool = parts.length > 1 ? kernelThreadPoolOf(backend) : undefined;
+  if (pool && pool.threads > 1 && parts.length <= MAX_CALLS) {
+    pool.run(parts.map((args) => [program, args] as const));
+    return;
+  }
+  const fn = programsFor(backend)[program] as (...args: number[]) => void;
+  for (const args of parts) fn(...args);
+}
+
+/** An accumulator of a reduction: a float32 tensor the program adds into. */
+export interface Accumulator { tensor: TensorInfo; at: number; floats: number }
+
+/**
+ * A reduction in `groups` groups (see the header): `argsFor(g, accs)` gives
+ * group g's arguments with its accumulators' byte offsets. Group 0 adds into
+ * the real accumulators, every other group into zeroed scratch buffers,
+ * which are then added to the accumulators in group order.
+ */
+export function reduceParts(
+  backend: BackendWasm, program: ProgramName, accumulators: readonly Accumulator[], groups: number,
+  argsFor: (group: number, accs: readonly number[]) => readonly number[],
+): void {
+  if (groups <= 1) {
+    runParts(backend, program, [argsFor(0, accumulators.map((a) => a.at))]);
+    return;
+  }
+  const floats = accumulators.reduce((sum, a) => sum + a.floats, 0);
+  const scratch = allocate(backend, [(groups - 1) * floats], true);
+  const scratchAt = backend.dataIdMap.get(scratch.dataId)!.memoryOffset;
+  const parts: number[][] = [];
+  for (let g = 0; g < groups; g++) {
+    let offset = scratchAt + (g - 1) * floats * 4;
+    const accs = accumulators.map((a) => {
+      if (g === 0) return a.at;
+      const at = offset;
+      offset += a.floats * 4;
+      return at;
+    });
+    parts.push([...argsFor(g, accs)]);
+  }
+  runParts(backend, program, parts);
+  const partial = f32(backend, scratch);
+  let offset = 0;
+  for (let g = 1; g < groups; g++) {
+    for (const a of accumulators) {
+      const total = f32(backend, a.tensor);
+      // float64 sum rounded to float32: the same value as a float32 add.
+      for (let i = 0; i < a.floats; i++) total[i]! += partial[offset + i]!;
+      offset += a.floats;
+    }
+  }
+  release(backend, scratch);
+}
