@@ -21,7 +21,8 @@
  * LOAD_BENCH_CONTROLLER_ARGS adds node flags to the controller (profiling),
  * LOAD_BENCH_TRAINER_ARGS to the trainer processes;
  * LOAD_BENCH_STATE_TIMES=1 times the controller's state saves (load-controller.ts);
- * LOAD_BENCH_TRACE=<file> writes each child's queued, published and started times (CSV).
+ * LOAD_BENCH_TRACE=<file> writes each child's queued, published and started times (CSV; the
+ * PPO run's to <file>.ppo).
  *
  * Why a warm-up: a controller and a trainer fleet are long-running processes;
  * a fresh one runs its first children through cold code (no JIT yet) and a
@@ -71,6 +72,8 @@ interface RunOptions {
   connections: number;
   trainerProcesses: number;
   warmupChildren: number;
+  /** Where the per-child times go (LOAD_BENCH_TRACE; the PPO run's to <file>.ppo). */
+  traceFile?: string;
   minDelayMs: number;
   maxDelayMs: number;
   seed: number;
@@ -431,9 +434,9 @@ async function runOnce(o: RunOptions, log: (line: string) => void): Promise<RunR
       `NAS_TASKS last_seq ${tasks.state.last_seq} (${tasks0.last_seq} before), messages ${tasks.state.messages}; NAS_RESULTS last_seq ${results.state.last_seq} (${results0.last_seq} before), messages ${results.state.messages} (${results0.messages} before)`,
     ];
     // LOAD_BENCH_TRACE=<file>: one line per child (id, queued, published, started; epoch ms), to see where in a run the slow ones fall.
-    if (process.env.LOAD_BENCH_TRACE) {
+    if (o.traceFile) {
       const lines = trained.map((e) => `${e.childId},${queuedAt.get(e.childId) ?? ''},${publishedAt.get(e.childId) ?? ''},${startedAt.get(e.childId) ?? ''}`);
-      writeFileSync(process.env.LOAD_BENCH_TRACE, `childId,queuedMs,publishedMs,startedMs\n${lines.join('\n')}\n`);
+      writeFileSync(o.traceFile, `childId,queuedMs,publishedMs,startedMs\n${lines.join('\n')}\n`);
     }
     const span = (from: Map<number, number>, to: Map<number, number>) => trained
       .map((e) => (to.get(e.childId) ?? Number.NaN) - (from.get(e.childId) ?? Number.NaN)).filter(Number.isFinite).sort((a, b) => a - b);
@@ -544,6 +547,7 @@ async function main(): Promise<void> {
     seed: intOption(values, 'seed', 1, 0),
     timeoutS: intOption(values, 'timeout-s', 540, 1),
     verbose: values.verbose ?? false,
+    ...(process.env.LOAD_BENCH_TRACE ? { traceFile: process.env.LOAD_BENCH_TRACE } : {}),
   };
   if (base.maxDelayMs < base.minDelayMs) throw new LoadBenchError('--max-delay-ms must be at least --min-delay-ms');
   const ppoChildren = intOption(values, 'ppo-children', strategy === 'ppo' ? 0 : 1000, 0);
@@ -555,7 +559,7 @@ async function main(): Promise<void> {
   runs.push(await runOnce(base, log));
   for (const line of describe(runs[0]!)) say(line);
   if (ppoChildren > 0) {
-    runs.push(await runOnce({ ...base, strategy: 'ppo', children: ppoChildren }, log));
+    runs.push(await runOnce({ ...base, strategy: 'ppo', children: ppoChildren, ...(base.traceFile ? { traceFile: `${base.traceFile}.ppo` } : {}) }, log));
     for (const line of describe(runs[1]!)) say(line);
   }
   const ok = runs.every((r) => Object.values(r.checks).every(Boolean));

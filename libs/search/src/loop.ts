@@ -152,6 +152,16 @@ export class SearchLoop {
   private failedFirst: string[] | undefined = [];
   /** Start of the current slice of advance() work, and whether the rest waits for the next turn. */
   private sliceStartMs = 0;
+  /** Children were proposed in this slice (their tasks leave the process when it ends). */
+  private proposedInSlice = false;
+  /**
+   * An observe took longer than a slice (a PPO update: tens of milliseconds
+   * batched, paper section 3's batch of 20): from then on, children proposed
+   * in a slice are sent before the next observe instead of waiting for it,
+   * one turn of the event loop each. Strategies whose observes stay short
+   * (random, evolution) never pay that turn.
+   */
+  private slowObserves = false;
   private yielding = false;
   private finish?: () => void;
   private failure?: Error;
@@ -295,6 +305,7 @@ export class SearchLoop {
   private advance(): void {
     if (this.outcome || this.yielding) return;
     this.sliceStartMs = performance.now();
+    this.proposedInSlice = false;
     try {
       if (this.phase === 'search') this.advanceSearch();
       if (this.phase === 'final') this.advanceFinal();
@@ -342,11 +353,20 @@ export class SearchLoop {
           break;
         }
         this.propose();
+        this.proposedInSlice = true;
         if (this.sliceUsed()) return;
       }
       const next = search[this.observed];
       if (!next || next.state !== 'done') break;
+      // An observe that may run a long policy update waits for the next turn when this slice
+      // proposed children, so their tasks are on the wire before it (see slowObserves).
+      if (this.slowObserves && this.proposedInSlice) {
+        this.yieldTurn();
+        return;
+      }
+      const observeStart = performance.now();
       this.observe(next);
+      if (performance.now() - observeStart > SLICE_MS) this.slowObserves = true;
       this.observed++;
       if (this.outcome) return;
       if (this.sliceUsed()) return;
@@ -360,12 +380,17 @@ export class SearchLoop {
   /** True when this slice is used up; the rest of the work then continues on the next turn of the event loop. */
   private sliceUsed(): boolean {
     if (performance.now() - this.sliceStartMs < SLICE_MS) return false;
+    this.yieldTurn();
+    return true;
+  }
+
+  /** Ends this slice: the rest of the work continues on the next turn of the event loop. */
+  private yieldTurn(): void {
     this.yielding = true;
     setImmediate(() => {
       this.yielding = false;
       this.advance();
     });
-    return true;
   }
 
   private propose(): ChildEntry {

@@ -195,3 +195,41 @@ test('search loop - slow proposals are worked in slices, so the event loop turns
   const fast = await new SearchLoop(spec, { searchId: 's', executor: syntheticExecutor(5), strategy: slow(0, { proposals: 0 }) }).run();
   assert.deepEqual(sliced.entries.map((e) => e.hash), fast.entries.map((e) => e.hash));
 });
+
+test('search loop - after a slow observe (a policy update), children proposed in a slice leave before the next observe; the search is unchanged', async () => {
+  const spec = normalizeSpec({ strategy: 'random', seed: 7, budget: { architectures: 40, concurrency: 6 } });
+  /** Children whose execute() call has been followed by the end of its task (when the NATS client writes out what was published). */
+  const sent = new Set<number>();
+  const executed: number[] = [];
+  const inner = syntheticExecutor(9);
+  const executor: ChildExecutor = {
+    execute(task, hooks) {
+      executed.push(task.childId);
+      queueMicrotask(() => sent.add(task.childId));
+      return inner.execute(task, hooks);
+    },
+  };
+  let observes = 0;
+  const waiting: number[] = [];
+  const updating = (busyMs: number): SearchStrategy => {
+    const s = createStrategy({ strategy: 'random', seed: spec.seed, numBlocks: spec.numBlocks });
+    return {
+      name: s.name,
+      propose: () => s.propose(),
+      observe(c, r) {
+        // From the second observe on, every child executed so far must have had its turn.
+        if (busyMs > 0 && ++observes > 1) waiting.push(...executed.filter((id) => !sent.has(id)));
+        const until = performance.now() + busyMs;
+        while (performance.now() < until) { /* a policy update */ }
+        return s.observe(c, r);
+      },
+      exportState: () => s.exportState(),
+      importState: (state) => s.importState(state),
+    };
+  };
+  const slow = await new SearchLoop(spec, { searchId: 's', executor, strategy: updating(8) }).run();
+  assert.ok(observes >= 40);
+  assert.deepEqual(waiting, [], 'children proposed before an observe were still waiting for their turn');
+  const fast = await new SearchLoop(spec, { searchId: 's', executor: syntheticExecutor(9), strategy: updating(0) }).run();
+  assert.deepEqual(slow.entries.map((e) => e.hash), fast.entries.map((e) => e.hash));
+});
