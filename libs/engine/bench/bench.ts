@@ -31,8 +31,9 @@
  * them. PyTorch trains the network of the same plan (planNetwork, drop path
  * off), built by torch_reference.py, with the same optimizer, batch and
  * steps; it runs once with all the cores this process may use (the anchor)
- * and once with 1 thread (the wasm backend runs on one thread: tfjs-backend-wasm
- * 4.22 turns its threaded build off in Node, tfjs issue #3830).
+ * and once with 1 thread, for information. The wasm backend trains on
+ * `--threads` threads (default: the same cores; initBackend `threads`),
+ * `--threads 1` times it on one.
  *
  * Throughput is wall time: other processes on the machine slow both sides,
  * so the bench prints the load average it started under.
@@ -49,7 +50,7 @@ import { Rng, deriveSeed } from '@nasnet/random';
 import { defaultRecipe, type ChildRecipe } from '@nasnet/search';
 import { NASNET_A } from '@nasnet/search-space';
 import { trainChild } from '@nasnet/trainer';
-import { BACKEND_NAMES, initBackend, type BackendName } from '../src/index.js';
+import { BACKEND_NAMES, defaultWasmThreads, initBackend, type BackendName } from '../src/index.js';
 
 type Backend = Exclude<BackendName, 'auto'>;
 
@@ -76,6 +77,10 @@ interface BenchOptions {
   python: string;
   /** Where PyTorch trains the reference: 'cpu' (the anchor of the CPU targets) or 'cuda' (the GPU run's anchor). @default 'cpu' */
   torchDevice: 'cpu' | 'cuda';
+  /** Threads of the wasm backend. @default defaultWasmThreads() (the cores this process may use, at most 8) */
+  threads: number;
+  /** Threads of XNNPACK's own pool on wasm. @default 1 (initBackend's default) */
+  xnnpackThreads: number;
 }
 
 /** A command-line option with a bad value. */
@@ -96,6 +101,7 @@ const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 function parseOptions(argv: string[]): BenchOptions & { worker?: Backend } {
   const o: BenchOptions & { worker?: Backend } = {
     steps: 20, warmup: 3, filters: 16, batch: 32, cells: 2, checkpoint: false, backends: DEFAULT_BACKENDS, json: false, seed: 1, python: '/usr/bin/python3', torchDevice: 'cpu',
+    threads: defaultWasmThreads(), xnnpackThreads: 1,
   };
   const int = (name: string, value: string | undefined, min: number): number => {
     const n = Number(value);
@@ -118,6 +124,8 @@ function parseOptions(argv: string[]): BenchOptions & { worker?: Backend } {
       case '--batch': o.batch = int(arg, next(), 1); break;
       case '--cells': o.cells = int(arg, next(), 1); break;
       case '--seed': o.seed = int(arg, next(), 0); break;
+      case '--threads': o.threads = int(arg, next(), 1); break;
+      case '--xnnpack-threads': o.xnnpackThreads = int(arg, next(), 1); break;
       case '--backends': o.backends = (next() ?? '').split(',').filter(Boolean).map((b) => backend(arg, b)); break;
       case '--python': o.python = next() ?? o.python; break;
       case '--torch-device': {
@@ -130,7 +138,7 @@ function parseOptions(argv: string[]): BenchOptions & { worker?: Backend } {
       case '--checkpoint': o.checkpoint = true; break;
       case '--worker': o.worker = backend(arg, next() ?? ''); break;
       case '--help':
-        console.log('usage: npm run bench -- [--steps N] [--warmup N] [--filters F] [--batch B] [--cells N] [--checkpoint] [--backends wasm,webgpu,tensorflow,cpu] [--seed S] [--python PATH] [--torch-device cpu|cuda] [--json]');
+        console.log('usage: npm run bench -- [--steps N] [--warmup N] [--filters F] [--batch B] [--cells N] [--checkpoint] [--backends wasm,webgpu,tensorflow,cpu] [--seed S] [--threads N] [--xnnpack-threads N] [--python PATH] [--torch-device cpu|cuda] [--json]');
         process.exit(0);
       default: throw new BenchOptionError('(argument)', arg, 'a known option (see --help)');
     }
@@ -176,7 +184,7 @@ function wasmHeapBytes(): number | undefined {
 async function worker(backend: Backend, o: BenchOptions): Promise<BackendResult> {
   let reason: string;
   try {
-    reason = (await initBackend(backend, { log: () => {} })).reason;
+    reason = (await initBackend(backend, { log: () => {}, threads: o.threads, xnnpackThreads: o.xnnpackThreads })).reason;
   } catch (error) {
     return { backend, available: false, reason: (error as Error).message.replace(/^backend '\w+' is not available: /, '') };
   }
@@ -251,7 +259,7 @@ const VERIFY_BATCH = 4;
  */
 async function verificationCase(o: BenchOptions): Promise<object | string> {
   try {
-    await initBackend('wasm', { log: () => {} });
+    await initBackend('wasm', { log: () => {}, threads: o.threads, xnnpackThreads: o.xnnpackThreads });
   } catch (error) {
     return `no wasm backend to compute our logits with: ${(error as Error).message}`;
   }
@@ -416,6 +424,7 @@ async function main(): Promise<void> {
       referenceImagesPerSec: anchor?.imagesPerSec ?? null,
       referenceThreads: anchor?.threads ?? null,
       referenceDevice: o.torchDevice,
+      threads: o.threads,
       ratio: ratio ?? null,
       reference1ThreadImagesPerSec: oneThread?.imagesPerSec ?? null,
       ratio1Thread: ratio1 ?? null,

@@ -17,7 +17,7 @@
  * @tensorflow/tfjs-layers, say) should call registerTrainingGradients().
  */
 export {
-  initBackend, BACKEND_NAMES, UnknownBackendError, BackendUnavailableError, GradientRegistrationError,
+  initBackend, defaultWasmThreads, BACKEND_NAMES, UnknownBackendError, BackendUnavailableError, GradientRegistrationError,
 } from './backend.js';
 export type { BackendName, BackendChoice, InitBackendOptions } from './backend.js';
 export { registerWasmTrainingKernels, registerTrainingGradients } from './kernels/register.js';
@@ -29,6 +29,8 @@ export {
 } from './kernels/errors.js';
 export { DepthwiseGradientInputError } from './kernels/gradients/DepthwiseConv2dNative_grad.js';
 export { WasmOutOfMemoryError, DEFAULT_WASM_HEAP_LIMIT_BYTES, guardWasmHeap } from './wasm-memory.js';
+export { MAX_WASM_THREADS, WasmThreadsUnavailableError } from './wasm-threads.js';
+export { KernelThreadError, KernelThreadStartError } from './kernels/simd/thread-pool.js';
 export { gradientsReleasing, variableGradsReleasing, GradientComputationError } from './releasing-gradients.js';
 export { applyReleasing, ModelGraphError, MASK_SEED_LOG, RECOMPUTING } from './apply-releasing.js';
 export type { FunctionalModel, ApplyReleasingOptions } from './apply-releasing.js';

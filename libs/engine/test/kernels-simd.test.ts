@@ -27,7 +27,7 @@ test('wasm builder - the assembled module validates and exports every program', 
   assert.ok(wasmApi.validate(bytes), 'WebAssembly.validate rejected the module');
   const programs = simdPrograms(new wasmApi.Memory({ initial: 1 }));
   for (const name of ['copyRuns', 'interleaveRuns', 'pointwiseFilterGrad', 'pointwiseConv', 'dwForwardInterior', 'transpose', 'im2colTap', 'col2im', 'dwFilterGrad', 'dwInputGrad', 'dwForward', 'avgPoolGrad',
-    'maxPoolGrad', 'channelSum', 'channelSquaredDeviation', 'channelDots', 'channelAffine', 'channelAffine2', 'reluGrad']) {
+    'maxPoolGrad', 'channelSum', 'channelSquaredDeviation', 'channelDots', 'channelAffine', 'channelAffine2', 'relu', 'addArrays', 'reluGrad']) {
     assert.equal(typeof (programs as unknown as Record<string, unknown>)[name], 'function', name);
   }
 });

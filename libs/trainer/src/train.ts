@@ -291,18 +291,17 @@ function trainStepTidy(
     const clipNorm = tf.scalar(recipe.gradientClipNorm);
     const weightDecay = tf.scalar(recipe.weightDecay);
     const learningRate = tf.scalar(lr);
+    // The gradient of the whole loss, L2 term included (its gradient is weightDecay * w), is what gets
+    // clipped, as in the reference: slim adds the regularisation losses to the total loss and
+    // clip_by_global_norm clips the gradients of that total.
+    const totals = vars.map((v, i) => (decayMask[i] && recipe.weightDecay > 0 ? tf.add(gradList[i]!, tf.mul(v, weightDecay)) : gradList[i]!));
     // Clip by global norm without a round trip: scale = clip / max(norm, clip).
     let scale: tf.Scalar | undefined;
     if (recipe.gradientClipNorm > 0) {
-      const norm = tf.sqrt(tf.addN(gradList.map((g) => tf.sum(tf.square(g)))));
+      const norm = tf.sqrt(tf.addN(totals.map((g) => tf.sum(tf.square(g)))));
       scale = tf.div(clipNorm, tf.maximum(norm, clipNorm)) as tf.Scalar;
     }
-    const updates = vars.map((v, i) => {
-      let g = gradList[i]!;
-      if (scale) g = tf.mul(g, scale);
-      if (decayMask[i] && recipe.weightDecay > 0) g = tf.add(g, tf.mul(v, weightDecay));
-      return g;
-    });
+    const updates = scale ? totals.map((g) => tf.mul(g, scale)) : totals;
     optimizer.apply(updates, learningRate);
     const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logitsKept!, -1), labels), 'float32')) as tf.Scalar;
     logitsKept!.dispose();

@@ -3,6 +3,7 @@
  * `registerWasmTrainingKernels()` in register.ts.
  */
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
+import { addConfig } from './Add.js';
 import { avgPoolGradConfig } from './AvgPoolGrad.js';
 import { castConfig } from './Cast.js';
 import { concatConfig } from './Concat.js';
@@ -19,6 +20,7 @@ import { batchNormTrainingConfig } from './NasnetBatchNormTraining.js';
 import { batchNormTrainingGradConfig } from './NasnetBatchNormTrainingGrad.js';
 import { reluGradConfig } from './NasnetReluGrad.js';
 import { padV2Config } from './PadV2.js';
+import { reluConfig } from './Relu.js';
 import { sliceConfig } from './Slice.js';
 import { splitVConfig } from './SplitV.js';
 
@@ -69,9 +71,16 @@ const DATA_MOVEMENT_KERNELS: readonly KernelConfig[] = [
  */
 const FORWARD_CONV_KERNELS: readonly KernelConfig[] = [conv2DConfig, fusedConv2DConfig];
 
+/**
+ * Elementwise ops big enough to split over the kernel threads (tfjs's run
+ * on one): ReLU before every convolution, Add for the sums of a cell's
+ * branches. Same bits as tfjs's.
+ */
+const ELEMENTWISE_KERNELS: readonly KernelConfig[] = [reluConfig, addConfig];
+
 /** Every kernel we register for wasm over (or next to) tfjs's own. */
 export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
-  ...WINDOW_AND_NORM_KERNELS, ...DATA_MOVEMENT_KERNELS, ...FORWARD_CONV_KERNELS,
+  ...WINDOW_AND_NORM_KERNELS, ...DATA_MOVEMENT_KERNELS, ...FORWARD_CONV_KERNELS, ...ELEMENTWISE_KERNELS,
 ];
 
 const OURS = new Set<KernelFunc>(WINDOW_AND_NORM_KERNELS.map((k) => k.kernelFunc));

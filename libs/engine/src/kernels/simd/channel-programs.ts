@@ -6,7 +6,7 @@
 import { F32, I32, V128, type Expr, type FunctionBuilder, type ModuleBuilder } from './wasm-builder.js';
 import { i32 } from './loops.js';
 
-/** Adds channelSum, channelSquaredDeviation, channelDots, channelAffine, channelAffine2 and reluGrad. */
+/** Adds channelSum, channelSquaredDeviation, channelDots, channelAffine, channelAffine2, relu, addArrays and reluGrad. */
 export function addChannelPrograms(m: ModuleBuilder): void {
   // Per-channel loops over rows of a channels-last tensor [rows, c]. `row`
   // is the byte offset of the current row; per-channel arrays are indexed by
@@ -81,6 +81,32 @@ export function addChannelPrograms(m: ModuleBuilder): void {
         F32.mul(F32.load(at(f, 'dy', row, cb)), F32.load(at(f, 'a', cb))),
         F32.mul(F32.sub(F32.load(at(f, 'x', row, cb)), F32.load(at(f, 'mean', cb))), F32.load(at(f, 'b', cb)))),
       F32.load(at(f, 'd', cb)))));
+  });
+
+  m.fn('relu', [['x', i32], ['y', i32], ['n', i32]], (f) => {
+    f.locals({ o: i32, end: i32, end4: i32 });
+    const g = (n: string) => f.get(n);
+    f.set('end', I32.shl(g('n'), I32.c(2)));
+    f.set('end4', I32.and(g('end'), I32.c(~15)));
+    f.loop('o', I32.c(0), g('end4'), I32.c(16), () => {
+      f.storeV128(at(f, 'y', g('o')), V128.maxF32(V128.load(at(f, 'x', g('o'))), V128.zero()));
+    });
+    f.loop('o', g('end4'), g('end'), I32.c(4), () => {
+      f.storeF32(at(f, 'y', g('o')), F32.max(F32.load(at(f, 'x', g('o'))), F32.c(0)));
+    });
+  });
+
+  m.fn('addArrays', [['a', i32], ['b', i32], ['out', i32], ['n', i32]], (f) => {
+    f.locals({ o: i32, end: i32, end4: i32 });
+    const g = (n: string) => f.get(n);
+    f.set('end', I32.shl(g('n'), I32.c(2)));
+    f.set('end4', I32.and(g('end'), I32.c(~15)));
+    f.loop('o', I32.c(0), g('end4'), I32.c(16), () => {
+      f.storeV128(at(f, 'out', g('o')), V128.addF32(V128.load(at(f, 'a', g('o'))), V128.load(at(f, 'b', g('o')))));
+    });
+    f.loop('o', g('end4'), g('end'), I32.c(4), () => {
+      f.storeF32(at(f, 'out', g('o')), F32.add(F32.load(at(f, 'a', g('o'))), F32.load(at(f, 'b', g('o')))));
+    });
   });
 
   m.fn('reluGrad', [['dy', i32], ['x', i32], ['dx', i32], ['n', i32]], (f) => {

@@ -122,6 +122,10 @@ export interface SimdPrograms {
   channelAffine(x: number, y: number, rows: number, c: number, scale: number, shift: number): void;
   /** dx[r][c] = a[c] * dy[r][c] + b[c] * (x[r][c] - mean[c]) + d[c]. */
   channelAffine2(dy: number, x: number, dx: number, rows: number, c: number, a: number, b: number, mean: number, d: number): void;
+  /** y[i] = max(x[i], 0) for i < n (+0 for -0, as x > 0 ? x : 0). */
+  relu(x: number, y: number, n: number): void;
+  /** out[i] = a[i] + b[i] for i < n. */
+  addArrays(a: number, b: number, out: number, n: number): void;
   /** dx[i] = x[i] > 0 ? dy[i] : 0 for i < n. */
   reluGrad(dy: number, x: number, dx: number, n: number): void;
   /** Max-pool gradient: dy goes to the first tap (row-major) whose x equals the pooled y. */

@@ -46,6 +46,16 @@ const NEXT = 0, END = 1, DONE = 2, WAKE = 3;
 const HEADER = 16;
 /** Bytes of a failed call's error text. */
 const ERROR_BYTES = 256;
+/**
+ * How long a worker keeps polling for the next run before it sleeps, and
+ * the caller for its workers' last calls, ms. Kernel calls in a training
+ * step come a fraction of a millisecond apart, and waking a sleeping
+ * thread (a futex wake, then the OS scheduling it) takes 50-100 us or, on
+ * a busy machine, much longer: a worker that sleeps between calls wakes
+ * after the caller has run every ticket itself. Polling keeps it ready;
+ * idle longer than this, it sleeps and costs nothing.
+ */
+export const SPIN_MS = 0.5;
 /** A run whose calls have not all finished after this long is reported as stuck (a step's largest call takes well under a second). */
 const STUCK_MS = 120_000;
 
@@ -79,6 +89,10 @@ const errors = new Uint8Array(control, errorsAt, maxCalls * errorBytes);
 parentPort.postMessage('ready');
 let seen = 0;
 for (;;) {
+  if (Atomics.load(ints, ${WAKE}) === seen) {
+    const until = performance.now() + ${SPIN_MS};
+    while (Atomics.load(ints, ${WAKE}) === seen && performance.now() < until) {}
+  }
   Atomics.wait(ints, ${WAKE}, seen);
   seen = Atomics.load(ints, ${WAKE});
   if (seen === -1) break;
@@ -201,9 +215,12 @@ export class ProgramPool {
       }
     }
     const since = performance.now();
+    const spinUntil = since + SPIN_MS;
     for (;;) {
       const done = Atomics.load(ints, DONE);
       if (((done - end) | 0) >= 0) break;
+      // A worker is finishing a call: poll first (it usually ends within the spin), then sleep.
+      if (performance.now() < spinUntil) continue;
       Atomics.wait(ints, DONE, done, 1000);
       if (performance.now() - since > STUCK_MS) {
         this.closed = true;

@@ -91,6 +91,8 @@ export const F32 = {
   sub: binary([0x93]),
   mul: binary([0x94]),
   div: binary([0x95]),
+  /** f32.max: NaN if either is NaN; max(-0, +0) = +0. */
+  max: binary([0x97]),
   gt: binary([0x5e]),
   eq: binary([0x5b]),
   fromI32: unary([0xb2]),

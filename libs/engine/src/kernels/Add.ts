@@ -1,0 +1,31 @@
+/**
+ * Add for wasm when both inputs are float32 of the same shape (the sums of
+ * a cell's branches and of gradients reaching one tensor twice): one SIMD
+ * pass, split over the kernel threads. Broadcasts and other dtypes go to
+ * tfjs's kernel.
+ */
+import { Add, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { partsFor, runParts, splitRange } from './parallel.js';
+import { allocate, heapOffset, runBackendKernel } from './wasm-heap.js';
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+export function add(args: { inputs: { a: TensorInfo; b: TensorInfo }; backend: BackendWasm }): TensorInfo {
+  const { inputs: { a, b }, backend } = args;
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || !sameShape(a.shape, b.shape)) return runBackendKernel(backend, Add, { a, b }, {});
+  const out = allocate(backend, [...a.shape]);
+  const n = a.shape.reduce((p, d) => p * d, 1);
+  const aAt = heapOffset(backend, a), bAt = heapOffset(backend, b), outAt = heapOffset(backend, out);
+  runParts(backend, 'addArrays', splitRange(n, partsFor(backend, n, 3 * n), 4).map(([i, count]) =>
+    [aAt + i * 4, bAt + i * 4, outAt + i * 4, count]));
+  return out;
+}
+
+export const addConfig: KernelConfig = {
+  kernelName: Add,
+  backendName: 'wasm',
+  kernelFunc: add as unknown as KernelFunc,
+};
