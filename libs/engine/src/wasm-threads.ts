@@ -139,7 +139,6 @@ class LazyPthreadWorker extends EventEmitter {
   private real: NodeWorker | null = null;
   private load: { message: Message; transfer?: readonly unknown[] } | null = null;
   private swallowLoaded = false;
-  private referenced = true;
 
   postMessage(message: Message, transfer?: readonly unknown[]): void {
     if (this.real === null && message?.cmd === 'load') {
@@ -166,17 +165,18 @@ class LazyPthreadWorker extends EventEmitter {
     });
     real.on('error', (error) => this.emit('error', error));
     real.on('exit', (code) => this.emit('exit', code));
-    if (!this.referenced) real.unref();
+    real.unref();
     real.postMessage(this.load.message, this.load.transfer as never);
   }
 
-  ref(): void {
-    this.referenced = true;
-    this.real?.ref();
-  }
+  /**
+   * emscripten refs a worker while it runs a pthread; XNNPACK's pool threads
+   * run until the process ends, so that would keep every process alive after
+   * its work is done. The pool's threads never hold a process open.
+   */
+  ref(): void {}
 
   unref(): void {
-    this.referenced = false;
     this.real?.unref();
   }
 

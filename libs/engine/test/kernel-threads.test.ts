@@ -6,6 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '@nasnet/random';
 import { reductionGroups, splitRange } from '../src/kernels/parallel.js';
@@ -126,4 +129,23 @@ test('wasm threads - XNNPACK\'s own pool on 2 threads starts its worker on deman
   assert.equal(pooled.pthreadWorkers, 1, 'a 2-thread pthreadpool runs one worker besides the caller');
   assert.equal(pooled.kernels, one.kernels);
   assert.deepEqual(pooled.losses, one.losses);
+});
+
+test('wasm threads - XNNPACK\'s pool threads do not keep a process alive after its work is done', () => {
+  const engine = new URL('../src/index.ts', import.meta.url).href;
+  const dir = mkdtempSync(join(tmpdir(), 'nasnet-threads-'));
+  try {
+    const script = join(dir, 'ends.mjs');
+    writeFileSync(script, `const tf = await import(${JSON.stringify(import.meta.resolve('@tensorflow/tfjs-core'))});
+const { initBackend } = await import(${JSON.stringify(engine)});
+await initBackend('wasm', { threads: 2, xnnpackThreads: 2, log: () => {} });
+tf.matMul(tf.ones([256, 256]), tf.ones([256, 256])).dataSync();
+console.log('done');
+`);
+    const run = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 60_000, cwd: fileURLToPath(new URL('..', import.meta.url)) });
+    assert.equal(run.stdout.trim(), 'done', run.stderr);
+    assert.equal(run.status, 0, `the process did not end by itself (signal ${run.signal})`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
