@@ -26,7 +26,7 @@ test('wasm builder - the assembled module validates and exports every program', 
   const bytes = simdModuleBytes();
   assert.ok(wasmApi.validate(bytes), 'WebAssembly.validate rejected the module');
   const programs = simdPrograms(new wasmApi.Memory({ initial: 1 }));
-  for (const name of ['copyRuns', 'interleaveRuns', 'pointwiseFilterGrad', 'pointwiseConv', 'dwForwardInterior', 'transpose', 'im2colTap', 'col2im', 'dwFilterGrad', 'dwInputGrad', 'dwForward', 'avgPoolGrad',
+  for (const name of ['copyRuns', 'zeroBytes', 'interleaveRuns', 'pointwiseFilterGrad', 'pointwiseConv', 'dwForwardInterior', 'transpose', 'im2colTap', 'col2im', 'dwFilterGrad', 'dwInputGrad', 'dwForward', 'avgPoolGrad',
     'maxPoolGrad', 'channelSum', 'channelSquaredDeviation', 'channelDots', 'channelAffine', 'channelAffine2', 'relu', 'addArrays', 'reluGrad']) {
     assert.equal(typeof (programs as unknown as Record<string, unknown>)[name], 'function', name);
   }
@@ -96,4 +96,15 @@ test('simd programs - per-channel sums, affine and ReLU gradient match JS, 16/4/
   for (let i = 0; i < n; i++) { heap[dy + i] = i + 1; heap[x + i] = [-1, 0, 2][i % 3]; }
   p.reluGrad(dy * 4, x * 4, dx * 4, n);
   for (let i = 0; i < n; i++) assert.equal(heap[dx + i], i % 3 === 2 ? i + 1 : 0, `relu grad ${i}`);
+});
+
+test('simd programs - zeroBytes clears exactly the bytes asked for, at any alignment and length', () => {
+  const memory = new wasmApi.Memory({ initial: 1 });
+  const p = simdPrograms(memory);
+  const heap = new Uint8Array(memory.buffer);
+  for (const [at, bytes] of [[0, 0], [1, 1], [3, 17], [64, 4096], [4097, 333]]) {
+    heap.fill(0xab);
+    p.zeroBytes(at, bytes);
+    for (let i = 0; i < 8192; i++) assert.equal(heap[i], i >= at && i < at + bytes ? 0 : 0xab, `zeroBytes(${at}, ${bytes}) at byte ${i}`);
+  }
 });

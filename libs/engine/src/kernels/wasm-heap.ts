@@ -42,7 +42,10 @@ export function programsFor(backend: BackendWasm): SimdPrograms {
 /** A new tensor on the heap (uninitialised unless `zero`). */
 export function allocate(backend: BackendWasm, shape: number[], zero = false, dtype: DataType = 'float32'): TensorInfo {
   const t = backend.makeOutput(shape, dtype);
-  if (zero) backend.typedArrayFromHeap(t).fill(0);
+  if (zero) {
+    const bytes = shape.reduce((a, b) => a * b, 1) * (dtype === 'bool' ? 1 : 4);
+    programsFor(backend).zeroBytes(heapOffset(backend, t), bytes);
+  }
   return t;
 }
 

@@ -53,6 +53,8 @@ export interface SimdPrograms {
    * updated in place). One pass over a concat's output or a split's input.
    */
   interleaveRuns(table: number, parts: number, n: number): void;
+  /** Sets `bytes` bytes from `dst` to 0 (memory.fill). */
+  zeroBytes(dst: number, bytes: number): void;
   /** dst[c * rows + r] = src[r * cols + c]. */
   transpose(src: number, dst: number, rows: number, cols: number): void;
   /**

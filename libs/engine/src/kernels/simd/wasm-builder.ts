@@ -196,6 +196,12 @@ export class FunctionBuilder {
     this.body.push(...simd(0x0b, ...memarg(4, offset)));
   }
 
+  /** memory.fill (bulk memory): `bytes` bytes from `addr` set to the low byte of `value`. */
+  memoryFill(addr: Expr, value: Expr, bytes: Expr): void {
+    addr(this.body); value(this.body); bytes(this.body);
+    this.body.push(0xfc, ...uleb(11), 0x00);
+  }
+
   /** `for (name = from; name < to; name += step) body()` with i32 values. */
   loop(name: string, from: Expr, to: Expr, step: Expr, body: () => void): void {
     this.set(name, from);
