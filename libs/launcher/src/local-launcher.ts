@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TrainerSpawnError } from './errors.js';
 import { searchIdLabelValue } from './job-template.js';
@@ -102,7 +102,10 @@ class LocalLaunch implements LaunchHandle {
     }
     if (this.request.backend !== undefined) env.NAS_BACKEND = this.request.backend;
     // What the downward API gives a pod (requests.cpu in whole cores, rounded up): the trainer's thread count.
-    if (this.request.cpu !== undefined) env.POD_CPU_REQUEST = String(Math.max(1, Math.ceil(quantityValue(this.request.cpu)!)));
+    // Without a request, the trainers of this launch share this machine's cores, as the local search's workers do.
+    env.POD_CPU_REQUEST = String(this.request.cpu !== undefined
+      ? Math.max(1, Math.ceil(quantityValue(this.request.cpu)!))
+      : Math.max(1, Math.floor(availableParallelism() / Math.max(1, this.request.trainers))));
     // What the downward API gives a pod (limits.memory): the trainer keeps its wasm heap below it.
     if (this.request.memory !== undefined) env.POD_MEMORY_LIMIT_BYTES = String(Math.floor(quantityValue(this.request.memory)!));
     Object.assign(env, this.request.env);

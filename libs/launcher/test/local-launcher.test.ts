@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
@@ -60,7 +60,9 @@ test('local launcher - starts N trainers with the search environment (and nothin
   const records = readdirSync(out).filter((f) => f.endsWith('.json')).sort().map((f) => JSON.parse(readFileSync(join(out, f), 'utf8')));
   assert.deepEqual(records.map((r) => r.TRAINER_ID), ['local-local-1-0', 'local-local-1-1', 'local-local-1-2']);
   for (const r of records) {
-    assert.deepEqual({ ...r, TRAINER_ID: undefined }, { SEARCH_ID: 'local-1', TRAINER_ID: undefined, NATS_URL: 'nats://127.0.0.1:4999', NAS_BACKEND: 'cpu', EXTRA_FLAG: 'on', FROM_OPTIONS: 'yes' });
+    // No CPU request: the 3 trainers share this machine's cores (at least one thread each).
+    const cpu = String(Math.max(1, Math.floor(availableParallelism() / 3)));
+    assert.deepEqual({ ...r, TRAINER_ID: undefined }, { SEARCH_ID: 'local-1', TRAINER_ID: undefined, NATS_URL: 'nats://127.0.0.1:4999', NAS_BACKEND: 'cpu', POD_CPU_REQUEST: cpu, EXTRA_FLAG: 'on', FROM_OPTIONS: 'yes' });
   }
   // Statuses only move forward: succeeded never decreases, done comes last.
   for (let i = 1; i < seen.length; i++) assert.ok(seen[i]!.succeeded >= seen[i - 1]!.succeeded);
