@@ -327,9 +327,9 @@ test('registry - every registered training kernel is the one on the wasm backend
     assert.equal(tf.getKernel(config.kernelName, 'wasm')?.kernelFunc, config.kernelFunc, config.kernelName);
   }
   assert.deepEqual(WASM_TRAINING_KERNELS.map((k) => k.kernelName).sort(), [
-    'AvgPoolGrad', 'Cast', 'Concat', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNative',
+    'Add', 'AvgPoolGrad', 'Cast', 'Concat', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNative',
     'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'FusedConv2D', 'Identity', 'MaxPoolGrad',
-    'NasnetBatchNormTraining', 'NasnetBatchNormTrainingGrad', 'NasnetReluGrad', 'PadV2', 'Slice', 'SplitV',
+    'NasnetBatchNormTraining', 'NasnetBatchNormTrainingGrad', 'NasnetReluGrad', 'PadV2', 'Relu', 'Slice', 'SplitV',
   ]);
 });
 
