@@ -1,7 +1,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalProcessLauncher, type LaunchStatus } from '@nasnet/launcher';
@@ -30,6 +30,8 @@ test('local trainers - a locally launched trainer gets only what it needs: no AP
   assert.deepEqual(seen, {
     PATH: env.PATH, NODE_OPTIONS: env.NODE_OPTIONS, NATS_URL: env.NATS_URL, NATS_USER: 'trainer', NATS_PASS: 'trainer-secret',
     SEARCH_ID: 's-env', TRAINER_ID: 'local-s-env-0', NAS_BACKEND: 'wasm', DUMP_TO: out,
+    // Its share of this machine's cores (one trainer: all of them), as a pod gets its CPU request.
+    POD_CPU_REQUEST: String(Math.max(1, availableParallelism())),
   });
   assert.ok(!Object.values(seen).some((v) => v === 'api-token' || v === 'controller-secret' || v === 'cloud-secret'));
 });
