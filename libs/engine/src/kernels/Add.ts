@@ -20,7 +20,7 @@ export function add(args: { inputs: { a: TensorInfo; b: TensorInfo }; backend: B
   const n = a.shape.reduce((p, d) => p * d, 1);
   const aAt = heapOffset(backend, a), bAt = heapOffset(backend, b), outAt = heapOffset(backend, out);
   runParts(backend, 'addArrays', splitRange(n, partsFor(backend, n, 3 * n), 4).map(([i, count]) =>
-    [aAt + i * 4, bAt + i * 4, outAt + i * 4, count]));
+    [aAt + i * 4, bAt + i * 4, outAt + i * 4, count]), 3 * n);
   return out;
 }
 

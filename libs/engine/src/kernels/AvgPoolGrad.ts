@@ -49,9 +49,10 @@ export function avgPoolGrad(args: {
   const inImage = info.inHeight * info.inWidth * c * 4, outImage = info.outHeight * info.outWidth * c * 4;
   const dxAt = heapOffset(backend, dx), dyAt = heapOffset(backend, dy), tablesAt = heapOffset(backend, tables);
   const taps = info.filterHeight * info.filterWidth;
-  runParts(backend, 'avgPoolGrad', splitRange(n, partsFor(backend, n, n * (inImage + outImage * taps) / 4)).map(([b0, count]) =>
+  const work = n * (inImage + outImage * taps) / 4;
+  runParts(backend, 'avgPoolGrad', splitRange(n, partsFor(backend, n, work)).map(([b0, count]) =>
     [dxAt + b0 * inImage, 0, dyAt + b0 * outImage, tablesAt, count, info.inHeight, info.inWidth, info.outHeight, info.outWidth,
-      c, info.filterWidth, info.strideHeight, info.strideWidth, 1, 1, info.padInfo.top, info.padInfo.left]));
+      c, info.filterWidth, info.strideHeight, info.strideWidth, 1, 1, info.padInfo.top, info.padInfo.left]), work);
   release(backend, tables);
   return dx;
 }

@@ -54,10 +54,11 @@ export function conv2DBackpropFilter(args: { inputs: { x: TensorInfo; dy: Tensor
     const dw = allocate(backend, [1, 1, cin, cout], true);
     const chunk = Math.max(4, Math.floor(POINTWISE_CHUNK_BYTES / ((cin + cout) * 4)));
     // A sum over every pixel: in groups fixed by the size (parallel.ts), whole chunks each.
-    const groups = splitRange(positions, reductionGroups(Math.ceil(positions / chunk), positions * (cin + cout)), chunk);
+    const work = positions * (cin + cout);
+    const groups = splitRange(positions, reductionGroups(Math.ceil(positions / chunk), work), chunk);
     const xAt = heapOffset(backend, x), dyAt = heapOffset(backend, dy);
     reduceParts(backend, 'pointwiseFilterGrad', [{ tensor: dw, at: heapOffset(backend, dw), floats: cin * cout }], groups.length,
-      (g, [acc]) => [acc!, xAt + groups[g]![0] * cin * 4, dyAt + groups[g]![0] * cout * 4, groups[g]![1], cin, cout, chunk]);
+      (g, [acc]) => [acc!, xAt + groups[g]![0] * cin * 4, dyAt + groups[g]![0] * cout * 4, groups[g]![1], cin, cout, chunk], work);
     return dw;
   }
   let colT: TensorInfo;
@@ -69,7 +70,8 @@ export function conv2DBackpropFilter(args: { inputs: { x: TensorInfo; dy: Tensor
     const xTAt = heapOffset(backend, xT), colAt = heapOffset(backend, colT);
     // Planes (channel, image) are independent: each thread copies a range of them for every tap.
     const planes = cin * n;
-    const ranges = splitRange(planes, partsFor(backend, planes, planes * (h * w + ho * wo)));
+    const tapWork = planes * (h * w + ho * wo);
+    const ranges = splitRange(planes, partsFor(backend, planes, tapWork));
     for (let i = 0; i < kh; i++) {
       const hOff = i * info.dilationHeight - info.padInfo.top;
       const [ho0, ho1] = outputRange(ho, h, info.strideHeight, hOff);
@@ -78,7 +80,7 @@ export function conv2DBackpropFilter(args: { inputs: { x: TensorInfo; dy: Tensor
         const [wo0, wo1] = outputRange(wo, w, info.strideWidth, wOff);
         const tapAt = colAt + (i * kw + j) * cin * positions * 4;
         runParts(backend, 'im2colTap', ranges.map(([p0, count]) => [xTAt + p0 * h * w * 4, tapAt + p0 * ho * wo * 4, count,
-          h, w, ho, wo, hOff, wOff, info.strideHeight, info.strideWidth, ho0, ho1, wo0, wo1]));
+          h, w, ho, wo, hOff, wOff, info.strideHeight, info.strideWidth, ho0, ho1, wo0, wo1]), tapWork);
       }
     }
     release(backend, xT);

@@ -80,9 +80,10 @@ export function conv2DBackpropInput(args: { inputs: { dy: TensorInfo; filter: Te
   const n = info.batchSize;
   const inImage = info.inHeight * info.inWidth * cin * 4, colImage = info.outHeight * info.outWidth * taps * cin * 4;
   const colAt = heapOffset(backend, col), dxAt = heapOffset(backend, dx), tablesAt = heapOffset(backend, tables);
-  runParts(backend, 'col2im', splitRange(n, partsFor(backend, n, n * (inImage + 2 * colImage) / 4)).map(([b0, count]) =>
+  const work = n * (inImage + 2 * colImage) / 4;
+  runParts(backend, 'col2im', splitRange(n, partsFor(backend, n, work)).map(([b0, count]) =>
     [colAt + b0 * colImage, dxAt + b0 * inImage, tablesAt, count, info.inHeight, info.inWidth, info.outHeight, info.outWidth,
-      cin, kw, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth, pad.top, pad.left, taps]));
+      cin, kw, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth, pad.top, pad.left, taps]), work);
   release(backend, col, tables);
   return dx;
 }

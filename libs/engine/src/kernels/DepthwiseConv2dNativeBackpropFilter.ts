@@ -37,12 +37,13 @@ export function depthwiseConv2dNativeBackpropFilter(args: {
   // A sum over every image: in groups of images fixed by the size (parallel.ts).
   const n = info.batchSize, c = info.inChannels, taps = info.filterHeight * info.filterWidth;
   const inImage = info.inHeight * info.inWidth * c * 4, outImage = info.outHeight * info.outWidth * c * 4;
-  const groups = splitRange(n, reductionGroups(n, n * (inImage + outImage * taps) / 4));
+  const work = n * (inImage + outImage * taps) / 4;
+  const groups = splitRange(n, reductionGroups(n, work));
   const xAt = heapOffset(backend, x), dyAt = heapOffset(backend, dy), rowsAt = heapOffset(backend, rows), colsAt = heapOffset(backend, cols);
   reduceParts(backend, 'dwFilterGrad', [{ tensor: dw, at: heapOffset(backend, dw), floats: taps * c }], groups.length,
     (g, [acc]) => [acc!, xAt + groups[g]![0] * inImage, dyAt + groups[g]![0] * outImage, rowsAt, groups[g]![1],
       info.inHeight, info.inWidth, info.outHeight, info.outWidth, c, info.filterWidth, info.strideHeight, info.strideWidth,
-      info.dilationHeight, info.dilationWidth, info.padInfo.top, info.padInfo.left, colsAt]);
+      info.dilationHeight, info.dilationWidth, info.padInfo.top, info.padInfo.left, colsAt], work);
   release(backend, rows, cols);
   return dw;
 }

@@ -65,9 +65,10 @@ export function depthwiseConv2dNativeBackpropInput(args: {
   const inImage = info.inHeight * info.inWidth * c * 4, outImage = info.outHeight * info.outWidth * c * 4;
   const dxAt = heapOffset(backend, dx), wAt = heapOffset(backend, filter), dyAt = heapOffset(backend, dy);
   const rowsAt = heapOffset(backend, rows), colsAt = heapOffset(backend, cols);
-  runParts(backend, 'dwInputGrad', splitRange(n, partsFor(backend, n, n * (inImage + outImage * kh * kw) / 4)).map(([b0, count]) =>
+  const work = n * (inImage + outImage * kh * kw) / 4;
+  runParts(backend, 'dwInputGrad', splitRange(n, partsFor(backend, n, work)).map(([b0, count]) =>
     [dxAt + b0 * inImage, wAt, dyAt + b0 * outImage, rowsAt, count, info.inHeight, info.inWidth, info.outHeight, info.outWidth,
-      c, kw, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth, info.padInfo.top, info.padInfo.left, colsAt]));
+      c, kw, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth, info.padInfo.top, info.padInfo.left, colsAt]), work);
   release(backend, rows, cols);
   return dx;
 }

@@ -26,10 +26,11 @@ export function maxPoolGrad(args: {
   const dxAt = heapOffset(backend, dx), xAt = heapOffset(backend, input), yAt = heapOffset(backend, output);
   const dyAt = heapOffset(backend, dy), tablesAt = heapOffset(backend, tables);
   const taps = info.filterHeight * info.filterWidth;
-  runParts(backend, 'maxPoolGrad', splitRange(n, partsFor(backend, n, n * (2 * inImage + 2 * outImage * taps) / 4)).map(([b0, count]) =>
+  const work = n * (2 * inImage + 2 * outImage * taps) / 4;
+  runParts(backend, 'maxPoolGrad', splitRange(n, partsFor(backend, n, work)).map(([b0, count]) =>
     [dxAt + b0 * inImage, xAt + b0 * inImage, yAt + b0 * outImage, dyAt + b0 * outImage, tablesAt, count,
       info.inHeight, info.inWidth, info.outHeight, info.outWidth, c, info.filterWidth, info.strideHeight, info.strideWidth,
-      info.padInfo.top, info.padInfo.left]));
+      info.padInfo.top, info.padInfo.left]), work);
   release(backend, tables);
   return dx;
 }

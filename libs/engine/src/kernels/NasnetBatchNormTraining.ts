@@ -29,14 +29,15 @@ export function batchNormTraining(args: {
   const y = allocate(backend, [...x.shape]);
   const at = (t: TensorInfo) => heapOffset(backend, t);
   // Sums over rows in groups fixed by the size (parallel.ts), so the statistics do not depend on the thread count.
-  const groups = splitRange(rows, reductionGroups(rows, rows * c));
+  const work = rows * c;
+  const groups = splitRange(rows, reductionGroups(rows, work));
   const xAt = at(x);
   reduceParts(backend, 'channelSum', [{ tensor: mean, at: at(mean), floats: c }], groups.length,
-    (g, [sums]) => [xAt + groups[g]![0] * c * 4, groups[g]![1], c, sums!]);
+    (g, [sums]) => [xAt + groups[g]![0] * c * 4, groups[g]![1], c, sums!], work);
   const m = f32(backend, mean);
   for (let i = 0; i < c; i++) m[i] /= rows;
   reduceParts(backend, 'channelSquaredDeviation', [{ tensor: variance, at: at(variance), floats: c }], groups.length,
-    (g, [sums]) => [xAt + groups[g]![0] * c * 4, groups[g]![1], c, at(mean), sums!]);
+    (g, [sums]) => [xAt + groups[g]![0] * c * 4, groups[g]![1], c, at(mean), sums!], work);
   const v = f32(backend, variance), g = f32(backend, gamma), b = f32(backend, beta);
   const sc = f32(backend, scale), sh = f32(backend, shift);
   for (let i = 0; i < c; i++) {
@@ -45,8 +46,8 @@ export function batchNormTraining(args: {
     sh[i] = b[i] - m[i] * sc[i];
   }
   const yAt = at(y), scaleAt = at(scale), shiftAt = at(shift);
-  runParts(backend, 'channelAffine', splitRange(rows, partsFor(backend, rows, 2 * rows * c)).map(([r0, count]) =>
-    [xAt + r0 * c * 4, yAt + r0 * c * 4, count, c, scaleAt, shiftAt]));
+  runParts(backend, 'channelAffine', splitRange(rows, partsFor(backend, rows, 2 * work)).map(([r0, count]) =>
+    [xAt + r0 * c * 4, yAt + r0 * c * 4, count, c, scaleAt, shiftAt]), 2 * work);
   release(backend, scale, shift);
   return [y, mean, variance];
 }

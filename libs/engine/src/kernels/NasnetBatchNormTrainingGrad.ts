@@ -34,9 +34,10 @@ export function batchNormTrainingGrad(args: {
   const at = (t: TensorInfo) => heapOffset(backend, t);
   const dyAt = at(dy), xAt = at(x), meanAt = at(mean);
   // Sums over rows in groups fixed by the size (parallel.ts): the same gradients on any number of threads.
-  const groups = splitRange(rows, reductionGroups(rows, 2 * rows * c));
+  const work = 2 * rows * c;
+  const groups = splitRange(rows, reductionGroups(rows, work));
   reduceParts(backend, 'channelDots', [{ tensor: dbeta, at: at(dbeta), floats: c }, { tensor: dyXc, at: at(dyXc), floats: c }],
-    groups.length, (g, [sumDy, sumDyXc]) => [dyAt + groups[g]![0] * c * 4, xAt + groups[g]![0] * c * 4, groups[g]![1], c, meanAt, sumDy!, sumDyXc!]);
+    groups.length, (g, [sumDy, sumDyXc]) => [dyAt + groups[g]![0] * c * 4, xAt + groups[g]![0] * c * 4, groups[g]![1], c, meanAt, sumDy!, sumDyXc!], work);
   const [g, v, dm, dv, db, s, dg, av, bv, dvv] = [gamma, variance, dmean, dvariance, dbeta, dyXc, dgamma, a, b, d]
     .map((t) => f32(backend, t));
   for (let i = 0; i < c; i++) {
@@ -49,7 +50,7 @@ export function batchNormTrainingGrad(args: {
   }
   const dxAt = at(dx), aAt = at(a), bAt = at(b), dAt = at(d);
   runParts(backend, 'channelAffine2', splitRange(rows, partsFor(backend, rows, 3 * rows * c)).map(([r0, count]) =>
-    [dyAt + r0 * c * 4, xAt + r0 * c * 4, dxAt + r0 * c * 4, count, c, aAt, bAt, meanAt, dAt]));
+    [dyAt + r0 * c * 4, xAt + r0 * c * 4, dxAt + r0 * c * 4, count, c, aAt, bAt, meanAt, dAt]), 3 * rows * c);
   release(backend, dyXc, a, b, d);
   return [dx, dgamma, dbeta];
 }

@@ -17,7 +17,7 @@ export function reluGrad(args: { inputs: { dy: TensorInfo; x: TensorInfo }; back
   const dyAt = heapOffset(backend, dy), xAt = heapOffset(backend, x), dxAt = heapOffset(backend, dx);
   // Elementwise: ranges of whole vectors (4 floats).
   runParts(backend, 'reluGrad', splitRange(n, partsFor(backend, n, 3 * n), 4).map(([i, count]) =>
-    [dyAt + i * 4, xAt + i * 4, dxAt + i * 4, count]));
+    [dyAt + i * 4, xAt + i * 4, dxAt + i * 4, count]), 3 * n);
   return dx;
 }
 

@@ -14,7 +14,7 @@ export function relu(args: { inputs: { x: TensorInfo }; backend: BackendWasm }):
   const y = allocate(backend, [...x.shape]);
   const n = x.shape.reduce((a, b) => a * b, 1);
   const xAt = heapOffset(backend, x), yAt = heapOffset(backend, y);
-  runParts(backend, 'relu', splitRange(n, partsFor(backend, n, 2 * n), 4).map(([i, count]) => [xAt + i * 4, yAt + i * 4, count]));
+  runParts(backend, 'relu', splitRange(n, partsFor(backend, n, 2 * n), 4).map(([i, count]) => [xAt + i * 4, yAt + i * 4, count]), 2 * n);
   return y;
 }
 

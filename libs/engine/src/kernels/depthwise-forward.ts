@@ -38,14 +38,15 @@ export function depthwiseForward(
   const tablesAt = heapOffset(backend, tables);
   // Images are independent: each thread takes a range of the batch, border and interior both.
   const inImage = g.inHeight * g.inWidth * c * 4, outImage = g.outHeight * g.outWidth * c * 4;
-  const ranges = splitRange(n, partsFor(backend, n, n * (inImage + outImage * g.filterHeight * g.filterWidth) / 4));
+  const work = n * (inImage + outImage * g.filterHeight * g.filterWidth) / 4;
+  const ranges = splitRange(n, partsFor(backend, n, work));
   runParts(backend, 'dwForward', ranges.map(([b0, count]) => [outAt + b0 * outImage, xAt + b0 * inImage, wAt, tablesAt,
     count, g.inHeight, g.inWidth, g.outHeight, g.outWidth, c, g.filterWidth, g.strideHeight, g.strideWidth,
-    g.dilationHeight, g.dilationWidth, g.padTop, g.padLeft, box.ohA, box.ohB, box.owA, box.owB]));
+    g.dilationHeight, g.dilationWidth, g.padTop, g.padLeft, box.ohA, box.ohB, box.owA, box.owB]), work);
   release(backend, tables);
   if (box.ohB > box.ohA) {
     runParts(backend, 'dwForwardInterior', ranges.map(([b0, count]) => [outAt + b0 * outImage, xAt + b0 * inImage, wAt,
       count, g.inHeight, g.inWidth, g.outHeight, g.outWidth, c, g.filterHeight, g.filterWidth, g.strideHeight,
-      g.strideWidth, g.dilationHeight, g.dilationWidth, g.padTop, g.padLeft, box.ohA, box.ohB, box.owA, box.owB]));
+      g.strideWidth, g.dilationHeight, g.dilationWidth, g.padTop, g.padLeft, box.ohA, box.ohB, box.owA, box.owB]), work);
   }
 }

@@ -30,6 +30,14 @@ export type ProgramName = keyof SimdPrograms;
  */
 export const MIN_WORK_PER_PART = 32 * 1024;
 
+/**
+ * Least work for which a sleeping kernel thread is woken (a worker still
+ * polling after the previous call takes part whatever the size). Waking
+ * one takes 50-100 us, and the caller then waits for its share, so below
+ * about 0.2 ms of work the caller does better alone.
+ */
+export const WAKE_MIN_WORK = 256 * 1024;
+
 /** Groups a reduction is cut into at most (so at most this many threads share one). */
 export const REDUCTION_GROUPS = 8;
 
@@ -82,11 +90,15 @@ export function splitRange(total: number, parts: number, align = 1): Array<[numb
   return ranges;
 }
 
-/** Runs `program` once per argument list, on the kernel threads when there are several lists and threads. */
-export function runParts(backend: BackendWasm, program: ProgramName, parts: ReadonlyArray<readonly number[]>): void {
+/**
+ * Runs `program` once per argument list, on the kernel threads when there
+ * are several lists and threads; `work` (values touched, as partsFor takes
+ * it) decides whether sleeping threads are woken for it.
+ */
+export function runParts(backend: BackendWasm, program: ProgramName, parts: ReadonlyArray<readonly number[]>, work = Infinity): void {
   const pool = parts.length > 1 ? kernelThreadPoolOf(backend) : undefined;
   if (pool && pool.threads > 1 && parts.length <= MAX_CALLS) {
-    pool.run(parts.map((args) => [program, args] as const));
+    pool.run(parts.map((args) => [program, args] as const), { wake: work >= WAKE_MIN_WORK });
     return;
   }
   const fn = programsFor(backend)[program] as (...args: number[]) => void;
@@ -104,10 +116,10 @@ export interface Accumulator { tensor: TensorInfo; at: number; floats: number }
  */
 export function reduceParts(
   backend: BackendWasm, program: ProgramName, accumulators: readonly Accumulator[], groups: number,
-  argsFor: (group: number, accs: readonly number[]) => readonly number[],
+  argsFor: (group: number, accs: readonly number[]) => readonly number[], work = Infinity,
 ): void {
   if (groups <= 1) {
-    runParts(backend, program, [argsFor(0, accumulators.map((a) => a.at))]);
+    runParts(backend, program, [argsFor(0, accumulators.map((a) => a.at))], work);
     return;
   }
   const floats = accumulators.reduce((sum, a) => sum + a.floats, 0);
@@ -124,7 +136,7 @@ export function reduceParts(
     });
     parts.push([...argsFor(g, accs)]);
   }
-  runParts(backend, program, parts);
+  runParts(backend, program, parts, work);
   const partial = f32(backend, scratch);
   let offset = 0;
   for (let g = 1; g < groups; g++) {

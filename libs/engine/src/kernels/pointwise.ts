@@ -33,8 +33,8 @@ export function pointwiseConv(
   const outAt = heapOffset(backend, out), xAt = heapOffset(backend, x), wAt = heapOffset(backend, w);
   const biasAt = bias ? heapOffset(backend, bias) : 0;
   // Pixels are independent: each thread takes a range of rows (multiples of the loop's 4-pixel tile).
-  const parts = partsFor(backend, pixels, pixels * (cin + cout));
-  runParts(backend, 'pointwiseConv', splitRange(pixels, parts, 4).map(([p0, count]) =>
-    [outAt + p0 * cout * 4, xAt + p0 * cin * 4, wAt, count, cin, cout, biasAt, bias ? 1 : 0, relu ? 1 : 0]));
+  const work = pixels * (cin + cout);
+  runParts(backend, 'pointwiseConv', splitRange(pixels, partsFor(backend, pixels, work), 4).map(([p0, count]) =>
+    [outAt + p0 * cout * 4, xAt + p0 * cin * 4, wAt, count, cin, cout, biasAt, bias ? 1 : 0, relu ? 1 : 0]), work);
   return out;
 }

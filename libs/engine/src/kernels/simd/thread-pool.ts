@@ -177,9 +177,11 @@ export class ProgramPool {
    * any thread and in any order, so they must write disjoint memory. Throws
    * KernelThreadError naming the first failed call (after all finished).
    * With `callerRuns: false` the caller only waits (tests use it to make
-   * the workers run every call).
+   * the workers run every call). With `wake: false` sleeping workers are
+   * left asleep: only workers still polling take part (for small runs,
+   * where waking one costs more than its share saves).
    */
-  run(calls: readonly ProgramCall[], options: { callerRuns?: boolean } = {}): void {
+  run(calls: readonly ProgramCall[], options: { callerRuns?: boolean; wake?: boolean } = {}): void {
     if (this.closed) throw new KernelThreadStartError('the kernel thread pool was closed');
     if (calls.length > MAX_CALLS) throw new RangeError(`${calls.length} calls in one run (at most ${MAX_CALLS})`);
     const ints = this.ints, records = this.records;
@@ -198,7 +200,7 @@ export class ProgramPool {
     // Publishing the end makes the tickets takeable; the wake-up only spares idle workers a poll.
     Atomics.store(ints, END, end);
     Atomics.add(ints, WAKE, 1);
-    Atomics.notify(ints, WAKE, this.workers.length);
+    if (options.wake !== false || options.callerRuns === false) Atomics.notify(ints, WAKE, this.workers.length);
     let failure: unknown;
     for (;;) {
       if (options.callerRuns === false) break;
