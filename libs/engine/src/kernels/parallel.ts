@@ -38,6 +38,14 @@ export const MIN_WORK_PER_PART = 32 * 1024;
  */
 export const WAKE_MIN_WORK = 256 * 1024;
 
+/**
+ * Parts per thread a run is cut into at most: with small parts a worker that
+ * wakes late still takes its share of what is left, and the caller never
+ * waits long for a worker's last part (measured: 62-64 images/s against
+ * 46-62 with one part per thread, at F0 = 16 on 2 threads).
+ */
+export const PARTS_PER_THREAD = 4;
+
 /** Groups a reduction is cut into at most (so at most this many threads share one). */
 export const REDUCTION_GROUPS = 8;
 
@@ -60,13 +68,13 @@ export function kernelThreads(backend: BackendWasm): number {
 
 /**
  * How many parts to cut `units` independent units into, when the whole job
- * touches about `work` values: one per thread, but none smaller than
- * MIN_WORK_PER_PART and never more than the units.
+ * touches about `work` values: PARTS_PER_THREAD per thread, but none smaller
+ * than MIN_WORK_PER_PART and never more than the units.
  */
 export function partsFor(backend: BackendWasm, units: number, work: number): number {
   const threads = kernelThreads(backend);
   if (threads === 1) return 1;
-  return Math.max(1, Math.min(threads, units, Math.floor(work / MIN_WORK_PER_PART)));
+  return Math.max(1, Math.min(PARTS_PER_THREAD * threads, units, Math.floor(work / MIN_WORK_PER_PART)));
 }
 
 /**
