@@ -6,7 +6,7 @@
  */
 import { Add, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { partsFor, runParts, splitRange } from './parallel.js';
+import { runElementwise } from './parallel.js';
 import { allocate, heapOffset, runBackendKernel } from './wasm-heap.js';
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
@@ -18,9 +18,7 @@ export function add(args: { inputs: { a: TensorInfo; b: TensorInfo }; backend: B
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || !sameShape(a.shape, b.shape)) return runBackendKernel(backend, Add, { a, b }, {});
   const out = allocate(backend, [...a.shape]);
   const n = a.shape.reduce((p, d) => p * d, 1);
-  const aAt = heapOffset(backend, a), bAt = heapOffset(backend, b), outAt = heapOffset(backend, out);
-  runParts(backend, 'addArrays', splitRange(n, partsFor(backend, n, 3 * n), 4).map(([i, count]) =>
-    [aAt + i * 4, bAt + i * 4, outAt + i * 4, count]), 3 * n);
+  runElementwise(backend, 'addArrays', [heapOffset(backend, a), heapOffset(backend, b), heapOffset(backend, out)], n, 3);
   return out;
 }
 

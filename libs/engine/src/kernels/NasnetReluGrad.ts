@@ -6,7 +6,7 @@
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { RELU_GRAD } from './kernel-names.js';
-import { partsFor, runParts, splitRange } from './parallel.js';
+import { runElementwise } from './parallel.js';
 import { allocate, heapOffset, requireFloat32 } from './wasm-heap.js';
 
 export function reluGrad(args: { inputs: { dy: TensorInfo; x: TensorInfo }; backend: BackendWasm }): TensorInfo {
@@ -14,10 +14,7 @@ export function reluGrad(args: { inputs: { dy: TensorInfo; x: TensorInfo }; back
   requireFloat32(RELU_GRAD, { dy, x });
   const dx = allocate(backend, [...x.shape]);
   const n = x.shape.reduce((a, b) => a * b, 1);
-  const dyAt = heapOffset(backend, dy), xAt = heapOffset(backend, x), dxAt = heapOffset(backend, dx);
-  // Elementwise: ranges of whole vectors (4 floats).
-  runParts(backend, 'reluGrad', splitRange(n, partsFor(backend, n, 3 * n), 4).map(([i, count]) =>
-    [dyAt + i * 4, xAt + i * 4, dxAt + i * 4, count]), 3 * n);
+  runElementwise(backend, 'reluGrad', [heapOffset(backend, dy), heapOffset(backend, x), heapOffset(backend, dx)], n, 3);
   return dx;
 }
 

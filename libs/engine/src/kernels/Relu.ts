@@ -5,7 +5,7 @@
  */
 import { Relu, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { partsFor, runParts, splitRange } from './parallel.js';
+import { runElementwise } from './parallel.js';
 import { allocate, heapOffset, runBackendKernel } from './wasm-heap.js';
 
 export function relu(args: { inputs: { x: TensorInfo }; backend: BackendWasm }): TensorInfo {
@@ -13,8 +13,7 @@ export function relu(args: { inputs: { x: TensorInfo }; backend: BackendWasm }):
   if (x.dtype !== 'float32') return runBackendKernel(backend, Relu, { x }, {});
   const y = allocate(backend, [...x.shape]);
   const n = x.shape.reduce((a, b) => a * b, 1);
-  const xAt = heapOffset(backend, x), yAt = heapOffset(backend, y);
-  runParts(backend, 'relu', splitRange(n, partsFor(backend, n, 2 * n), 4).map(([i, count]) => [xAt + i * 4, yAt + i * 4, count]), 2 * n);
+  runElementwise(backend, 'relu', [heapOffset(backend, x), heapOffset(backend, y)], n, 2);
   return y;
 }
 

@@ -113,6 +113,20 @@ export function runParts(backend: BackendWasm, program: ProgramName, parts: Read
   for (const args of parts) fn(...args);
 }
 
+/**
+ * An elementwise program over `n` float32 values, where every pointer in
+ * `pointers` advances with the element (the program's arguments are the
+ * pointers then n): cut into ranges of whole 4-float vectors over the
+ * kernel threads. `valuesPerElement` (reads plus writes) sizes the work.
+ */
+export function runElementwise(
+  backend: BackendWasm, program: ProgramName, pointers: readonly number[], n: number, valuesPerElement: number,
+): void {
+  const work = valuesPerElement * n;
+  runParts(backend, program, splitRange(n, partsFor(backend, n, work), 4).map(([i, count]) =>
+    [...pointers.map((p) => p + i * 4), count]), work);
+}
+
 /** An accumulator of a reduction: a float32 tensor the program adds into. */
 export interface Accumulator { tensor: TensorInfo; at: number; floats: number }
 

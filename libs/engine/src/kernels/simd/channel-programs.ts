@@ -83,45 +83,34 @@ export function addChannelPrograms(m: ModuleBuilder): void {
       F32.load(at(f, 'd', cb)))));
   });
 
-  m.fn('relu', [['x', i32], ['y', i32], ['n', i32]], (f) => {
+  // Elementwise loops over n floats: four lanes at a time, then one at a time.
+  // `o` is the byte offset of the current element in every array.
+  const elementwise = (f: FunctionBuilder, vec: (o: Expr) => void, scalar: (o: Expr) => void) => {
     f.locals({ o: i32, end: i32, end4: i32 });
     const g = (n: string) => f.get(n);
     f.set('end', I32.shl(g('n'), I32.c(2)));
     f.set('end4', I32.and(g('end'), I32.c(~15)));
-    f.loop('o', I32.c(0), g('end4'), I32.c(16), () => {
-      f.storeV128(at(f, 'y', g('o')), V128.maxF32(V128.load(at(f, 'x', g('o'))), V128.zero()));
-    });
-    f.loop('o', g('end4'), g('end'), I32.c(4), () => {
-      f.storeF32(at(f, 'y', g('o')), F32.max(F32.load(at(f, 'x', g('o'))), F32.c(0)));
-    });
+    f.loop('o', I32.c(0), g('end4'), I32.c(16), () => vec(g('o')));
+    f.loop('o', g('end4'), g('end'), I32.c(4), () => scalar(g('o')));
+  };
+
+  m.fn('relu', [['x', i32], ['y', i32], ['n', i32]], (f) => {
+    elementwise(f,
+      (o) => f.storeV128(at(f, 'y', o), V128.maxF32(V128.load(at(f, 'x', o)), V128.zero())),
+      (o) => f.storeF32(at(f, 'y', o), F32.max(F32.load(at(f, 'x', o)), F32.c(0))));
   });
 
   m.fn('addArrays', [['a', i32], ['b', i32], ['out', i32], ['n', i32]], (f) => {
-    f.locals({ o: i32, end: i32, end4: i32 });
-    const g = (n: string) => f.get(n);
-    f.set('end', I32.shl(g('n'), I32.c(2)));
-    f.set('end4', I32.and(g('end'), I32.c(~15)));
-    f.loop('o', I32.c(0), g('end4'), I32.c(16), () => {
-      f.storeV128(at(f, 'out', g('o')), V128.addF32(V128.load(at(f, 'a', g('o'))), V128.load(at(f, 'b', g('o')))));
-    });
-    f.loop('o', g('end4'), g('end'), I32.c(4), () => {
-      f.storeF32(at(f, 'out', g('o')), F32.add(F32.load(at(f, 'a', g('o'))), F32.load(at(f, 'b', g('o')))));
-    });
+    elementwise(f,
+      (o) => f.storeV128(at(f, 'out', o), V128.addF32(V128.load(at(f, 'a', o)), V128.load(at(f, 'b', o)))),
+      (o) => f.storeF32(at(f, 'out', o), F32.add(F32.load(at(f, 'a', o)), F32.load(at(f, 'b', o)))));
   });
 
   m.fn('reluGrad', [['dy', i32], ['x', i32], ['dx', i32], ['n', i32]], (f) => {
-    f.locals({ o: i32, end: i32, end4: i32 });
-    const g = (n: string) => f.get(n);
-    f.set('end', I32.shl(g('n'), I32.c(2)));
-    f.set('end4', I32.and(g('end'), I32.c(~15)));
-    f.loop('o', I32.c(0), g('end4'), I32.c(16), () => {
-      f.storeV128(at(f, 'dx', g('o')), V128.select(V128.load(at(f, 'dy', g('o'))), V128.zero(),
-        V128.gtF32(V128.load(at(f, 'x', g('o'))), V128.zero())));
-    });
-    f.loop('o', g('end4'), g('end'), I32.c(4), () => {
-      f.when(F32.gt(F32.load(at(f, 'x', g('o'))), F32.c(0)),
-        () => f.storeF32(at(f, 'dx', g('o')), F32.load(at(f, 'dy', g('o')))),
-        () => f.storeF32(at(f, 'dx', g('o')), F32.c(0)));
-    });
+    elementwise(f,
+      (o) => f.storeV128(at(f, 'dx', o), V128.select(V128.load(at(f, 'dy', o)), V128.zero(), V128.gtF32(V128.load(at(f, 'x', o)), V128.zero()))),
+      (o) => f.when(F32.gt(F32.load(at(f, 'x', o)), F32.c(0)),
+        () => f.storeF32(at(f, 'dx', o), F32.load(at(f, 'dy', o))),
+        () => f.storeF32(at(f, 'dx', o), F32.c(0))));
   });
 }
