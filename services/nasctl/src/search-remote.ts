@@ -14,7 +14,10 @@ export const REMOTE_SUBCOMMANDS = ['submit', 'watch', 'get', 'list', 'top', 'can
 
 const HELP = `usage: nasctl search <submit|watch|get|list|top|cancel> [args] [connection flags]
 
-  submit SPEC.yaml|SPEC.json [--request-id ID] [--watch]   start a search
+  submit SPEC.yaml|SPEC.json [--request-id ID] [--profile NAME] [--watch]
+                                                           start a search (--profile: the
+                                                           operator's trainer profile, over
+                                                           the spec's resources.profile)
   watch ID [--from SEQ]                                    live progress until it ends
   get ID                                                   status as JSON
   list [--state running|succeeded|...]                     searches, newest first
@@ -25,7 +28,10 @@ ${CONNECTION_HELP}
 
 A spec file is the nas.v1.SearchSpec message in its JSON form (YAML allowed),
 e.g. {name: demo, dataset: mnist, strategy: ppo, seed: 1,
-      budget: {maxArchitectures: 100, maxConcurrentChildren: 8}}.`;
+      budget: {maxArchitectures: 100, maxConcurrentChildren: 8},
+      resources: {profile: gpu}}.
+Profiles (image, CPU, memory, GPUs, backend) are the operator's: a name the
+controller does not know is refused, naming the ones it has.`;
 
 const STATE_NAMES = ['unspecified', 'pending', 'running', 'succeeded', 'failed', 'cancelled'];
 
@@ -48,6 +54,7 @@ export async function searchRemoteCommand(sub: string, argv: string[], io: CliIO
     options: {
       ...CONNECTION_OPTIONS,
       'request-id': { type: 'string' },
+      profile: { type: 'string' },
       watch: { type: 'boolean', default: false },
       from: { type: 'string' },
       state: { type: 'string', multiple: true },
@@ -67,6 +74,10 @@ export async function searchRemoteCommand(sub: string, argv: string[], io: CliIO
       case 'submit': {
         if (!positionals[0]) throw new UsageError('search submit needs a spec file');
         const spec = readSpecFile(positionals[0]);
+        if (values.profile !== undefined) {
+          if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(values.profile)) throw new UsageError(`--profile must be a profile name (lower-case letters, digits and -, at most 63), got '${values.profile}'`);
+          spec.resources = pb.TrainerResources.fromPartial({ ...(spec.resources ?? {}), profile: values.profile });
+        }
         const res = await unary<pb.SubmitSearchResponse>(client, client.submitSearch, { spec, requestId: values['request-id'] ?? '' });
         io.out(`submitted ${res.searchId}`);
         if (values.json) io.out(JSON.stringify({ searchId: res.searchId }));
