@@ -63,8 +63,7 @@ test('bus fuzz - 10,500 bad messages: no process crashes, every bad task and res
   await cluster.startController('controller', { NASNET_LIMITS_FILE: limitsFile });
   await cluster.startMetrics();
   // A 256 MiB wasm heap: the oversized child below fails on it quickly (a pod's memory limit would set this).
-  const trainer = cluster.startTrainer('trainer-f', { ACK_WAIT_MS: '30000', WASM_HEAP_LIMIT_MB: '256' });
-  await events.waitFor((e) => e.kind === 'trainer_heartbeat' && e.trainer === 'trainer-f', 60_000, () => `the trainer's first heartbeat\n${cluster.diagnostics()}`);
+  const [trainer] = await cluster.startTrainersReady(events, ['trainer-f'], { ACK_WAIT_MS: '30000', WASM_HEAP_LIMIT_MB: '256' });
 
   // Search A runs through the fuzz: its later children queue behind the bad tasks.
   const a = await cluster.submit(['name: fuzz-a', 'dataset: synthetic', 'strategy: random', 'seed: 3', 'budget: {maxArchitectures: 3, maxConcurrentChildren: 1}', TINY]);

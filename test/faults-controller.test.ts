@@ -29,10 +29,7 @@ test('faults - the controller SIGKILLed mid-search resumes from its stored state
   const first = await cluster.startController('controller-1');
   // The production ack deadline: no trainer dies here, so none of its children may come back
   // (a trainer on a loaded 2-core machine can block its event loop for seconds in a step).
-  for (const id of ['trainer-a', 'trainer-b']) cluster.startTrainer(id, { ACK_WAIT_MS: '30000' });
-  for (const id of ['trainer-a', 'trainer-b']) {
-    await events.waitFor((e) => e.kind === 'trainer_heartbeat' && e.trainer === id, 60_000, () => `${id}'s first heartbeat\n${cluster.diagnostics()}`);
-  }
+  await cluster.startTrainersReady(events, ['trainer-a', 'trainer-b'], { ACK_WAIT_MS: '30000' });
 
   // PPO updating every 2 rewards, so updates happen both before and after the kill.
   const searchId = await cluster.submit([

@@ -20,10 +20,7 @@ test('faults - nats-server restarted mid-search: controller, trainers and metric
   await cluster.startController();
   await cluster.startMetrics();
   // An ack deadline that outlasts the outage plus a reconnect (2 s apart): in-flight children stay with their trainers.
-  for (const id of ['trainer-a', 'trainer-b']) cluster.startTrainer(id, { ACK_WAIT_MS: '15000' });
-  for (const id of ['trainer-a', 'trainer-b']) {
-    await events.waitFor((e) => e.kind === 'trainer_heartbeat' && e.trainer === id, 60_000, () => `${id}'s first heartbeat\n${cluster.diagnostics()}`);
-  }
+  await cluster.startTrainersReady(events, ['trainer-a', 'trainer-b'], { ACK_WAIT_MS: '15000' });
   const searchId = await cluster.submit([
     'name: faults-nats', 'dataset: synthetic', 'strategy: ppo', 'seed: 44',
     `budget: {maxArchitectures: ${BUDGET}, maxConcurrentChildren: 2}`,

@@ -27,10 +27,7 @@ test('faults - a 60-second NATS outage mid-search fails no child and loses nothi
   const events = await EventLog.follow(cluster.bus);
   after(() => events.close());
   await cluster.startController();
-  for (const id of ['trainer-a', 'trainer-b']) cluster.startTrainer(id, { ACK_WAIT_MS: '120000' });
-  for (const id of ['trainer-a', 'trainer-b']) {
-    await events.waitFor((e) => e.kind === 'trainer_heartbeat' && e.trainer === id, 60_000, () => `${id}'s first heartbeat\n${cluster.diagnostics()}`);
-  }
+  await cluster.startTrainersReady(events, ['trainer-a', 'trainer-b'], { ACK_WAIT_MS: '120000' });
   const searchId = await cluster.submit([
     'name: faults-outage', 'dataset: synthetic', 'strategy: ppo', 'seed: 45',
     `budget: {maxArchitectures: ${BUDGET}, maxConcurrentChildren: 2}`,

@@ -21,11 +21,7 @@ test('faults - a trainer SIGKILLed mid-child: the child is redelivered to the ot
   after(() => { results.close(); return events.close(); });
   await cluster.startController();
   await cluster.startMetrics();
-  const victim = cluster.startTrainer('trainer-a');
-  const survivor = cluster.startTrainer('trainer-b');
-  for (const id of ['trainer-a', 'trainer-b']) {
-    await events.waitFor((e) => e.kind === 'trainer_heartbeat' && e.trainer === id, 60_000, () => `${id}'s first heartbeat\n${cluster.diagnostics()}`);
-  }
+  const [victim, survivor] = await cluster.startTrainersReady(events, ['trainer-a', 'trainer-b']);
   const readyAt = Date.now();
 
   // Children of 2 epochs x 16 steps of 16 synthetic 8x8 images at F=4, N=1:

@@ -10,7 +10,6 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +24,7 @@ import { readStoredSearch } from '@nasnet/controller-service';
 import { runMetricsService } from '@nasnet/metrics-service';
 import { NASNET_A } from '@nasnet/search-space';
 import { generateSecrets } from '../scripts/secrets.js';
-import { freePort, ROOT, startService, type ServiceProcess } from './support/processes.js';
+import { freePort, runNasctl as nasctl, startService, type ServiceProcess } from './support/processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nas-scoped-'));
 const { dir: secrets } = await generateSecrets({ out: join(dir, 'secrets') });
@@ -59,17 +58,6 @@ const RECIPE = {
 
 function task(searchId: string, childId: number) {
   return encodeChildTask({ searchId, childId, genotype: NASNET_A, hash: `h-${searchId}-${childId}`, dataset: 'synthetic', seed: 1, phase: 'search', recipe: RECIPE });
-}
-
-function nasctl(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['services/nasctl/bin/nasctl.mjs', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-    p.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-    p.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 test('nats scoped - with the generated operator, TLS and users only, the controller\'s local trainers run a search on a user minted for it; metrics read it; no violation', { timeout: 600_000 }, async () => {

@@ -1,13 +1,12 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectBus, KvStateStore, listSearchQueues, NatsEventBus, type BusEvent } from '@nasnet/bus';
 import { startNatsServer } from '@nasnet/bus/testing';
 import { readStoredSearch } from '@nasnet/controller-service';
-import { freePort, startService, ROOT, type ServiceProcess } from './support/processes.js';
+import { freePort, runNasctl as nasctl, startService, type ServiceProcess } from './support/processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nas-pools-'));
 const nats = await startNatsServer();
@@ -17,18 +16,6 @@ after(async () => {
   await nats.stop();
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** Runs nasctl to the end; resolves with its exit code and output. */
-function nasctl(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['services/nasctl/bin/nasctl.mjs', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-    p.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-    p.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 function spec(name: string, memory: string): string {
   const path = join(dir, `${name}.yaml`);

@@ -219,6 +219,18 @@ export class Cluster {
     return proc;
   }
 
+  /**
+   * Starts a trainer per id (as startTrainer, all with `env`) and waits for
+   * each one's first heartbeat on `events`: they are connected and taking work.
+   */
+  async startTrainersReady(events: EventLog, ids: readonly string[], env: TrainerEnv = {}): Promise<ServiceProcess[]> {
+    const procs = ids.map((id) => this.startTrainer(id, env));
+    for (const id of ids) {
+      await events.waitFor((e) => e.kind === 'trainer_heartbeat' && e.trainer === id, 60_000, () => `${id}'s first heartbeat\n${this.diagnostics()}`);
+    }
+    return procs;
+  }
+
   /** Submits a search with nasctl over gRPC; `spec` is the YAML lines of a nas.v1.SearchSpec. Returns its id. */
   async submit(spec: string[]): Promise<string> {
     const file = join(this.dir, `spec-${++this.specs}.yaml`);
