@@ -8,18 +8,18 @@
 import { PadV2, type KernelConfig, type KernelFunc, type NamedAttrMap, type PadV2Attrs, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { copyBox, onHeap } from './copy-region.js';
-import { allocate, heapOffset, programsFor, runBackendKernel } from './wasm-heap.js';
+import { allocate, runBackendKernel } from './wasm-heap.js';
 
 export function padV2(args: { inputs: { x: TensorInfo }; backend: BackendWasm; attrs: PadV2Attrs }): TensorInfo {
   const { inputs: { x }, backend, attrs } = args;
   if (!onHeap(x.dtype)) return runBackendKernel(backend, PadV2, { x }, attrs as unknown as NamedAttrMap);
   const { paddings, constantValue } = attrs;
   const outShape = x.shape.map((n, i) => (paddings[i] as [number, number])[0] + n + (paddings[i] as [number, number])[1]);
-  const out = allocate(backend, outShape, false, x.dtype);
-  // Same fill rule as tfjs's cpu kernel: the dtype's typed array takes the value.
-  // Zero (NASNet's only pad value) as one memset; -0 and the rest through the typed array.
-  if (Object.is(constantValue, 0)) programsFor(backend).zeroBytes(heapOffset(backend, out), backend.typedArrayFromHeap(out).byteLength);
-  else backend.typedArrayFromHeap(out).fill(constantValue);
+  // Zero (NASNet's only pad value) comes zeroed from allocate; -0 and the rest go through the dtype's
+  // typed array, the fill rule of tfjs's cpu kernel.
+  const zero = Object.is(constantValue, 0);
+  const out = allocate(backend, outShape, zero, x.dtype);
+  if (!zero) backend.typedArrayFromHeap(out).fill(constantValue);
   copyBox(backend, x, x.shape.map(() => 0), out, paddings.map((p) => p[0]), x.shape);
   return out;
 }
