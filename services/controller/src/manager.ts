@@ -238,6 +238,7 @@ export class SearchManager {
     const limits = this.options.limits;
     let measuredAt = 0;
     let measuredEntries = 0;
+    let measuredBytes = 0;
     const loop: SearchLoop = new SearchLoop(s.spec, {
       searchId: id,
       executor: withChildDeadline(this.options.executorFor(id), limits?.childDeadlineSeconds ?? 0),
@@ -248,12 +249,17 @@ export class SearchManager {
         // Phase changes and the end are saved at once; progress at the pace the write budget allows.
         const milestone = state.phase !== s.loop?.phase || state.outcome !== undefined;
         s.loop = state;
-        // Measured at milestones, every few seconds, and whenever the children doubled (amortised linear cost).
-        const grown = state.entries.length >= 2 * Math.max(1, measuredEntries);
-        if (limits && !run.overLimit && (milestone || grown || Date.now() - measuredAt >= STATE_MEASURE_EVERY_MS)) {
+        // Measured at milestones, every few seconds, whenever the children doubled (amortised linear cost),
+        // and whenever the last measure's bytes per child, projected to the children now, pass the limit
+        // (so a search is stopped about when it crosses the limit, not up to twice past it).
+        const entries = state.entries.length;
+        const grown = entries >= 2 * Math.max(1, measuredEntries);
+        const projected = measuredEntries > 0 ? (measuredBytes * entries) / measuredEntries : 0;
+        if (limits && !run.overLimit && (milestone || grown || projected > limits.stateBytes || Date.now() - measuredAt >= STATE_MEASURE_EVERY_MS)) {
           measuredAt = Date.now();
-          measuredEntries = state.entries.length;
+          measuredEntries = entries;
           const bytes = stateBytes(state);
+          measuredBytes = bytes;
           if (bytes > limits.stateBytes) this.stopOverLimit(id, run, `its stored state reached ${bytes} bytes, above the operator's limit of ${limits.stateBytes} (stateBytes)`);
         }
         void this.registry.save(id, milestone);
