@@ -14,9 +14,12 @@ import { SearchManager, startControllerServer, type Launcher, type SearchManager
 const dir = mkdtempSync(join(tmpdir(), 'controller-limits-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Children that finish at once, each with a validation curve of `epochs` points. */
-const quick = (epochs = 1): ChildExecutor => ({
-  execute: async (t) => ({ childId: t.childId, status: 'ok', reward: 0.5, validationByEpoch: Array.from({ length: epochs }, (_, i) => 0.5 + i * 1e-6), trainSeconds: 0, paramCount: 1, multAdds: 1 }),
+/** Children that finish at once (or after `delayMs`), each with a validation curve of `epochs` points. */
+const quick = (epochs = 1, delayMs = 0): ChildExecutor => ({
+  execute: async (t) => {
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    return { childId: t.childId, status: 'ok', reward: 0.5, validationByEpoch: Array.from({ length: epochs }, (_, i) => 0.5 + i * 1e-6), trainSeconds: 0, paramCount: 1, multAdds: 1 };
+  },
 });
 /** Children that train until the search stops them. */
 const never: ChildExecutor = {
@@ -154,7 +157,9 @@ test('operator limits - a search past its wall time ends FAILED with that reason
 
 test('operator limits - a search whose stored state grows past stateBytes is stopped FAILED', async () => {
   // 20 children pass the estimate (20 x 1536 < 60,000), but each carries a 400-epoch curve (several KB stored).
-  const s = await serve({ limits: { ...LIMITS, maxActiveSearches: 4, stateBytes: 60_000 } }, quick(400));
+  // Each takes 20 ms, as a real child takes a while: the search loop checkpoints after each result instead of
+  // once for a burst of children that all finished in the same turn.
+  const s = await serve({ limits: { ...LIMITS, maxActiveSearches: 4, stateBytes: 60_000 } }, quick(400, 20));
   try {
     const { searchId } = await s.submit({ budget: pb.SearchBudget.fromPartial({ maxArchitectures: 20, maxConcurrentChildren: 1 }) });
     const done = await s.manager.finished(searchId);
