@@ -137,8 +137,9 @@ export async function upCommand(argv: string[], io: CliIO): Promise<number> {
     transfer: port(values['transfer-port'], '--transfer-port') ?? await freePort(),
     metrics: port(values['metrics-port'], '--metrics-port') ?? await freePort(),
   };
-  // 32 random bytes: the one bearer token of both gRPC services (printed below, nowhere stored).
-  const token = randomBytes(32).toString('base64url');
+  // 32 random bytes in hex: the one bearer token of both gRPC services (printed below, nowhere stored).
+  // Hex, not base64url: a token that starts with '-' reads as an option when pasted after --token.
+  const token = randomBytes(32).toString('hex');
   const natsUrl = `nats://${host}:${ports.nats}`;
   const services: Service[] = [];
   let stopping = false;
