@@ -24,6 +24,8 @@ export { registerWasmTrainingKernels, registerTrainingGradients } from './kernel
 export { WASM_TRAINING_KERNELS } from './kernels/training-kernels.js';
 export { batchNormTraining, BATCH_NORM_EPSILON } from './kernels/batch-norm.js';
 export type { BatchNormTrainingResult } from './kernels/batch-norm.js';
+export { clippedSgdStep, composedSgdStep, SgdStepInputError } from './kernels/sgd-step.js';
+export type { ClippedSgdStepInput, ClippedSgdStepResult } from './kernels/sgd-step.js';
 export {
   MissingBackendKernelError, UnsupportedDataFormatError, UnsupportedDtypeError, WasmMemoryUnavailableError,
 } from './kernels/errors.js';

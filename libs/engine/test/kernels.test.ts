@@ -11,7 +11,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@nasnet/random';
-import { batchNormTraining, initBackend, WASM_TRAINING_KERNELS } from '../src/index.js';
+import { batchNormTraining, clippedSgdStep, composedSgdStep, initBackend, SgdStepInputError, WASM_TRAINING_KERNELS } from '../src/index.js';
 
 const KERNEL_TOL = 1e-5;
 const NETWORK_TOL = 1e-4;
@@ -329,7 +329,7 @@ test('registry - every registered training kernel is the one on the wasm backend
   assert.deepEqual(WASM_TRAINING_KERNELS.map((k) => k.kernelName).sort(), [
     'Add', 'AvgPoolGrad', 'Cast', 'Concat', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNative',
     'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'FusedConv2D', 'Identity', 'MaxPoolGrad',
-    'NasnetBatchNormTraining', 'NasnetBatchNormTrainingGrad', 'NasnetReluGrad', 'PadV2', 'Relu', 'Slice', 'SplitV',
+    'NasnetBatchNormTraining', 'NasnetBatchNormTrainingGrad', 'NasnetClippedSgdStep', 'NasnetReluGrad', 'PadV2', 'Relu', 'Slice', 'SplitV',
   ]);
 });
 
@@ -367,6 +367,58 @@ test('reluGrad - one-pass wasm kernel matches cpu, zeros and negatives included'
   const dy = randomValues(shape);
   const build = () => tf.grad((t: tf.Tensor) => tf.relu(t))(tf.tensor(x, shape), tf.tensor(dy, shape));
   assertClose(await on('wasm', build), await on('cpu', build), 'relu gradient');
+});
+
+// Sizes with and without a tail past the last multiple of 4 (the SIMD loop's step), one scalar-sized.
+const SGD_SHAPES = [[3, 3, 4, 8], [10], [1], [7, 5], [64]];
+
+for (const [label, clipNorm, weightDecay, gradScale] of [
+  ['clipped', 0.5, 5e-4, 1], ['under the clip', 1e6, 4e-5, 1], ['no clipping', 0, 5e-4, 3], ['no weight decay', 0.5, 0, 1],
+] as const) {
+  test(`clippedSgdStep - the one wasm kernel equals the composed ops on cpu (${label})`, async () => {
+    const decay = SGD_SHAPES.map((_, i) => i % 2 === 0);
+    const values = SGD_SHAPES.map((s) => [randomValues(s), randomValues(s).map((v) => v * gradScale), randomValues(s)]);
+    const step = (fn: typeof clippedSgdStep) => () => {
+      const input = {
+        variables: SGD_SHAPES.map((s, i) => tf.tensor(values[i]![0]!, s)),
+        gradients: SGD_SHAPES.map((s, i) => tf.tensor(values[i]![1]!, s)),
+        velocities: SGD_SHAPES.map((s, i) => tf.tensor(values[i]![2]!, s)),
+        decay, learningRate: 0.025, momentum: 0.9, weightDecay, clipNorm,
+      };
+      const out = fn(input);
+      return tf.concat([...out.variables, ...out.velocities].map((t) => tf.reshape(t, [-1])));
+    };
+    await tf.setBackend('wasm');
+    assert.notEqual(tf.getKernel('NasnetClippedSgdStep', 'wasm'), undefined);
+    const fused = await on('wasm', step(clippedSgdStep));
+    const reference = await on('cpu', step(clippedSgdStep));
+    assert.equal(tf.getKernel('NasnetClippedSgdStep', 'cpu'), undefined, 'cpu must take the composed path');
+    // Every f32 operation rounds alike; only the norm's sum order differs (float64 against tfjs's float32).
+    assertClose(fused, reference, `step, ${label}`, clipNorm > 0 && clipNorm < 1e6 ? 1e-6 : 0);
+    assertClose(await on('wasm', step(composedSgdStep)), reference, `composed on wasm, ${label}`, 1e-6);
+  });
+}
+
+test('clippedSgdStep - the step moves the weights against the gradient, and the clipped step has the clip as its norm', async () => {
+  await tf.setBackend('wasm');
+  const w = tf.tensor1d([1, 2, 3, 4, 5]), g = tf.tensor1d([30, 0, -40, 0, 0]), m = tf.zeros([5]);
+  const out = clippedSgdStep({ variables: [w], gradients: [g], velocities: [m], decay: [false], learningRate: 1, momentum: 0.9, weightDecay: 0, clipNorm: 5 });
+  // |g| = 50, so the velocity is g / 10 and the new weights w - g / 10.
+  assertClose(out.velocities[0]!.dataSync() as Float32Array, new Float32Array([3, 0, -4, 0, 0]), 'velocity', 1e-7);
+  assertClose(out.variables[0]!.dataSync() as Float32Array, new Float32Array([-2, 2, 7, 4, 5]), 'weights', 1e-7);
+  assert.deepEqual(Array.from(w.dataSync()), [1, 2, 3, 4, 5], 'the inputs are left as they were');
+  tf.dispose([w, g, m, ...out.variables, ...out.velocities]);
+});
+
+test('clippedSgdStep - a gradient that does not match its variable is named', async () => {
+  await tf.setBackend('wasm');
+  const vars = [tf.zeros([2, 3]), tf.zeros([4])];
+  const input = { variables: vars, velocities: vars, decay: [true, false], learningRate: 0.1, momentum: 0.9, weightDecay: 0, clipNorm: 0 };
+  assert.throws(() => clippedSgdStep({ ...input, gradients: [tf.zeros([2, 3]), tf.zeros([5])] }),
+    (e: Error) => e instanceof SgdStepInputError && /gradients\[1\]: shape \[5\]/.test(e.message));
+  assert.throws(() => clippedSgdStep({ ...input, gradients: vars, decay: [true] }), /decay: expected 2/);
+  assert.throws(() => clippedSgdStep({ ...input, gradients: vars, learningRate: Number.NaN }), /learningRate/);
+  tf.dispose(vars);
 });
 
 /**

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { clippedSgdStep } from '@nasnet/engine';
 
 /**
  * RMSProp's constants in the NASNet ImageNet recipes: the paper trains its
@@ -51,6 +52,42 @@ export class TrainingOptimizer {
       this.dispose();
       throw err;
     }
+  }
+
+  /**
+   * One training step from the raw gradients (same order as the variables):
+   * weightDecay * w joins the gradient of each variable `decay` marks (the
+   * L2 term's gradient), the totals are clipped by their global norm
+   * (clipNorm 0: not clipped), and the update rule runs. SGD is one fused
+   * kernel where the backend has it (@nasnet/engine clippedSgdStep).
+   */
+  step(grads: readonly tf.Tensor[], step: { learningRate: number; weightDecay: number; clipNorm: number; decay: readonly boolean[] }): void {
+    if (grads.length !== this.vars.length) throw new RangeError(`expected ${this.vars.length} gradients, got ${grads.length}`);
+    if (step.decay.length !== this.vars.length) throw new RangeError(`expected ${this.vars.length} decay flags, got ${step.decay.length}`);
+    if (this.settings.kind === 'sgd') {
+      const next = clippedSgdStep({
+        variables: this.vars, gradients: grads, velocities: this.mom, decay: step.decay,
+        learningRate: step.learningRate, momentum: this.settings.momentum, weightDecay: step.weightDecay, clipNorm: step.clipNorm,
+      });
+      this.vars.forEach((v, i) => {
+        v.assign(next.variables[i]!);
+        this.replace(this.mom, i, next.velocities[i]!);
+      });
+      return;
+    }
+    tf.tidy(() => {
+      const weightDecay = tf.scalar(step.weightDecay);
+      const totals = this.vars.map((v, i) => (step.decay[i] && step.weightDecay > 0 ? tf.add(grads[i]!, tf.mul(v, weightDecay)) : grads[i]!));
+      let updates = totals;
+      if (step.clipNorm > 0 && totals.length > 0) {
+        // scale = clip / max(norm, clip): no read-back of the norm.
+        const clip = tf.scalar(step.clipNorm);
+        const norm = tf.sqrt(tf.addN(totals.map((g) => tf.sum(tf.square(g)))));
+        const scale = tf.div(clip, tf.maximum(norm, clip));
+        updates = totals.map((g) => tf.mul(g, scale));
+      }
+      this.apply(updates, tf.scalar(step.learningRate));
+    });
   }
 
   /** One update of every variable with its gradient (same order as the variables) at learning rate `lr`. */

@@ -286,23 +286,10 @@ function trainStepTidy(
       return loss;
     }, vars);
     const gradList = vars.map((v) => grads[v.name]!);
-    // The step's constants as tensors once, not once per variable (a number
-    // argument becomes a new scalar tensor, an upload on GPU backends, per op).
-    const clipNorm = tf.scalar(recipe.gradientClipNorm);
-    const weightDecay = tf.scalar(recipe.weightDecay);
-    const learningRate = tf.scalar(lr);
     // The gradient of the whole loss, L2 term included (its gradient is weightDecay * w), is what gets
     // clipped, as in the reference: slim adds the regularisation losses to the total loss and
     // clip_by_global_norm clips the gradients of that total.
-    const totals = vars.map((v, i) => (decayMask[i] && recipe.weightDecay > 0 ? tf.add(gradList[i]!, tf.mul(v, weightDecay)) : gradList[i]!));
-    // Clip by global norm without a round trip: scale = clip / max(norm, clip).
-    let scale: tf.Scalar | undefined;
-    if (recipe.gradientClipNorm > 0) {
-      const norm = tf.sqrt(tf.addN(totals.map((g) => tf.sum(tf.square(g)))));
-      scale = tf.div(clipNorm, tf.maximum(norm, clipNorm)) as tf.Scalar;
-    }
-    const updates = scale ? totals.map((g) => tf.mul(g, scale)) : totals;
-    optimizer.apply(updates, learningRate);
+    optimizer.step(gradList, { learningRate: lr, weightDecay: recipe.weightDecay, clipNorm: recipe.gradientClipNorm, decay: decayMask });
     const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logitsKept!, -1), labels), 'float32')) as tf.Scalar;
     logitsKept!.dispose();
     return tf.stack([value, correct]) as tf.Tensor1D;

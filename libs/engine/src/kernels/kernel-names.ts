@@ -9,3 +9,15 @@ export const RELU_GRAD = 'NasnetReluGrad';
 export interface BatchNormTrainingAttrs {
   epsilon: number;
 }
+export const CLIPPED_SGD_STEP = 'NasnetClippedSgdStep';
+
+/** Attributes of one clipped SGD-with-momentum step over every variable (see sgd-step.ts). */
+export interface ClippedSgdStepAttrs {
+  learningRate: number;
+  momentum: number;
+  weightDecay: number;
+  /** Global-norm clip; 0 turns clipping off. */
+  clipNorm: number;
+  /** Per variable: whether weightDecay * w joins its gradient. */
+  decay: boolean[];
+}

@@ -21,6 +21,7 @@ import { addChannelPrograms } from './channel-programs.js';
 import { addCopyPrograms } from './copy-programs.js';
 import { addDepthwisePrograms } from './depthwise-programs.js';
 import { addIm2colPrograms } from './im2col-programs.js';
+import { addOptimizerPrograms } from './optimizer-programs.js';
 import { addPointwisePrograms } from './pointwise-programs.js';
 import { addAvgPoolGrad, addMaxPoolGrad } from './pool-programs.js';
 
@@ -130,6 +131,13 @@ export interface SimdPrograms {
   addArrays(a: number, b: number, out: number, n: number): void;
   /** dx[i] = x[i] > 0 ? dy[i] : 0 for i < n. */
   reluGrad(dy: number, x: number, dx: number, n: number): void;
+  /**
+   * Optimizer step, pass 1 (n a multiple of 4): t[i] = decay ? g[i] + w[i] * wd : g[i];
+   * the two float64 at `sums` (16-byte aligned) gain the f32 squares of t.
+   */
+  sgdTotals(g: number, w: number, t: number, n: number, wd: number, decay: number, sums: number): void;
+  /** Optimizer step, pass 2 (n a multiple of 4): t[i] = m[i] * mu + t[i] * scale; out[i] = w[i] - t[i] * lr. */
+  sgdUpdate(t: number, m: number, w: number, out: number, n: number, scale: number, mu: number, lr: number): void;
   /** Max-pool gradient: dy goes to the first tap (row-major) whose x equals the pooled y. */
   maxPoolGrad(
     dx: number, x: number, y: number, dy: number, tables: number, n: number, h: number, w: number, ho: number, wo: number,
@@ -146,6 +154,7 @@ function buildModule(sharedMemory: boolean): Uint8Array {
   addDepthwisePrograms(m);
   addChannelPrograms(m);
   addMaxPoolGrad(m);
+  addOptimizerPrograms(m);
   return m.build(sharedMemory);
 }
 
