@@ -90,6 +90,8 @@ interface ConvCase { label: string; x: Shape4; filter: Shape4; strides: number; 
 // 1-lane paths of the SIMD loops (3, 5, 8, 20, 36).
 const CONV_CASES: ConvCase[] = [
   { label: '3x3 stride 1 same, 7x5 input, 3 channels, batch 1', x: [1, 7, 5, 3], filter: [3, 3, 3, 4], strides: 1, pad: 'same', dilation: 1 },
+  // The stem's shape: the filter gradient sums 27 im2col rows (padded to 28) over 2,048 positions in two reduction groups.
+  { label: '3x3 stride 1 same, 3 channels, 2,048 positions', x: [8, 16, 16, 3], filter: [3, 3, 3, 16], strides: 1, pad: 'same', dilation: 1 },
   { label: '3x3 stride 2 same, batch 2', x: [2, 7, 5, 3], filter: [3, 3, 3, 4], strides: 2, pad: 'same', dilation: 1 },
   { label: '3x3 stride 2 valid', x: [2, 7, 5, 5], filter: [3, 3, 5, 4], strides: 2, pad: 'valid', dilation: 1 },
   { label: '5x5 stride 1 valid', x: [2, 8, 7, 5], filter: [5, 5, 5, 6], strides: 1, pad: 'valid', dilation: 1 },
