@@ -26,6 +26,7 @@ export { batchNormTraining, BATCH_NORM_EPSILON } from './kernels/batch-norm.js';
 export type { BatchNormTrainingResult } from './kernels/batch-norm.js';
 export { clippedSgdStep, composedSgdStep, SgdStepInputError } from './kernels/sgd-step.js';
 export type { ClippedSgdStepInput, ClippedSgdStepResult } from './kernels/sgd-step.js';
+export { movingAverages, MovingAveragesInputError } from './kernels/moving-averages.js';
 export {
   MissingBackendKernelError, UnsupportedDataFormatError, UnsupportedDtypeError, WasmMemoryUnavailableError,
 } from './kernels/errors.js';

@@ -11,7 +11,9 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@nasnet/random';
-import { batchNormTraining, clippedSgdStep, composedSgdStep, initBackend, SgdStepInputError, WASM_TRAINING_KERNELS } from '../src/index.js';
+import {
+  batchNormTraining, clippedSgdStep, composedSgdStep, initBackend, movingAverages, MovingAveragesInputError, SgdStepInputError, WASM_TRAINING_KERNELS,
+} from '../src/index.js';
 
 const KERNEL_TOL = 1e-5;
 const NETWORK_TOL = 1e-4;
@@ -331,7 +333,7 @@ test('registry - every registered training kernel is the one on the wasm backend
   assert.deepEqual(WASM_TRAINING_KERNELS.map((k) => k.kernelName).sort(), [
     'Add', 'AvgPoolGrad', 'Cast', 'Concat', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNative',
     'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'FusedConv2D', 'Identity', 'MaxPoolGrad',
-    'NasnetBatchNormTraining', 'NasnetBatchNormTrainingGrad', 'NasnetClippedSgdStep', 'NasnetReluGrad', 'PadV2', 'Relu', 'Slice', 'SplitV',
+    'NasnetBatchNormTraining', 'NasnetBatchNormTrainingGrad', 'NasnetClippedSgdStep', 'NasnetMovingAverages', 'NasnetReluGrad', 'PadV2', 'Relu', 'Slice', 'SplitV',
   ]);
 });
 
@@ -410,6 +412,25 @@ test('clippedSgdStep - the step moves the weights against the gradient, and the 
   assertClose(out.variables[0]!.dataSync() as Float32Array, new Float32Array([-2, 2, 7, 4, 5]), 'weights', 1e-7);
   assert.deepEqual(Array.from(w.dataSync()), [1, 2, 3, 4, 5], 'the inputs are left as they were');
   tf.dispose([w, g, m, ...out.variables, ...out.velocities]);
+});
+
+test('movingAverages - the one wasm kernel gives the bits of the composed ops on cpu, and records nothing to differentiate', async () => {
+  const moving = [randomValues([7]), randomValues([16]).map((v) => 1 + v * v)];
+  const batch = [randomValues([7]), randomValues([16]).map((v) => v * v)];
+  const build = () => tf.concat(movingAverages(moving.map((m) => tf.tensor1d(m)), batch.map((b) => tf.tensor1d(b)), 0.9997));
+  assertClose(await on('wasm', build), await on('cpu', build), 'moving averages', 0);
+  await tf.setBackend('wasm');
+  // In a gradient's forward pass: the gradient of the batch statistic ignores the update.
+  const x = tf.tensor1d(batch[0]!);
+  const g = tf.grad((t: tf.Tensor) => {
+    const [updated] = movingAverages([tf.tensor1d(moving[0]!)], [t], 0.9);
+    updated!.dispose();
+    return tf.sum(tf.mul(t, 2));
+  })(x);
+  assert.deepEqual(Array.from(g.dataSync()), new Array(7).fill(2));
+  assert.throws(() => movingAverages([x], [tf.zeros([6])], 0.9), (e: Error) => e instanceof MovingAveragesInputError && /pair 0/.test(e.message));
+  assert.throws(() => movingAverages([x], [x], 1.5), /momentum must be in \[0, 1\]/);
+  tf.dispose([x, g]);
 });
 
 test('clippedSgdStep - a gradient that does not match its variable is named', async () => {

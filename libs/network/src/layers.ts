@@ -17,7 +17,7 @@
  */
 import * as tfc from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { MASK_SEED_LOG, RECOMPUTING, WASM_TRAINING_KERNELS, batchNormTraining } from '@nasnet/engine';
+import { MASK_SEED_LOG, RECOMPUTING, WASM_TRAINING_KERNELS, batchNormTraining, movingAverages } from '@nasnet/engine';
 import { deriveSeed } from '@nasnet/random';
 import { dropPathKeepProb } from './drop-path.js';
 
@@ -427,15 +427,16 @@ export class BatchNorm extends tfl.layers.Layer {
       return tfc.batchNorm(x, movingMean.read(), movingVariance.read(), beta, gamma, this.epsilon);
     }
     const { y, mean, variance } = batchNormTraining(x, gamma, beta, this.epsilon);
-    const decay = 1 - this.momentum;
     // A checkpointed cell recomputed for its gradient already updated the moving statistics once.
-    if (kwargs[RECOMPUTING] !== true) tfc.tidy(() => {
-      // moving <- moving - (1 - momentum) * (moving - batch), as tfjs-layers and Keras.
-      for (const [v, batch] of [[movingMean, mean], [movingVariance, variance]] as const) {
-        const old = v.read();
-        v.write(tfc.sub(old, tfc.mul(tfc.sub(old, batch), decay)));
-      }
-    });
+    if (kwargs[RECOMPUTING] !== true) {
+      // moving <- moving - (1 - momentum) * (moving - batch), as tfjs-layers and Keras (one kernel on wasm).
+      const [newMean, newVariance] = movingAverages([movingMean.read(), movingVariance.read()], [mean, variance], this.momentum);
+      movingMean.write(newMean!);
+      movingVariance.write(newVariance!);
+      // The variables hold the new values now; these handles are not needed.
+      newMean!.dispose();
+      newVariance!.dispose();
+    }
     mean.dispose();
     variance.dispose();
     return y;

@@ -21,3 +21,13 @@ export interface ClippedSgdStepAttrs {
   /** Per variable: whether weightDecay * w joins its gradient. */
   decay: boolean[];
 }
+
+export const MOVING_AVERAGES = 'NasnetMovingAverages';
+
+/** Attributes of NasnetMovingAverages (see moving-averages.ts). */
+export interface MovingAveragesAttrs {
+  /** 1 - momentum: moving <- moving - decay * (moving - batch). */
+  decay: number;
+  /** How many (moving, batch) pairs the inputs hold. */
+  count: number;
+}

@@ -19,6 +19,7 @@ import { maxPoolGradConfig } from './MaxPoolGrad.js';
 import { batchNormTrainingConfig } from './NasnetBatchNormTraining.js';
 import { batchNormTrainingGradConfig } from './NasnetBatchNormTrainingGrad.js';
 import { clippedSgdStepConfig } from './NasnetClippedSgdStep.js';
+import { movingAveragesConfig } from './NasnetMovingAverages.js';
 import { reluGradConfig } from './NasnetReluGrad.js';
 import { padV2Config } from './PadV2.js';
 import { reluConfig } from './Relu.js';
@@ -80,10 +81,12 @@ const FORWARD_CONV_KERNELS: readonly KernelConfig[] = [conv2DConfig, fusedConv2D
 const ELEMENTWISE_KERNELS: readonly KernelConfig[] = [reluConfig, addConfig];
 
 /**
- * The optimizer step (sgd-step.ts) as one kernel: composed from tfjs ops it
- * was ~3,500 tiny kernels per step of the search child, ~70 ms of ~600.
+ * Updates outside the gradient: the optimizer step (sgd-step.ts) and batch
+ * norm's running statistics (moving-averages.ts), each one kernel. Composed
+ * from tfjs ops they were ~5,000 tiny kernels and tape clones per step of
+ * the search child (~90 ms of ~600).
  */
-const OPTIMIZER_KERNELS: readonly KernelConfig[] = [clippedSgdStepConfig];
+const OPTIMIZER_KERNELS: readonly KernelConfig[] = [clippedSgdStepConfig, movingAveragesConfig];
 
 /** Every kernel we register for wasm over (or next to) tfjs's own. */
 export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
