@@ -2,7 +2,8 @@
  * Our wasm data-movement kernels (Slice, SplitV, Concat, PadV2, Identity,
  * Cast) against tfjs's cpu backend on the same inputs: every axis, odd
  * sizes, batch 1, ranks 1 to 5 (rank 5 takes the copy's outer JavaScript
- * levels), float32, int32 and bool. Copies are exact: results must be equal.
+ * levels), float32, int32 and bool, and copies big enough to be cut over
+ * the kernel threads. Copies are exact: results must be equal.
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +18,8 @@ const rng = new Rng(20170721);
 
 before(async () => {
   await initBackend('cpu', quiet);
-  await initBackend('wasm', quiet);
+  // Two kernel threads on any machine: big copies are cut over them (see 'threads' below).
+  await initBackend('wasm', { ...quiet, threads: 2 });
 });
 
 type Dtype = 'float32' | 'int32' | 'bool';
@@ -184,4 +186,23 @@ test('gradients - concat, slice and pad gradients on wasm equal those on cpu', a
     return tf.sum(tf.mul(tf.slice(shifted, [0, 0, 1, 0], [-1, -1, 5, -1]), tf.tensor(dy, [2, 5, 5, 7])));
   };
   await sameOnBoth('dx, dy', () => tf.grads(f)([tf.tensor(a, shape), tf.tensor(b, [2, 5, 6, 4])]));
+});
+
+test('threads - copies big enough to be cut over the kernel threads equal cpu\'s', async () => {
+  await tf.setBackend('wasm');
+  assert.match(tf.engine().backendName, /wasm/);
+  const big = [8, 32, 32, 8];
+  const x = values(big, 'float32');
+  const parts = [[8, 16, 16, 16], [8, 16, 16, 12], [8, 16, 16, 20]].map((s) => ({ s, v: values(s, 'float32') }));
+  const bits = values([4, 150_001], 'bool');
+  const cases: Array<[string, () => tf.Tensor | tf.Tensor[]]> = [
+    ['channel concat of three inputs (interleaved runs)', () => tf.concat(parts.map((p) => tf.tensor(p.v, p.s)), 3)],
+    ['channel split (interleaved runs)', () => tf.split(tf.tensor(x, big), [3, 5], 3)],
+    ['spatial slice (two levels)', () => tf.slice(tf.tensor(x, big), [0, 1, 1, 0], [8, 31, 31, 8])],
+    ['channel slice (one level)', () => tf.slice(tf.tensor(x, big), [0, 0, 0, 2], [8, 32, 32, 5])],
+    ['batch slice (one run)', () => tf.slice(tf.tensor(x, big), [2, 0, 0, 0], [5, 32, 32, 8])],
+    ['bool batch slice (one run of an odd number of bytes)', () => tf.slice(tf.tensor(bits, [4, 150_001], 'bool'), [1, 0], [2, 150_001])],
+    ['pad after (factorized reduction)', () => tf.pad(tf.tensor(x, big), [[0, 0], [0, 1], [0, 1], [0, 0]])],
+  ];
+  for (const [label, build] of cases) await sameOnBoth(label, build);
 });

@@ -12,7 +12,8 @@
  */
 import type { DataType, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { allocate, heapOffset, programsFor, release, wasmMemoryOf } from './wasm-heap.js';
+import { partsFor, runParts, splitRange } from './parallel.js';
+import { allocate, heapOffset, programsFor, release } from './wasm-heap.js';
 
 /** One strided level of a copy: `count` runs, `src`/`dst` bytes apart. */
 export interface CopyLevel { count: number; src: number; dst: number }
@@ -68,21 +69,45 @@ export function planCopy(
   };
 }
 
+/** Bytes a single contiguous run is cut at when split over threads (a cache line). */
+const RUN_PIECE_BYTES = 64;
+
 /**
  * Executes `plan` from byte address `src` to byte address `dst` on the
- * backend's heap: a plain memmove when it is one run, else one SIMD call
- * per combination of the levels beyond the innermost two.
+ * backend's heap (the two regions must not overlap): up to two levels per
+ * SIMD call, one call per combination of the levels beyond those. A copy
+ * big enough is cut over the kernel threads along its outermost level (or
+ * into pieces of its one run); copies are exact, so any cut gives the same
+ * bytes.
  */
 export function copyPlan(backend: BackendWasm, src: number, dst: number, plan: CopyPlan): void {
   const { runBytes, levels } = plan;
   if (runBytes === 0 || levels.some((l) => l.count === 0)) return;
+  // Values read plus written, as the thread split sizes work.
+  const work = (runBytes / 2) * levels.reduce((n, l) => n * l.count, 1);
   if (levels.length === 0) {
-    new Uint8Array(wasmMemoryOf(backend).buffer).copyWithin(dst, src, src + runBytes);
+    const pieces = Math.ceil(runBytes / RUN_PIECE_BYTES);
+    runParts(backend, 'copyRuns', splitRange(pieces, partsFor(backend, pieces, work)).map(([p0, count]) => {
+      const from = p0 * RUN_PIECE_BYTES;
+      return [src + from, dst + from, Math.min(runBytes, (p0 + count) * RUN_PIECE_BYTES) - from, 1, 0, 0, 1, 0, 0];
+    }), work);
+    return;
+  }
+  const [l1, l2 = { count: 1, src: 0, dst: 0 }] = levels as [CopyLevel, CopyLevel?];
+  const outer = levels.slice(2);
+  if (outer.length === 0) {
+    // Cut the outer of the two levels (or the only one) into ranges of runs.
+    const cutL2 = l2.count > 1;
+    const cut = cutL2 ? l2 : l1;
+    runParts(backend, 'copyRuns', splitRange(cut.count, partsFor(backend, cut.count, work)).map(([i0, count]) => {
+      const s = src + i0 * cut.src, d = dst + i0 * cut.dst;
+      return cutL2
+        ? [s, d, runBytes, l1.count, l1.src, l1.dst, count, l2.src, l2.dst]
+        : [s, d, runBytes, count, l1.src, l1.dst, 1, 0, 0];
+    }), work);
     return;
   }
   const simd = programsFor(backend);
-  const [l1, l2 = { count: 1, src: 0, dst: 0 }] = levels as [CopyLevel, CopyLevel?];
-  const outer = levels.slice(2);
   const visit = (depth: number, s: number, d: number): void => {
     if (depth < 0) {
       simd.copyRuns(s, d, runBytes, l1.count, l1.src, l1.dst, l2.count, l2.src, l2.dst);
@@ -136,13 +161,20 @@ export function copyBoxes(backend: BackendWasm, boxes: readonly BoxCopy[]): void
     for (const p of planned) copyPlan(backend, p.src, p.dst, p.plan);
     return;
   }
-  const table = allocate(backend, [planned.length * 5], false, 'int32');
+  // interleaveRuns advances each entry's pointers as it goes: every thread's range of pixels gets its own table.
+  const work = planned.reduce((n, p) => n + p.plan.runBytes / 2, 0) * count;
+  const ranges = splitRange(count, partsFor(backend, count, work));
+  const entriesPerTable = planned.length * 5;
+  const table = allocate(backend, [ranges.length * entriesPerTable], false, 'int32');
   const entries = backend.typedArrayFromHeap(table) as Int32Array;
-  planned.forEach((p, j) => {
-    const l = p.plan.levels[0] as CopyLevel;
-    // Int32Array stores addresses past 2 GiB as their two's complement bits, as wasm reads them.
-    entries.set([p.src, l.src, p.dst, l.dst, p.plan.runBytes], j * 5);
+  ranges.forEach(([i0], r) => {
+    planned.forEach((p, j) => {
+      const l = p.plan.levels[0] as CopyLevel;
+      // Int32Array stores addresses past 2 GiB as their two's complement bits, as wasm reads them.
+      entries.set([p.src + i0 * l.src, l.src, p.dst + i0 * l.dst, l.dst, p.plan.runBytes], r * entriesPerTable + j * 5);
+    });
   });
-  programsFor(backend).interleaveRuns(heapOffset(backend, table), planned.length, count);
+  const tableAt = heapOffset(backend, table);
+  runParts(backend, 'interleaveRuns', ranges.map(([, n], r) => [tableAt + r * entriesPerTable * 4, planned.length, n]), work);
   release(backend, table);
 }
