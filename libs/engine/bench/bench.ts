@@ -81,6 +81,14 @@ interface BenchOptions {
   threads: number;
   /** Threads of XNNPACK's own pool on wasm. @default 1 (initBackend's default) */
   xnnpackThreads: number;
+  /**
+   * Rounds of (our backends, then PyTorch on all threads), each pair timed
+   * minutes apart at most; the ratio is the median of the rounds' ratios.
+   * On a shared host whose speed drifts by tens of percent within minutes,
+   * pairs measured close together compare fairly where one long run each
+   * does not. @default 1
+   */
+  rounds: number;
 }
 
 /** A command-line option with a bad value. */
@@ -101,7 +109,7 @@ const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 function parseOptions(argv: string[]): BenchOptions & { worker?: Backend } {
   const o: BenchOptions & { worker?: Backend } = {
     steps: 20, warmup: 3, filters: 16, batch: 32, cells: 2, checkpoint: false, backends: DEFAULT_BACKENDS, json: false, seed: 1, python: '/usr/bin/python3', torchDevice: 'cpu',
-    threads: defaultWasmThreads(), xnnpackThreads: 1,
+    threads: defaultWasmThreads(), xnnpackThreads: 1, rounds: 1,
   };
   const int = (name: string, value: string | undefined, min: number): number => {
     const n = Number(value);
@@ -126,6 +134,7 @@ function parseOptions(argv: string[]): BenchOptions & { worker?: Backend } {
       case '--seed': o.seed = int(arg, next(), 0); break;
       case '--threads': o.threads = int(arg, next(), 1); break;
       case '--xnnpack-threads': o.xnnpackThreads = int(arg, next(), 1); break;
+      case '--rounds': o.rounds = int(arg, next(), 1); break;
       case '--backends': o.backends = (next() ?? '').split(',').filter(Boolean).map((b) => backend(arg, b)); break;
       case '--python': o.python = next() ?? o.python; break;
       case '--torch-device': {
@@ -138,7 +147,7 @@ function parseOptions(argv: string[]): BenchOptions & { worker?: Backend } {
       case '--checkpoint': o.checkpoint = true; break;
       case '--worker': o.worker = backend(arg, next() ?? ''); break;
       case '--help':
-        console.log('usage: npm run bench -- [--steps N] [--warmup N] [--filters F] [--batch B] [--cells N] [--checkpoint] [--backends wasm,webgpu,tensorflow,cpu] [--seed S] [--threads N] [--xnnpack-threads N] [--python PATH] [--torch-device cpu|cuda] [--json]');
+        console.log('usage: npm run bench -- [--steps N] [--warmup N] [--filters F] [--batch B] [--cells N] [--checkpoint] [--backends wasm,webgpu,tensorflow,cpu] [--seed S] [--threads N] [--xnnpack-threads N] [--rounds R] [--python PATH] [--torch-device cpu|cuda] [--json]');
         process.exit(0);
       default: throw new BenchOptionError('(argument)', arg, 'a known option (see --help)');
     }
@@ -312,7 +321,12 @@ function ensureTorch(python: string, log: (line: string) => void): string | null
   return null;
 }
 
-async function runTorch(o: BenchOptions, log: (line: string) => void): Promise<TorchResult> {
+/**
+ * Trains the same network with PyTorch: on every CPU thread (the anchor) and,
+ * with `oneThread`, on one as well; with `verify` it first checks that
+ * PyTorch computes our logits from our weights.
+ */
+async function runTorch(o: BenchOptions, log: (line: string) => void, { oneThread, verify }: { oneThread: boolean; verify: boolean }): Promise<TorchResult> {
   const missing = ensureTorch(o.python, log);
   if (missing) return { available: false, reason: missing };
   const plan = planNetwork(NASNET_A, { layout: 'cifar', cells: o.cells, initialFilters: o.filters, imageSize: 32, channels: 3, numClasses: 10 });
@@ -321,7 +335,7 @@ async function runTorch(o: BenchOptions, log: (line: string) => void): Promise<T
   try {
     const planFile = join(dir, 'plan.json');
     await writeFile(planFile, JSON.stringify(plan));
-    const check = await verificationCase(o);
+    const check = verify ? await verificationCase(o) : 'checked in the first round';
     const verifyArgs: string[] = [];
     if (typeof check !== 'string') {
       await writeFile(join(dir, 'verify.json'), JSON.stringify(check));
@@ -330,7 +344,7 @@ async function runTorch(o: BenchOptions, log: (line: string) => void): Promise<T
     const threads = availableParallelism();
     const args = [
       TORCH_SCRIPT, '--plan', planFile, '--steps', String(o.steps), '--warmup', String(o.warmup), '--batch', String(o.batch),
-      '--seed', String(o.seed), '--threads', threads > 1 && o.torchDevice === 'cpu' ? `${threads},1` : '1', ...verifyArgs,
+      '--seed', String(o.seed), '--threads', threads > 1 && o.torchDevice === 'cpu' ? (oneThread ? `${threads},1` : String(threads)) : '1', ...verifyArgs,
       '--device', o.torchDevice,
       '--recipe', JSON.stringify({ learningRate: recipe.learningRate, momentum: recipe.momentum, weightDecay: recipe.weightDecay, gradientClipNorm: recipe.gradientClipNorm }),
     ];
@@ -366,24 +380,56 @@ async function main(): Promise<void> {
   log(`timing ${o.steps} steps after ${o.warmup} warm-up steps; ${availableParallelism()} CPUs, load average ${load.toFixed(2)} at start` +
     (load > 0.5 ? ' (other processes are running: expect noisy figures)' : ''));
 
-  const results: BackendResult[] = [];
   const order = [...o.backends];
   if (!order.includes('cpu')) log('cpu        skipped: the pure-JS reference backend trains ~1000x slower (time it with --backends cpu: 1 step)');
-  for (const backend of order) {
-    const r = await runWorker(backend, workerArgv);
-    results.push(r);
-    const name = backend.padEnd(10);
-    if (!r.available) log(`${name} unavailable: ${r.reason}`);
-    else if (r.failed) log(`${name} FAILED: ${r.reason}${r.peakRssBytes ? ` (peak RSS ${gb(r.peakRssBytes)})` : ''}`);
-    else log(`${name} ${fmt(r.imagesPerSec).padStart(7)} images/s  (${fmt(r.msPerStep, 0)} ms/step, median ${fmt(r.medianMsPerStep, 0)}; ${r.steps} steps; peak RSS ${gb(r.peakRssBytes)}, wasm heap ${gb(r.wasmHeapBytes)})  ${r.reason}`);
+  const rounds: Array<{ results: BackendResult[]; torch: TorchResult }> = [];
+  for (let round = 1; round <= o.rounds; round++) {
+    if (o.rounds > 1) log(`round ${round} of ${o.rounds}`);
+    const results: BackendResult[] = [];
+    for (const backend of order) {
+      // A backend that is not there, or failed, is not tried again.
+      const before = rounds[0]?.results.find((r) => r.backend === backend);
+      if (before && (!before.available || before.failed)) continue;
+      const r = await runWorker(backend, workerArgv);
+      results.push(r);
+      const name = backend.padEnd(10);
+      if (!r.available) log(`${name} unavailable: ${r.reason}`);
+      else if (r.failed) log(`${name} FAILED: ${r.reason}${r.peakRssBytes ? ` (peak RSS ${gb(r.peakRssBytes)})` : ''}`);
+      else log(`${name} ${fmt(r.imagesPerSec).padStart(7)} images/s  (${fmt(r.msPerStep, 0)} ms/step, median ${fmt(r.medianMsPerStep, 0)}; ${r.steps} steps; peak RSS ${gb(r.peakRssBytes)}, wasm heap ${gb(r.wasmHeapBytes)})  ${r.reason}`);
+    }
+    const torch = await runTorch(o, log, { oneThread: round === 1, verify: round === 1 });
+    if (torch.available && o.rounds > 1) {
+      const anchorRun = torch.runs?.[0];
+      const oursNow = results.filter((r) => r.imagesPerSec !== undefined)
+        .reduce<BackendResult | undefined>((b, r) => (!b || (r.imagesPerSec as number) > (b.imagesPerSec as number) ? r : b), undefined);
+      if (anchorRun) {
+        log(`PyTorch    ${fmt(anchorRun.imagesPerSec).padStart(7)} images/s  (${fmt(anchorRun.msPerStep, 0)} ms/step; ${anchorRun.threads} threads)` +
+          (oursNow ? `; this round's ratio ${fmt((oursNow.imagesPerSec as number) / anchorRun.imagesPerSec, 2)}` : ''));
+      }
+    }
+    rounds.push({ results, torch });
   }
-
-  const torch = await runTorch(o, log);
+  // The round whose best backend against its own anchor gives the median ratio stands for the run.
+  const bestOf = (rs: BackendResult[]) => rs.filter((r) => r.imagesPerSec !== undefined)
+    .reduce<BackendResult | undefined>((b, r) => (!b || (r.imagesPerSec as number) > (b.imagesPerSec as number) ? r : b), undefined);
+  const roundRatios = rounds.map(({ results: rs, torch: t }) => {
+    const b = bestOf(rs), a = t.runs?.[0];
+    return b && a ? (b.imagesPerSec as number) / a.imagesPerSec : undefined;
+  });
+  const ranked = rounds.map((_, i) => i).filter((i) => roundRatios[i] !== undefined).sort((i, j) => roundRatios[i]! - roundRatios[j]!);
+  const medianRound = ranked.length > 0 ? ranked[Math.floor((ranked.length - 1) / 2)]! : 0;
+  const results = rounds[medianRound]!.results.length > 0 ? rounds[medianRound]!.results : rounds[0]!.results;
+  // The first round ran the 1-thread reference and the logits check.
+  const torch: TorchResult = { ...rounds[0]!.torch, runs: rounds[medianRound]!.torch.runs ?? rounds[0]!.torch.runs };
+  const first = rounds[0]!.torch;
   const anchor = torch.runs?.[0];
-  const oneThread = torch.runs?.find((r) => r.threads === 1);
+  const oneThread = first.runs?.find((r) => r.threads === 1);
+  if (o.rounds > 1 && ranked.length > 0) {
+    log(`rounds: ratios ${roundRatios.map((r) => fmt(r, 2)).join(', ')}; round ${medianRound + 1} (the median) is reported below`);
+  }
   if (!torch.available) log(`PyTorch    unavailable: ${torch.reason}`);
   else {
-    for (const run of torch.runs ?? []) {
+    for (const run of [...(torch.runs ?? []), ...(oneThread && !torch.runs?.includes(oneThread) ? [oneThread] : [])]) {
       log(`PyTorch    ${fmt(run.imagesPerSec).padStart(7)} images/s  (${fmt(run.msPerStep, 0)} ms/step; torch ${torch.torch}, ${o.torchDevice === 'cuda' ? 'CUDA' : 'CPU'}, ${run.threads} thread${run.threads > 1 ? 's' : ''}` +
         `${run === anchor ? ', the anchor' : ', for information'})`);
     }
@@ -426,6 +472,9 @@ async function main(): Promise<void> {
       referenceDevice: o.torchDevice,
       threads: o.threads,
       ratio: ratio ?? null,
+      rounds: o.rounds > 1 ? rounds.map(({ results: rs, torch: t }, i) => ({
+        imagesPerSec: bestOf(rs)?.imagesPerSec ?? null, referenceImagesPerSec: t.runs?.[0]?.imagesPerSec ?? null, ratio: roundRatios[i] ?? null,
+      })) : undefined,
       reference1ThreadImagesPerSec: oneThread?.imagesPerSec ?? null,
       ratio1Thread: ratio1 ?? null,
       peakRssBytes: measured?.peakRssBytes ?? null,
