@@ -24,7 +24,7 @@ export { registerWasmTrainingKernels, registerTrainingGradients } from './kernel
 export { WASM_TRAINING_KERNELS } from './kernels/training-kernels.js';
 export { batchNormTraining, BATCH_NORM_EPSILON } from './kernels/batch-norm.js';
 export type { BatchNormTrainingResult } from './kernels/batch-norm.js';
-export { clippedSgdStep, composedSgdStep, SgdStepInputError } from './kernels/sgd-step.js';
+export { clippedGradients, clippedSgdStep, composedSgdStep, SgdStepInputError } from './kernels/sgd-step.js';
 export type { ClippedSgdStepInput, ClippedSgdStepResult } from './kernels/sgd-step.js';
 export { movingAverages, MovingAveragesInputError } from './kernels/moving-averages.js';
 export {

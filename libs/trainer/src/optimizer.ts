@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { clippedSgdStep } from '@nasnet/engine';
+import { clippedGradients, clippedSgdStep } from '@nasnet/engine';
 
 /**
  * RMSProp's constants in the NASNet ImageNet recipes: the paper trains its
@@ -71,21 +71,16 @@ export class TrainingOptimizer {
       });
       this.vars.forEach((v, i) => {
         v.assign(next.variables[i]!);
+        // The variable holds the new value now; this handle is not needed.
+        next.variables[i]!.dispose();
         this.replace(this.mom, i, next.velocities[i]!);
       });
       return;
     }
     tf.tidy(() => {
-      const weightDecay = tf.scalar(step.weightDecay);
-      const totals = this.vars.map((v, i) => (step.decay[i] && step.weightDecay > 0 ? tf.add(grads[i]!, tf.mul(v, weightDecay)) : grads[i]!));
-      let updates = totals;
-      if (step.clipNorm > 0 && totals.length > 0) {
-        // scale = clip / max(norm, clip): no read-back of the norm.
-        const clip = tf.scalar(step.clipNorm);
-        const norm = tf.sqrt(tf.addN(totals.map((g) => tf.sum(tf.square(g)))));
-        const scale = tf.div(clip, tf.maximum(norm, clip));
-        updates = totals.map((g) => tf.mul(g, scale));
-      }
+      const updates = clippedGradients({
+        variables: this.vars, gradients: grads, decay: step.decay, weightDecay: step.weightDecay, clipNorm: step.clipNorm,
+      });
       this.apply(updates, tf.scalar(step.learningRate));
     });
   }

@@ -68,6 +68,28 @@ test('sgd - momentum update v <- m v + g; w <- w - lr v, by hand', () => {
   assert.throws(() => new TrainingOptimizer({ kind: 'rmsprop', momentum: 0.9, decay: 0.9, epsilon: 0 }, []), /epsilon must be > 0/);
 });
 
+test('step - the L2 gradient joins, the total is clipped to its global norm, then SGD (fused kernel) or RMSProp updates', () => {
+  // w = [3, 4], g = 0, weight decay 1 on it: the total gradient is w itself, norm 5, clipped to 1: [0.6, 0.8].
+  // The second variable is not decayed and has g = 0: it must not move.
+  const run = (settings: ConstructorParameters<typeof TrainingOptimizer>[0]) => {
+    const [w, b] = tf.tidy(() => [tf.variable(tf.tensor1d([3, 4])), tf.variable(tf.tensor1d([7]))]);
+    const opt = new TrainingOptimizer(settings, [w, b]);
+    tf.tidy(() => opt.step([tf.zeros([2]), tf.zeros([1])], { learningRate: 0.1, weightDecay: 1, clipNorm: 1, decay: [true, false] }));
+    const out = [...w.dataSync(), ...b.dataSync()];
+    opt.dispose();
+    w.dispose();
+    b.dispose();
+    return out;
+  };
+  const before = tf.memory().numTensors;
+  close(run({ kind: 'sgd', momentum: 0.9 }), [3 - 0.06, 4 - 0.08, 7], 1e-6, 'sgd');
+  // RMSProp: ms = 1 + (g^2 - 1) x 0.1; w -= 0.1 g / sqrt(ms + 1).
+  close(run({ kind: 'rmsprop', ...RMSPROP_DEFAULTS }), [3 - 0.06 / Math.sqrt(1.936), 4 - 0.08 / Math.sqrt(1.964), 7], 1e-6, 'rmsprop');
+  assert.equal(tf.memory().numTensors, before, 'a step inside tidy leaves no tensor behind');
+  assert.throws(() => new TrainingOptimizer({ kind: 'sgd', momentum: 0.9 }, [])
+    .step([tf.zeros([1])], { learningRate: 0.1, weightDecay: 0, clipNorm: 0, decay: [] }), /expected 0 gradients, got 1/);
+});
+
 test('label smoothing - targets onehot x 0.9 + 0.1 / K; the loss matches the hand value and tfjs\' own smoothing', () => {
   const onehot = tf.oneHot(tf.tensor1d([0], 'int32'), 3);
   const smoothed = smoothLabels(onehot, 0.1);

@@ -20,7 +20,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { SimdPrograms } from './simd/programs.js';
 import { MAX_CALLS, type ProgramPool } from './simd/thread-pool.js';
 import type { WasmMemory } from './simd/webassembly.js';
-import { allocate, f32, programsFor, release, wasmMemoryOf } from './wasm-heap.js';
+import { allocate, programsFor, release, wasmMemoryOf } from './wasm-heap.js';
 
 export type ProgramName = keyof SimdPrograms;
 
@@ -167,14 +167,10 @@ export function reduceParts(
     groupAccs.push(accumulators.map((a) => { const here = at; at += lines(a.floats); return here; }));
   }
   runParts(backend, program, groupAccs.map((accs, g) => [...argsFor(g, accs)]), work);
-  const partial = f32(backend, scratch);
+  // In group order, a SIMD float32 add each (a filter gradient's sums are up to 128 x 128 floats a group).
+  const simd = programsFor(backend);
   for (let g = 0; g < groups; g++) {
-    accumulators.forEach((a, k) => {
-      const total = f32(backend, a.tensor);
-      const from = (groupAccs[g]![k]! - scratchBase) / 4;
-      // float64 sum rounded to float32: the same value as a float32 add.
-      for (let i = 0; i < a.floats; i++) total[i]! += partial[from + i]!;
-    });
+    accumulators.forEach((a, k) => simd.addArrays(a.at, groupAccs[g]![k]!, a.at, a.floats));
   }
   release(backend, scratch);
 }

@@ -83,21 +83,31 @@ export function clippedSgdStep(input: ClippedSgdStepInput): ClippedSgdStepResult
   return composedSgdStep(input);
 }
 
+/**
+ * The gradients of the whole loss, from tfjs ops: weightDecay * w joins the
+ * gradient of each variable `decay` marks, and the totals are clipped by
+ * their global norm (clipNorm 0: not clipped), without reading the norm back.
+ * Any update rule can take them (the trainer's RMSProp does).
+ */
+export function clippedGradients(input: Omit<ClippedSgdStepInput, 'velocities' | 'learningRate' | 'momentum'>): Tensor[] {
+  return tidy(() => {
+    const wd = scalar(input.weightDecay);
+    const totals = input.gradients.map((g, i) =>
+      (input.decay[i] && input.weightDecay > 0 ? add(g, mul(input.variables[i]!, wd)) : g));
+    if (!(input.clipNorm > 0) || totals.length === 0) return totals;
+    const clip = scalar(input.clipNorm);
+    const norm = sqrt(addN(totals.map((t) => sum(square(t)))));
+    const scale = div(clip, maximum(norm, clip));
+    return totals.map((t) => mul(t, scale));
+  });
+}
+
 /** The same step from tfjs ops (every backend; the reference for the kernel). */
 export function composedSgdStep(input: ClippedSgdStepInput): ClippedSgdStepResult {
   check(input);
   return tidy(() => {
-    const wd = scalar(input.weightDecay), lr = scalar(input.learningRate), m = scalar(input.momentum);
-    const totals = input.gradients.map((g, i) =>
-      (input.decay[i] && input.weightDecay > 0 ? add(g, mul(input.variables[i]!, wd)) : g));
-    let scaled = totals;
-    if (input.clipNorm > 0 && totals.length > 0) {
-      const clip = scalar(input.clipNorm);
-      const norm = sqrt(addN(totals.map((t) => sum(square(t)))));
-      const scale = div(clip, maximum(norm, clip));
-      scaled = totals.map((t) => mul(t, scale));
-    }
-    const velocities = scaled.map((t, i) => add(mul(input.velocities[i]!, m), t));
+    const lr = scalar(input.learningRate), m = scalar(input.momentum);
+    const velocities = clippedGradients(input).map((t, i) => add(mul(input.velocities[i]!, m), t));
     const variables = velocities.map((v, i) => sub(input.variables[i]!, mul(v, lr)));
     return { variables, velocities };
   });
