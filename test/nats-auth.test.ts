@@ -159,7 +159,7 @@ test('nats auth - a trainer cannot queue tasks, touch the search states, write c
   const bus = await connectAs('trainer', 'trainer-denials');
   const task = encodeChildTask({
     searchId: 'forged', childId: 1, genotype: NASNET_A, hash: 'h', dataset: 'synthetic', seed: 1, phase: 'search',
-    recipe: { epochs: 1, batchSize: 8, initialFilters: 4, cells: 1, learningRate: 0.1, momentum: 0.9, weightDecay: 0, dropPathKeepProb: 1, auxHead: false, gradientClipNorm: 5, maxStepsPerEpoch: 1, trainLimit: 0, validationLimit: 0 },
+    recipe: { epochs: 1, batchSize: 8, initialFilters: 4, cells: 1, learningRate: 0.1, momentum: 0.9, weightDecay: 0, dropPathKeepProb: 1, auxHead: false, gradientClipNorm: 5, maxStepsPerEpoch: 1, trainLimit: 0, validationLimit: 0, checkpointCells: false },
   });
   await assert.rejects(bus.js.publish('nas.tasks.x', task.data), /Permissions Violation for Publish to "nas\.tasks\.x"/);
   const searches = await new Kvm(bus.js).open('nas_searches');

@@ -53,7 +53,7 @@ async function connect(name: string, creds: string, options: { ca?: string } = {
 
 const RECIPE = {
   epochs: 1, batchSize: 8, initialFilters: 4, cells: 1, learningRate: 0.1, momentum: 0.9, weightDecay: 0, dropPathKeepProb: 1, auxHead: false,
-  gradientClipNorm: 5, maxStepsPerEpoch: 1, trainLimit: 0, validationLimit: 0,
+  gradientClipNorm: 5, maxStepsPerEpoch: 1, trainLimit: 0, validationLimit: 0, checkpointCells: false,
 };
 
 function task(searchId: string, childId: number) {

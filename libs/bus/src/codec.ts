@@ -80,6 +80,7 @@ function recipeToProto(r: ChildRecipe, numBlocks: number): pb.ChildTrainingRecip
     validationSize: uint32(r.validationLimit, 'recipe.validationLimit'),
     trainSize: uint32(r.trainLimit, 'recipe.trainLimit'),
     numBlocks: uint32(numBlocks, 'genotype.normal.blocks.length'),
+    checkpointCells: r.checkpointCells,
   };
 }
 
@@ -259,6 +260,8 @@ function recipeIn(r: pb.ChildTrainingRecipe | undefined, subject: string, trainL
     maxStepsPerEpoch: recipe.maxSteps ?? 0,
     trainLimit,
     validationLimit: recipe.validationSize ?? 0,
+    // Unset (a task queued by a build before the field) = off, the default.
+    checkpointCells: recipe.checkpointCells ?? false,
   };
 }
 

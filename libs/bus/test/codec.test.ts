@@ -16,6 +16,7 @@ function fullTask(): ChildTask {
     recipe: {
       ...defaultRecipe(), epochs: 3, batchSize: 16, initialFilters: 8, cells: 1, learningRate: 0.05, momentum: 0.8, weightDecay: 1e-4,
       dropPathKeepProb: 0.7, auxHead: true, gradientClipNorm: 2, maxStepsPerEpoch: 12, trainLimit: 1000, validationLimit: 200,
+      checkpointCells: true,
     },
     dataset: 'cifar10:/data/cifar', seed: 4_000_000_000, phase: 'final',
     earlyStop: { minEpochs: 2, medianByEpoch: [0.25, 0.5, 0.625] }, exportDir: '/runs/s-1/child-41',
@@ -42,6 +43,22 @@ test('codec - a minimal ChildTask round-trips without optional fields', () => {
   const wire = encodeChildTask(task);
   assert.deepEqual(wire.headers, {});
   assert.deepEqual(decodeChildTask(wire.data, { subject: 'nas.tasks.x' }), task);
+});
+
+test('codec - recipe.checkpointCells travels as checkpoint_cells both ways; a task without the field decodes as off', () => {
+  const subject = 'nas.tasks.s-1';
+  for (const on of [true, false]) {
+    const task = fullTask();
+    task.recipe.checkpointCells = on;
+    const wire = encodeChildTask(task);
+    assert.equal(pb.ChildTask.decode(wire.data).recipe?.checkpointCells, on, `on the wire (${on})`);
+    assert.equal(decodeChildTask(wire.data, { subject }).recipe.checkpointCells, on, `decoded (${on})`);
+  }
+  // A task queued by a build before the field: nas.v1 bytes without checkpoint_cells.
+  const old = pb.ChildTask.decode(encodeChildTask(fullTask()).data);
+  const bytes = pb.ChildTask.encode({ ...old, recipe: { ...old.recipe!, checkpointCells: undefined } }).finish();
+  assert.equal(pb.ChildTask.decode(bytes).recipe?.checkpointCells, undefined);
+  assert.equal(decodeChildTask(bytes, { subject }).recipe.checkpointCells, false);
 });
 
 test('codec - encoding refuses values the wire cannot hold', () => {

@@ -148,7 +148,11 @@ test('search spec - errors name the field', () => {
   assert.throws(() => normalizeSpec({ strategy: 'magic' as never }), /field 'strategy'/);
   assert.throws(() => normalizeSpec({ recipe: { learningRate: Number.NaN } }), /field 'recipe.learningRate': must be a finite number/);
   assert.throws(() => normalizeSpec({ recipe: 5 as never }), /field 'recipe': must be an object/);
+  assert.throws(() => normalizeSpec({ recipe: { checkpointCells: 'yes' as never } }),
+    (e: unknown) => e instanceof SearchSpecError && e.field === 'recipe.checkpointCells' && /must be true or false, got "yes"/.test(e.message));
   assert.equal(normalizeSpec({}).controller.batchSize, 20);
+  assert.equal(normalizeSpec({}).recipe.checkpointCells, false, 'cell checkpointing is off unless asked for');
+  assert.equal(normalizeSpec({ recipe: { checkpointCells: true } }).recipe.checkpointCells, true);
 });
 
 test('search loop - snapshots share frozen copies of finished children and copy the rest', async () => {
