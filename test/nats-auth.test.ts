@@ -127,7 +127,7 @@ test('nats auth - the transfer user keeps its transfers in its own bucket, reads
   const runner = {
     run: async () => ({
       cells: 1, filters: 24, initialFilters: 4, paramCount: 10, multAdds: 20, testAccuracy: 0.5, validationAccuracy: 0.5, validationByEpoch: [0.5],
-      exportPath: null, trainSeconds: 0, steps: 1, imagesPerSec: 1, trainedBy: 'trainChild' as const,
+      exportPath: null, trainSeconds: 0, steps: 1, imagesPerSec: 1, trainedBy: 'trainChild' as const, checkpointCells: false,
     }),
     close: async () => {},
   };

@@ -63,6 +63,8 @@ export interface TransferOutcome extends NetworkSize {
   imagesPerSec: number;
   /** The training code path (@nasnet/trainer's trainChild). */
   trainedBy: 'trainChild';
+  /** Whether the cells were checkpointed (recipe.checkpointCells). */
+  checkpointCells: boolean;
 }
 
 export interface RunTransferHooks {
@@ -195,7 +197,7 @@ export async function runTransfer(job: TransferJob, hooks: RunTransferHooks = {}
     epochs: recipe.epochs, batchSize: recipe.batchSize, initialFilters: size.initialFilters, cells: size.cells,
     learningRate: recipe.learningRate, momentum: recipe.momentum, weightDecay: recipe.weightDecay,
     dropPathKeepProb: recipe.dropPathKeepProb, auxHead: recipe.auxHead, gradientClipNorm: recipe.gradientClipNorm,
-    maxStepsPerEpoch: stepsPerEpochLimit, trainLimit: 0, validationLimit: 0,
+    maxStepsPerEpoch: stepsPerEpochLimit, trainLimit: 0, validationLimit: 0, checkpointCells: recipe.checkpointCells,
   };
   const r = await trainChild({
     genotype: plan.genotype, recipe: childRecipe, dataset, seed: plan.seed, augment, evaluateTest: true, progressEverySteps: every,
@@ -203,6 +205,7 @@ export async function runTransfer(job: TransferJob, hooks: RunTransferHooks = {}
     optimizer: recipe.optimizer === 'rmsprop' ? { kind: 'rmsprop', ...RMSPROP_DEFAULTS, momentum: recipe.momentum } : { kind: 'sgd', momentum: recipe.momentum },
     learningRateSchedule: recipe.lrSchedule === 'exponential' ? { kind: 'exponential', decayRate: recipe.lrDecayRate, decayEpochs: recipe.lrDecayEpochs } : { kind: 'cosine' },
     labelSmoothing: recipe.labelSmoothing,
+    checkpointCells: recipe.checkpointCells,
     network: { stemMultiplier: plan.stemMultiplier, denseDropout: 1 - recipe.denseDropoutKeepProb },
     onProgress: report,
     ...(common.exportDir ? { exportDir: common.exportDir } : {}),
@@ -224,5 +227,6 @@ export async function runTransfer(job: TransferJob, hooks: RunTransferHooks = {}
     steps: r.steps,
     imagesPerSec: r.imagesPerSec,
     trainedBy,
+    checkpointCells: recipe.checkpointCells,
   };
 }

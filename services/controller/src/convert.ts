@@ -29,6 +29,7 @@ const PROTO_FIELD: Record<string, string> = {
   'recipe.cells': 'spec.recipe.cells_per_stack', 'recipe.learningRate': 'spec.recipe.learning_rate', 'recipe.momentum': 'spec.recipe.momentum',
   'recipe.weightDecay': 'spec.recipe.weight_decay', 'recipe.dropPathKeepProb': 'spec.recipe.drop_path_keep_prob', 'recipe.auxHead': 'spec.recipe.aux_head',
   'recipe.gradientClipNorm': 'spec.recipe.grad_clip_norm', 'recipe.maxStepsPerEpoch': 'spec.recipe.max_steps', 'recipe.validationLimit': 'spec.recipe.validation_size', 'recipe.trainLimit': 'spec.recipe.train_size',
+  'recipe.checkpointCells': 'spec.recipe.checkpoint_cells',
   'controller.learningRate': 'spec.controller.learning_rate', 'controller.entropyWeight': 'spec.controller.entropy_weight',
   'controller.baselineDecay': 'spec.controller.baseline_decay', 'controller.batchSize': 'spec.controller.batch_size',
   'controller.clipRange': 'spec.controller.ppo_clip', 'controller.epochs': 'spec.controller.ppo_epochs', 'controller.lstmUnits': 'spec.controller.lstm_units',
@@ -65,6 +66,7 @@ export function specFromProto(spec: pb.SearchSpec | undefined): { input: SearchS
       epochs: opt(r.epochs), batchSize: opt(r.batchSize), initialFilters: opt(r.initialFilters), cells: opt(r.cellsPerStack),
       learningRate: opt(r.learningRate), momentum: opt(r.momentum), weightDecay: opt(r.weightDecay), dropPathKeepProb: opt(r.dropPathKeepProb),
       auxHead: opt(r.auxHead), gradientClipNorm: opt(r.gradClipNorm), maxStepsPerEpoch: opt(r.maxSteps), validationLimit: opt(r.validationSize), trainLimit: opt(r.trainSize),
+      checkpointCells: opt(r.checkpointCells),
     } : {},
     controller: c ? {
       lstmUnits: opt(c.lstmUnits), learningRate: opt(c.learningRate), entropyWeight: opt(c.entropyWeight), baselineDecay: opt(c.baselineDecay),
@@ -96,6 +98,8 @@ export function specToProto(spec: SearchSpec): pb.SearchSpec {
       learningRate: spec.recipe.learningRate, momentum: spec.recipe.momentum, weightDecay: spec.recipe.weightDecay,
       dropPathKeepProb: spec.recipe.dropPathKeepProb, auxHead: spec.recipe.auxHead, gradClipNorm: spec.recipe.gradientClipNorm,
       maxSteps: spec.recipe.maxStepsPerEpoch, validationSize: spec.recipe.validationLimit, trainSize: spec.recipe.trainLimit, numBlocks: spec.numBlocks,
+      // A search stored by a build before the field has none: off.
+      checkpointCells: spec.recipe.checkpointCells ?? false,
     },
     controller: {
       lstmUnits: spec.controller.lstmUnits, learningRate: spec.controller.learningRate, entropyWeight: spec.controller.entropyWeight,

@@ -36,13 +36,18 @@ exported to model/).
   --cells N           normal cells per stack N (default 1)
   --batch N           batch size (default 32)
   --lr X              child learning rate (default 0.1)
+  --checkpoint-cells  recompute each cell in the backward pass instead of keeping its
+                      activations: peak activation memory about a quarter, each
+                      step slower (about one more forward pass); for children too
+                      large for memory otherwise (default off)
   --controller-lr X   PPO learning rate (default 0.00035, the paper's)
   --controller-batch N  architectures per PPO update (default 20, the paper's)
   --top-k N           unique cells retrained at the end, 0 = none (default 2; the paper: 250)
   --final-epochs N    epochs of that retraining (default 2 x --epochs)
   --final-filters N   F0 of the retrained networks (default 2 x --filters)
   --final-cells N     N of the retrained networks (default --cells)
-  --resume            continue the search saved in --out
+  --resume            continue the search saved in --out (with --checkpoint-cells:
+                      from now on with cell checkpointing)
   --json              end with one JSON line summarising the result
 
 Exit status: 0 when the search succeeded, 1 when it failed or was
@@ -68,6 +73,7 @@ export async function searchCommand(argv: string[], io: CliIO): Promise<number> 
       cells: { type: 'string', default: '1' },
       batch: { type: 'string', default: '32' },
       lr: { type: 'string', default: '0.1' },
+      'checkpoint-cells': { type: 'boolean', default: false },
       'controller-lr': { type: 'string', default: '0.00035' },
       'controller-batch': { type: 'string', default: '20' },
       'top-k': { type: 'string', default: '2' },
@@ -97,6 +103,9 @@ export async function searchCommand(argv: string[], io: CliIO): Promise<number> 
   if (values.resume) {
     resumeState = folder.load();
     spec = resumeState.spec;
+    // The one recipe flag a resume takes: a search that ran out of memory goes on with checkpointing,
+    // which changes memory and time, not what a child learns (the same gradients to float32 rounding).
+    if (values['checkpoint-cells']) spec = { ...spec, recipe: { ...spec.recipe, checkpointCells: true } };
   } else {
     spec = specFromFlags(values, strategy, seed, workers);
     folder.reset();
@@ -178,6 +187,7 @@ function specFromFlags(values: Flags, strategy: string, seed: number, workers: n
       learningRate: num('--lr', str('lr')),
       trainLimit: int('--train-limit', str('train-limit'), 0),
       validationLimit: int('--val-limit', str('val-limit'), 0),
+      checkpointCells: values['checkpoint-cells'] === true,
     },
     controller: { learningRate: num('--controller-lr', str('controller-lr')), batchSize: int('--controller-batch', str('controller-batch'), 1) },
     finalPhase: {

@@ -9,15 +9,18 @@ import { UsageError } from './errors.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connection, unary, RemoteError } from './client.js';
 import { ProgressBar } from './progress.js';
 import { formatCount } from './format.js';
+import { requireBooleans } from './spec-fields.js';
 
 export const REMOTE_SUBCOMMANDS = ['submit', 'watch', 'get', 'list', 'top', 'cancel'] as const;
 
 const HELP = `usage: nasctl search <submit|watch|get|list|top|cancel> [args] [connection flags]
 
-  submit SPEC.yaml|SPEC.json [--request-id ID] [--profile NAME] [--watch]
+  submit SPEC.yaml|SPEC.json [--request-id ID] [--profile NAME] [--checkpoint-cells] [--watch]
                                                            start a search (--profile: the
                                                            operator's trainer profile, over
-                                                           the spec's resources.profile)
+                                                           the spec's resources.profile;
+                                                           --checkpoint-cells: sets
+                                                           recipe.checkpointCells, below)
   watch ID [--from SEQ]                                    live progress until it ends
   get ID                                                   status as JSON
   list [--state running|succeeded|...]                     searches, newest first
@@ -30,6 +33,10 @@ A spec file is the nas.v1.SearchSpec message in its JSON form (YAML allowed),
 e.g. {name: demo, dataset: mnist, strategy: ppo, seed: 1,
       budget: {maxArchitectures: 100, maxConcurrentChildren: 8},
       resources: {profile: gpu}}.
+recipe: {checkpointCells: true} trains each child with cell checkpointing:
+each cell is recomputed in the backward pass instead of keeping its
+activations, so peak activation memory is about a quarter and each step is
+slower (about one more forward pass); for children too large otherwise.
 Profiles (image, CPU, memory, GPUs, backend) are the operator's: a name the
 controller does not know is refused, naming the ones it has.`;
 
@@ -44,6 +51,7 @@ export function readSpecFile(path: string): pb.SearchSpec {
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw new UsageError(`spec '${path}' must hold one object`);
   const obj = value as Record<string, unknown>;
   if (typeof obj.strategy === 'string' && /^[a-z]+$/.test(obj.strategy)) obj.strategy = `SEARCH_STRATEGY_${obj.strategy.toUpperCase()}`;
+  requireBooleans(path, obj, 'recipe', ['cosineSchedule', 'auxHead', 'checkpointCells']);
   return pb.SearchSpec.fromJSON(obj);
 }
 
@@ -55,6 +63,7 @@ export async function searchRemoteCommand(sub: string, argv: string[], io: CliIO
       ...CONNECTION_OPTIONS,
       'request-id': { type: 'string' },
       profile: { type: 'string' },
+      'checkpoint-cells': { type: 'boolean', default: false },
       watch: { type: 'boolean', default: false },
       from: { type: 'string' },
       state: { type: 'string', multiple: true },
@@ -78,6 +87,7 @@ export async function searchRemoteCommand(sub: string, argv: string[], io: CliIO
           if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(values.profile)) throw new UsageError(`--profile must be a profile name (lower-case letters, digits and -, at most 63), got '${values.profile}'`);
           spec.resources = pb.TrainerResources.fromPartial({ ...(spec.resources ?? {}), profile: values.profile });
         }
+        if (values['checkpoint-cells']) spec.recipe = pb.ChildTrainingRecipe.fromPartial({ ...(spec.recipe ?? {}), checkpointCells: true });
         const res = await unary<pb.SubmitSearchResponse>(client, client.submitSearch, { spec, requestId: values['request-id'] ?? '' });
         io.out(`submitted ${res.searchId}`);
         if (values.json) io.out(JSON.stringify({ searchId: res.searchId }));

@@ -300,7 +300,7 @@ export class TransferManager {
     }
     if (!this.isRunning(id)) return;
     if (outcome.testAccuracy === null) this.log(id, 'warn', 'the data set has no test split: result.test_accuracy is 0');
-    this.log(id, 'info', `validation accuracy ${outcome.validationAccuracy.toFixed(4)}; ${outcome.steps} steps at ${outcome.imagesPerSec.toFixed(1)} images/s`);
+    this.log(id, 'info', `validation accuracy ${outcome.validationAccuracy.toFixed(4)}; ${outcome.steps} steps at ${outcome.imagesPerSec.toFixed(1)} images/s${outcome.checkpointCells ? ' (cells checkpointed: recomputed in the backward pass)' : ''}`);
     const result: pb.TransferResult = {
       testAccuracy: outcome.testAccuracy ?? 0, exportUri: outcome.exportPath ?? '', trainSeconds: outcome.trainSeconds,
       hasTestSplit: outcome.testAccuracy !== null, validationAccuracy: outcome.validationAccuracy,

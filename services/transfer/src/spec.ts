@@ -19,6 +19,7 @@ const RECIPE_FIELDS: Readonly<Record<keyof TransferRecipe, string>> = Object.fre
   auxHead: 'aux_head', auxWeight: 'aux_weight', dropPathKeepProb: 'drop_path_keep_prob', cutout: 'cutout', cutoutSize: 'cutout_size',
   gradientClipNorm: 'grad_clip_norm', imageSize: 'image_size', maxSteps: 'max_steps', optimizer: 'optimizer', lrSchedule: 'lr_schedule',
   lrDecayRate: 'lr_decay_rate', lrDecayEpochs: 'lr_decay_epochs', labelSmoothing: 'label_smoothing', denseDropoutKeepProb: 'dense_dropout_keep_prob',
+  checkpointCells: 'checkpoint_cells',
 });
 
 const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -98,7 +99,7 @@ function recipeFromProto(r: pb.TransferRecipe | undefined): Partial<TransferReci
   set('cutout', r.cutout); set('cutoutSize', r.cutoutSize); set('gradientClipNorm', r.gradClipNorm); set('imageSize', r.imageSize);
   set('maxSteps', r.maxSteps); set('optimizer', optimizerFromProto(r.optimizer)); set('lrSchedule', scheduleFromProto(r.lrSchedule));
   set('lrDecayRate', r.lrDecayRate); set('lrDecayEpochs', r.lrDecayEpochs); set('labelSmoothing', r.labelSmoothing);
-  set('denseDropoutKeepProb', r.denseDropoutKeepProb);
+  set('denseDropoutKeepProb', r.denseDropoutKeepProb); set('checkpointCells', r.checkpointCells);
   return out;
 }
 
@@ -110,6 +111,7 @@ function recipeToProto(r: TransferRecipe): pb.TransferRecipe {
     optimizer: r.optimizer === 'rmsprop' ? pb.Optimizer.OPTIMIZER_RMSPROP : pb.Optimizer.OPTIMIZER_SGD,
     lrSchedule: r.lrSchedule === 'exponential' ? pb.LearningRateSchedule.LEARNING_RATE_SCHEDULE_EXPONENTIAL : pb.LearningRateSchedule.LEARNING_RATE_SCHEDULE_COSINE,
     lrDecayRate: r.lrDecayRate, lrDecayEpochs: r.lrDecayEpochs, labelSmoothing: r.labelSmoothing, denseDropoutKeepProb: r.denseDropoutKeepProb,
+    checkpointCells: r.checkpointCells,
   };
 }
 

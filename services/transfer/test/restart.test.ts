@@ -46,7 +46,7 @@ class GatedRunner implements TransferRunner {
     });
     return {
       cells: 1, filters: 24, initialFilters: 4, paramCount: 1234, multAdds: 5678, testAccuracy: 0.5, validationAccuracy: 0.4, validationByEpoch: [0.4],
-      exportPath: null, trainSeconds: 1, steps: 4, imagesPerSec: 100, trainedBy: 'trainChild',
+      exportPath: null, trainSeconds: 1, steps: 4, imagesPerSec: 100, trainedBy: 'trainChild', checkpointCells: false,
     };
   }
 
