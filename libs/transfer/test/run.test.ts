@@ -9,7 +9,7 @@ import { initBackend } from '@nasnet/engine';
 import { NASNET_A } from '@nasnet/search-space';
 import { TrainingCancelledError } from '@nasnet/trainer';
 import { NoSizeFitsError, TransferSpecError, planTransfer, runTransfer } from '../src/index.js';
-import type { TransferJob, TransferProgressInfo } from '../src/index.js';
+import type { TransferJob, TransferOutcome, TransferProgressInfo } from '../src/index.js';
 import { writeCifar10Folder } from '@nasnet/data/testing';
 import { tempImageFolder } from './jpeg-files.js';
 
@@ -34,6 +34,7 @@ test('runTransfer - trains NASNet-A 1@96 on a tiny CIFAR folder with the final r
       {
         epochs: 1, batchSize: 8, learningRate: 0.025, momentum: 0.9, weightDecay: 5e-4, auxHead: true, auxWeight: 0.4, dropPathKeepProb: 0.6, cutout: true, cutoutSize: 16, gradientClipNorm: 5, imageSize: 32, maxSteps: 0,
         optimizer: 'sgd', lrSchedule: 'cosine', lrDecayRate: 0.97, lrDecayEpochs: 2.4, labelSmoothing: 0, denseDropoutKeepProb: 1,
+        checkpointCells: false,
       },
     );
     const r = await runTransfer(job, { onProgress: (p) => progress.push(p), progressEverySteps: 2 });
@@ -41,6 +42,7 @@ test('runTransfer - trains NASNet-A 1@96 on a tiny CIFAR folder with the final r
     const net = planNetwork(NASNET_A, { layout: 'cifar', cells: 1, initialFilters: 4 });
     assert.deepEqual([r.cells, r.filters, r.initialFilters, r.paramCount, r.multAdds], [1, 96, 4, net.paramCount, net.multAdds]);
     assert.equal(r.trainedBy, 'trainChild');
+    assert.equal(r.checkpointCells, false);
     assert.equal(r.steps, 4);
     assert.ok(r.testAccuracy !== null && r.testAccuracy >= 0 && r.testAccuracy <= 1);
     assert.equal(r.exportPath, join(out, 'model'));
@@ -134,6 +136,7 @@ test('planTransfer - each layout gets its published recipe; imagenet-large plans
       epochs: 312, batchSize: 32, learningRate: 0.04, momentum: 0.9, weightDecay: 4e-5, auxHead: true, auxWeight: 0.4, dropPathKeepProb: 1,
       cutout: false, cutoutSize: 16, gradientClipNorm: 10, imageSize: 224, maxSteps: 0,
       optimizer: 'rmsprop', lrSchedule: 'exponential', lrDecayRate: 0.97, lrDecayEpochs: 2.4, labelSmoothing: 0.1, denseDropoutKeepProb: 0.5,
+      checkpointCells: false,
     },
   );
   const large = await planTransfer({ genotype: NASNET_A, layout: 'imagenet-large', dataset: 'synthetic', datasetOptions: synthetic(331, 1000) });
@@ -203,4 +206,41 @@ test('runTransfer - synthetic data has no test split either: testAccuracy null',
   assert.equal(r.testAccuracy, null);
   assert.equal(notices.length, 1, 'the 8x8 images drop the default auxiliary head, and the run says so');
   assert.ok(r.validationAccuracy >= 0 && r.validationAccuracy <= 1);
+});
+
+test('runTransfer - recipe.checkpointCells reaches trainChild: cells recomputed, lower peak memory, the same training to float32 rounding', async (t) => {
+  // tf.profile counts every kernel the engine runs and the most tensor bytes alive at once: with checkpointing each
+  // cell's forward pass runs again in the backward pass (more kernels) and only the cells' inputs stay alive.
+  const run = async (checkpointCells: boolean) => {
+    const losses: number[] = [];
+    let outcome: TransferOutcome | undefined;
+    const profile = await tf.profile(async () => {
+      outcome = await runTransfer(
+        { genotype: NASNET_A, size: { cells: 1, initialFilters: 4 }, dataset: 'synthetic', seed: 5, recipe: { epochs: 1, batchSize: 16, maxSteps: 3, checkpointCells } },
+        { onProgress: (p) => losses.push(p.loss), progressEverySteps: 1 },
+      );
+      return [];
+    });
+    return { outcome: outcome!, kernels: profile.kernels.length, peakBytes: profile.peakBytes, losses };
+  };
+  const plain = await run(false);
+  const checkpointed = await run(true);
+  t.diagnostic(`kernels ${plain.kernels} -> ${checkpointed.kernels}, peak tensor bytes ${plain.peakBytes} -> ${checkpointed.peakBytes}`);
+  assert.deepEqual([plain.outcome.checkpointCells, checkpointed.outcome.checkpointCells], [false, true]);
+  assert.ok(checkpointed.kernels > plain.kernels, 'the cells ran again in the backward pass');
+  assert.ok(checkpointed.peakBytes < plain.peakBytes, 'fewer activations alive at once');
+  assert.equal(checkpointed.outcome.steps, plain.outcome.steps);
+  assert.equal(checkpointed.losses.length, plain.losses.length);
+  // The first step's forward pass is the same computation; later steps differ by float32 rounding only (a cell
+  // output's gradient is summed from its readers in another order, see @nasnet/trainer's checkpoint test).
+  assert.equal(checkpointed.losses[0], plain.losses[0]);
+  checkpointed.losses.forEach((loss, i) => assert.ok(Math.abs(loss - plain.losses[i]!) <= 1e-5 * Math.abs(plain.losses[i]!), `step ${i + 1}: ${loss} against ${plain.losses[i]}`));
+});
+
+test('planTransfer - recipe.checkpointCells is off by default and must be a boolean', async () => {
+  const job = { genotype: NASNET_A, size: { cells: 1, initialFilters: 4 }, dataset: 'synthetic' } as const;
+  assert.equal((await planTransfer(job)).recipe.checkpointCells, false);
+  assert.equal((await planTransfer({ ...job, recipe: { checkpointCells: true } })).recipe.checkpointCells, true);
+  await assert.rejects(planTransfer({ ...job, recipe: { checkpointCells: 'yes' as never } }),
+    (e: unknown) => e instanceof TransferSpecError && e.field === 'recipe.checkpointCells' && /must be true or false, got "yes"/.test(e.message));
 });
