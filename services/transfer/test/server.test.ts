@@ -91,7 +91,7 @@ test('transfer service - trains NASNet-A 1@96 end to end: start, watch to comple
     epochs: 1, batchSize: 8, learningRate: 0.025, momentum: 0.9, weightDecay: 5e-4, auxHead: true, auxWeight: 0.4,
     dropPathKeepProb: 0.6, cutout: true, cutoutSize: 16, gradClipNorm: 5, imageSize: 32, maxSteps: 0,
     optimizer: pb.Optimizer.OPTIMIZER_SGD, lrSchedule: pb.LearningRateSchedule.LEARNING_RATE_SCHEDULE_COSINE, lrDecayRate: 0.97,
-    lrDecayEpochs: 2.4, labelSmoothing: 0, denseDropoutKeepProb: 1,
+    lrDecayEpochs: 2.4, labelSmoothing: 0, denseDropoutKeepProb: 1, checkpointCells: false,
   });
   assert.equal((await start(tinySpec({ exportPath }), 'request-1')).transferId, id, 'the same request id gives the same transfer');
 
@@ -131,6 +131,17 @@ test('transfer service - trains NASNet-A 1@96 end to end: start, watch to comple
   client = new pb.TransferServiceClient(server.address, credentials.createInsecure());
   assert.deepEqual((await get(id)).status, s);
   assert.deepEqual(await watch(id), events);
+});
+
+test('transfer service - recipe.checkpoint_cells reaches the training process: the filled spec keeps it, the run reports checkpointed cells', async () => {
+  const res = await start(tinySpec({ recipe: { epochs: 1, batchSize: 8, maxSteps: 1, checkpointCells: true } }));
+  assert.equal(res.status?.spec?.recipe?.checkpointCells, true);
+  const events = await watch(res.transferId);
+  assert.deepEqual(states(events), ['TRANSFER_STATE_PENDING', 'TRANSFER_STATE_RUNNING', 'TRANSFER_STATE_SUCCEEDED']);
+  // The line is written from the outcome runTransfer returned in the worker process (TransferOutcome.checkpointCells).
+  const logs = events.flatMap((e) => (e.event?.$case === 'log' ? [e.event.value.message] : []));
+  assert.ok(logs.some((l) => /^validation accuracy .* \(cells checkpointed: recomputed in the backward pass\)$/.test(l)), logs.join('\n'));
+  assert.equal((await get(res.transferId)).status?.spec?.recipe?.checkpointCells, true);
 });
 
 test('transfer service - INVALID_ARGUMENT names the spec field; NOT_FOUND for unknown transfers and searches', async () => {

@@ -53,3 +53,13 @@ test('transfer spec - bad recipe enums, smoothing and stem multipliers are named
   await field({ layout: 8 as pb.Layout }, 'spec.layout');
   await field({ recipe: { auxHead: true }, size: { $case: 'fixed', value: { cells: 1, filters: 4 } } }, 'spec.recipe.aux_head');
 });
+
+test('transfer spec - checkpoint_cells: unset is filled in as off, set passes to the job and the plan', async () => {
+  const tiny = { size: { $case: 'fixed' as const, value: { cells: 1, filters: 4 } } };
+  const unset = await acceptSpec(spec(tiny));
+  assert.deepEqual([unset.job.recipe?.checkpointCells, unset.plan.recipe.checkpointCells, unset.filled.recipe?.checkpointCells], [undefined, false, false]);
+  const on = await acceptSpec(spec({ ...tiny, recipe: { checkpointCells: true } }));
+  assert.deepEqual([on.job.recipe?.checkpointCells, on.plan.recipe.checkpointCells, on.filled.recipe?.checkpointCells], [true, true, true]);
+  // The filled spec survives the wire.
+  assert.equal(pb.TransferSpec.decode(pb.TransferSpec.encode(on.filled).finish()).recipe?.checkpointCells, true);
+});
