@@ -123,3 +123,19 @@ test('local search - a truncated CIFAR-10 folder fails the search at once, namin
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('local search - --checkpoint-cells goes into the search spec the children are trained with (state.json), and --help says what it trades', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nas-local-'));
+  try {
+    const out = join(dir, 'run');
+    const res = search(out, ['--budget', '2', '--top-k', '0', '--checkpoint-cells']);
+    assert.equal(res.status, 0, res.stderr.slice(-2000));
+    assert.equal(JSON.parse(res.stdout.trim().split('\n').at(-1)!).outcome, 'succeeded');
+    const state = JSON.parse(readFileSync(join(out, 'state.json'), 'utf8')) as { spec: { recipe: { checkpointCells: boolean } } };
+    assert.equal(state.spec.recipe.checkpointCells, true);
+    const help = spawnSync(process.execPath, [bin, 'search', '--help'], { encoding: 'utf8' });
+    assert.match(help.stdout, /--checkpoint-cells +recompute each cell in the backward pass/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,8 +1,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as pb from '@nasnet/proto';
+import { NASNET_A } from '@nasnet/search-space';
 import { startTransferServer } from '@nasnet/transfer-service';
 import { main, type CliIO } from '../services/nasctl/src/main.js';
 import { nasctlConfigFromEnv } from '../services/nasctl/src/config.js';
@@ -67,4 +69,36 @@ test('nasctl transfer - the paper F converts to F0; bad flags and unknown ids ar
   const missing = io();
   assert.equal(await main(['transfer', 'get', 'no-such-transfer', ...conn], missing), 1);
   assert.match(missing.stderr.join('\n'), /NOT_FOUND/);
+});
+
+test('nasctl transfer - --checkpoint-cells and a spec file\'s recipe.checkpointCells reach the server; a non-boolean is refused', { timeout: 120_000 }, async () => {
+  const recipeOf = async (args: string[]) => {
+    const started = io();
+    assert.equal(await main(['transfer', 'start', ...args, '--json', ...conn], started), 0, started.stderr.join('\n'));
+    const got = io();
+    assert.equal(await main(['transfer', 'get', JSON.parse(started.stdout.at(-1)!).transferId, ...conn], got), 0);
+    return JSON.parse(got.stdout.join('\n')).spec.recipe as { checkpointCells?: boolean; epochs?: number };
+  };
+  const flags = ['--cells', '1', '--initial-filters', '4', '--data', 'synthetic', '--epochs', '1', '--max-steps', '1', '--no-aux-head'];
+  assert.equal((await recipeOf(flags)).checkpointCells, false, 'off unless asked for: the filled spec says so');
+  assert.equal((await recipeOf([...flags, '--checkpoint-cells'])).checkpointCells, true);
+
+  const file = (name: string, recipe: Record<string, unknown>) => {
+    const path = join(dir, name);
+    writeFileSync(path, JSON.stringify({
+      name: 'from-file', genotype: pb.Genotype.toJSON(pb.genotypeToProto(NASNET_A)), fixed: { cells: 1, filters: 4 }, dataset: 'synthetic',
+      recipe: { epochs: 1, maxSteps: 1, auxHead: false, ...recipe },
+    }));
+    return path;
+  };
+  assert.equal((await recipeOf([file('on.json', { checkpointCells: true })])).checkpointCells, true);
+  const over = await recipeOf([file('unset.json', { epochs: 2 }), '--checkpoint-cells']);
+  assert.deepEqual([over.checkpointCells, over.epochs], [true, 2], 'the flag sets the field over a spec file, keeping the rest');
+
+  const bad = io();
+  assert.equal(await main(['transfer', 'start', file('bad.json', { checkpointCells: 'no' }), ...conn], bad), 2);
+  assert.match(bad.stderr.join('\n'), /spec '.*bad\.json': recipe\.checkpointCells must be true or false, got "no"/);
+  const help = io();
+  assert.equal(await main(['transfer', 'start', '--help'], help), 0);
+  assert.match(help.stdout.join('\n'), /--checkpoint-cells +recompute each cell in the backward pass/);
 });

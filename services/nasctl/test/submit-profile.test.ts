@@ -65,3 +65,33 @@ test('nasctl search submit - a --profile that is not a profile name is a usage e
   }
   assert.equal(submitted.length, before);
 });
+
+test('nasctl search submit - recipe.checkpointCells from the spec file or --checkpoint-cells reaches the request; a non-boolean is refused', async () => {
+  const inFile = join(dir, 'checkpointed.yaml');
+  writeFileSync(inFile, 'name: big-children\ndataset: mnist\nrecipe: {initialFilters: 32, cellsPerStack: 6, checkpointCells: true}\n');
+  const bare = join(dir, 'unset.json');
+  writeFileSync(bare, JSON.stringify({ name: 'unset', dataset: 'mnist', recipe: { epochs: 2 } }));
+  const sent = async (args: string[]) => {
+    const out = io();
+    assert.equal(await main(['search', 'submit', ...args, ...conn], out), 0, out.stderr.join('\n'));
+    return submitted.at(-1)!.spec!.recipe;
+  };
+  const fromFile = await sent([inFile]);
+  assert.deepEqual([fromFile?.checkpointCells, fromFile?.initialFilters, fromFile?.cellsPerStack], [true, 32, 6]);
+  assert.equal((await sent([bare]))?.checkpointCells, undefined, 'unset in the file: the controller\'s default (off)');
+  const flagged = await sent([bare, '--checkpoint-cells']);
+  assert.deepEqual([flagged?.checkpointCells, flagged?.epochs], [true, 2], 'the flag sets the field and keeps the file\'s recipe');
+
+  const before = submitted.length;
+  for (const [text, field] of [['recipe: {checkpointCells: "yes"}', 'recipe.checkpointCells'], ['recipe: {checkpoint_cells: 1}', 'recipe.checkpoint_cells']] as const) {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, `name: bad\ndataset: mnist\n${text}\n`);
+    const out = io();
+    assert.equal(await main(['search', 'submit', bad, ...conn], out), 2, text);
+    assert.match(out.stderr.join('\n'), new RegExp(`spec '.*bad\\.yaml': ${field.replace('.', '\\.')} must be true or false, got`), text);
+  }
+  assert.equal(submitted.length, before, 'nothing sent');
+  const help = io();
+  assert.equal(await main(['search', 'submit', '--help'], help), 0);
+  assert.match(help.stdout.join('\n'), /--checkpoint-cells/);
+});
