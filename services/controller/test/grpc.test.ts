@@ -146,3 +146,33 @@ test('controller - a restarted manager resumes unfinished searches from the stor
   assert.equal(done.loop!.entries.filter((e) => e.phase === 'search' && e.duplicateOf === undefined).length, 10);
   first.cancel(s.id, 'cleanup');
 });
+
+test('controller gRPC - recipe.checkpoint_cells reaches every child task and the status spec; unset is off', async () => {
+  const seen: boolean[] = [];
+  const recording: ChildExecutor = { execute: (task, hooks) => { seen.push(task.recipe.checkpointCells); return executor(1).execute(task, hooks); } };
+  const own = await startControllerServer({ manager: new SearchManager({ store: new MemoryStateStore<StoredSearch>(), executorFor: () => recording }), port: 0, token: 's3cret' });
+  const ownClient = new pb.SearchServiceClient(`127.0.0.1:${own.port}`, credentials.createInsecure());
+  const on = <Res>(method: unknown, req: unknown): Promise<Res> => {
+    const fn = method as (req: unknown, md: Metadata, cb: (err: ServiceError | null, res: Res) => void) => unknown;
+    return new Promise((resolve, reject) => fn.call(ownClient, req, auth, (err, res) => (err ? reject(err) : resolve(res))));
+  };
+  try {
+    for (const checkpointCells of [true, undefined]) {
+      seen.length = 0;
+      const s = spec({ budget: { maxArchitectures: 4, maxConcurrentChildren: 2, maxTrainers: 0, maxWallSeconds: 0 }, recipe: pb.ChildTrainingRecipe.fromPartial({ checkpointCells }) });
+      const sub = await on<pb.SubmitSearchResponse>(ownClient.submitSearch, { spec: s, requestId: '' });
+      let status: pb.SearchStatus;
+      do {
+        await new Promise((r) => setTimeout(r, 20));
+        status = (await on<pb.GetSearchResponse>(ownClient.getSearch, { searchId: sub.searchId })).status!;
+      } while (status.state === pb.SearchState.SEARCH_STATE_PENDING || status.state === pb.SearchState.SEARCH_STATE_RUNNING);
+      assert.equal(status.state, pb.SearchState.SEARCH_STATE_SUCCEEDED);
+      assert.equal(status.spec?.recipe?.checkpointCells, checkpointCells ?? false);
+      assert.ok(seen.length >= 4, `${seen.length} children trained`);
+      assert.deepEqual(new Set(seen), new Set([checkpointCells ?? false]));
+    }
+  } finally {
+    ownClient.close();
+    await own.close();
+  }
+});
