@@ -50,6 +50,7 @@ function fullSearchSpec(): SearchSpec {
       gradClipNorm: 5,
       numBlocks: 5,
       trainSize: 45000,
+      checkpointCells: true,
     },
     controller: {
       lstmUnits: 100,
