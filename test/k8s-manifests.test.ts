@@ -249,8 +249,13 @@ test('k8s manifests - the base trainer template is the launcher default; the gpu
   // A GPU search on the gpu overlay: the launcher keeps the template's GPU when the search asks for 0.
   const job = buildTrainerJob(parseTrainerJobTemplate(g), { searchId: 's', trainers: 4, gpusPerTrainer: 0 }, { namespace: 'nasnet' });
   assert.equal(job.spec!.template.spec!.containers[0]!.resources!.limits!['nvidia.com/gpu'], '1');
+  // The overlay's operator limits are the base's but for one search's trainers (one GPU each: see the quota test below).
+  const limitsOf = (objects: Obj[]) => parseYaml(find(objects, 'ConfigMap', 'nasnet-limits').data['limits.yaml']);
+  const [gpuLimits, baseLimits] = [limitsOf(gpu), limitsOf(base)];
+  assert.ok(gpuLimits.search.concurrency < baseLimits.search.concurrency);
+  assert.deepEqual({ ...gpuLimits, search: { ...gpuLimits.search, concurrency: 0 } }, { ...baseLimits, search: { ...baseLimits.search, concurrency: 0 } });
   // Everything else in the overlay is the base (its trainer profiles are the GPU ones: checked with the profiles below).
-  const replaced = ['nasnet-trainer-template', 'nasnet-trainer-profiles'];
+  const replaced = ['nasnet-trainer-template', 'nasnet-trainer-profiles', 'nasnet-limits'];
   const withoutTemplate = (objects: Obj[]) => objects.filter((o) => !(o.kind === 'ConfigMap' && replaced.includes(baseName(o.metadata.name)))).map((o) => {
     const x = structuredClone(o);
     for (const v of x.spec?.template?.spec?.volumes ?? []) if (v.configMap && replaced.includes(baseName(v.configMap.name))) v.configMap.name = baseName(v.configMap.name);
@@ -711,7 +716,7 @@ test('k8s manifests - every service accepts the environment the manifests give i
   assert.throws(() => controllerConfigFromEnv(containerEnv(base, broken, broken.containers[0], mkdtempSync(join(scratch, 'env-')))), /GRPC_PORT="fifty"/);
 });
 
-test('k8s manifests - the trainer profiles match the trainer template, the limits parse, the quota admits a profile\'s GPUs', () => {
+test('k8s manifests - the trainer profiles match the trainer template, the limits parse, the quota admits a profile\'s GPUs and a whole search\'s trainers', () => {
   for (const [name, objects] of [['base', base], ['gpu', gpu]] as const) {
     const pod = find(objects, 'Deployment', 'nasnet-controller').spec.template.spec;
     const c = controllerConfigFromEnv(containerEnv(objects, pod, pod.containers[0], mkdtempSync(join(scratch, 'env-'))));
@@ -722,6 +727,11 @@ test('k8s manifests - the trainer profiles match the trainer template, the limit
     assert.ok(c.limits.concurrency >= 1 && c.limits.childDeadlineSeconds > 0 && c.limits.searchWallSeconds > 0, `${name}: limits parsed`);
     const quota = find(objects, 'ResourceQuota', 'nasnet-quota').spec.hard;
     assert.ok(Number(quota['requests.nvidia.com/gpu']) >= profile.maxGpus, `${name}: the quota admits one trainer with the most GPUs`);
+    // A search at the concurrency limit on the default profile: every trainer's pod fits the quota at once.
+    assert.ok(c.limits.concurrency * profile.gpus <= Number(quota['requests.nvidia.com/gpu']),
+      `${name}: ${c.limits.concurrency} trainers x ${profile.gpus} GPU(s) exceed the quota's ${quota['requests.nvidia.com/gpu']} GPUs`);
+    // NATS, the controller, metrics and transfer, plus one search's trainers.
+    assert.ok(c.limits.concurrency + 4 <= Number(quota.pods), `${name}: the quota's pods admit the services and one search's trainers`);
   }
 });
 
