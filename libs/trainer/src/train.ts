@@ -54,7 +54,7 @@ export interface TrainChildOptions {
    * boundaries plus one cell, for about one more forward pass of compute; the gradients agree with
    * the plain pass to float32 rounding (sums of a cell output's gradient come in another order).
    * For networks too large for the memory otherwise (N = 6, F0 = 32 on the 4 GiB wasm heap).
-   * @default false
+   * @default recipe.checkpointCells (a search's or transfer's recipe field), else false
    */
   checkpointCells?: boolean;
 }
@@ -148,7 +148,7 @@ export async function trainChild(options: TrainChildOptions): Promise<TrainChild
         built.setTrainingStep(step);
         const lr = learningRateAt(schedule, recipe.learningRate, step, totalSteps, stepsPerEpoch);
         // One read-back per step (loss and correct count together): each is a sync point, a GPU round trip on webgpu.
-        const stats = trainStep(model, vars, optimizer, decayMask, batch, dataset.numClasses, recipe, lr, options.auxWeight ?? AUX_LOSS_WEIGHT, labelSmoothing, options.checkpointCells ?? false);
+        const stats = trainStep(model, vars, optimizer, decayMask, batch, dataset.numClasses, recipe, lr, options.auxWeight ?? AUX_LOSS_WEIGHT, labelSmoothing, options.checkpointCells ?? recipe.checkpointCells ?? false);
         const [loss, nCorrect] = await stats.data();
         stats.dispose();
         trainingMs += performance.now() - t0;

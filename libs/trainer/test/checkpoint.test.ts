@@ -15,7 +15,7 @@ import { applyReleasing, initBackend, variableGradsReleasing, type FunctionalMod
 import { buildNetwork } from '@nasnet/network';
 import { Rng } from '@nasnet/random';
 import { NASNET_A } from '@nasnet/search-space';
-import { trainChild } from '../src/index.js';
+import { runChildTask, trainChild } from '../src/index.js';
 import { syntheticDataset } from '@nasnet/data';
 import { defaultRecipe } from '@nasnet/search';
 
@@ -93,4 +93,20 @@ test('cell checkpointing - trainChild with checkpointCells trains and leaves no 
   assert.equal(a.steps, b.steps);
   assert.ok(Math.abs(a.reward - b.reward) <= 1 / 32 + 1e-9, `rewards ${a.reward} (checkpointed) and ${b.reward} (plain) differ by more than one image`);
   assert.equal(tf.memory().numTensors, tensors);
+});
+
+test('cell checkpointing - a child task whose recipe says checkpointCells runs the cells again (the search path)', async () => {
+  const recipe = { ...defaultRecipe(), epochs: 1, batchSize: 8, initialFilters: 4, cells: 1, maxStepsPerEpoch: 2, trainLimit: 16, validationLimit: 8 };
+  const kernels = async (checkpointCells: boolean): Promise<number> => {
+    const info = await tf.profile(async () => {
+      const r = await runChildTask({
+        searchId: 's', childId: 1, genotype: NASNET_A, hash: 'h', recipe: { ...recipe, checkpointCells },
+        dataset: 'synthetic', seed: 5, phase: 'search',
+      });
+      assert.equal(r.status, 'ok', r.reason);
+    });
+    return info.kernels.length;
+  };
+  const plain = await kernels(false), checkpointed = await kernels(true);
+  assert.ok(checkpointed > plain, `kernels with checkpointing ${checkpointed}, without ${plain}: the cells must run again`);
 });
