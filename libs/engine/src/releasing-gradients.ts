@@ -35,13 +35,33 @@ interface TapeNode {
 
 /** The parts of tfjs-core's Engine this uses (not in its public typings). */
 interface EngineInternals {
-  state: { gradientDepth: number; activeTape: TapeNode[] | null };
+  state: { gradientDepth: number; activeTape: TapeNode[] | null; tensorInfo: { get(dataId: object): { backend: tf.KernelBackend } | undefined } };
+  makeTensorFromDataId(dataId: object, shape: number[], dtype: tf.DataType, backend?: tf.KernelBackend): tf.Tensor;
   startTape(): void;
   endTape(): void;
   scopedRun<T>(start: () => void, end: () => void, f: () => T): T;
   tidy<T extends tf.TensorContainer>(name: string, f: () => T): T;
   tidy<T extends tf.TensorContainer>(f: () => T): T;
   keep<T extends tf.Tensor>(t: T): T;
+}
+
+/**
+ * A new tensor on `t`'s data, as tf.clone gives, without running a kernel:
+ * the backend counts one more reference, and the engine tracks the new
+ * handle in the current scope. The backward pass makes one per gradient it
+ * stores (~1,400 per step of the search child), and the Identity kernel's
+ * engine bookkeeping cost more than the rest of that work.
+ */
+function share(engine: EngineInternals, t: tf.Tensor): tf.Tensor {
+  const info = engine.state.tensorInfo.get(t.dataId);
+  if (!info) throw new GradientComputationError(`tensor ${t.id} is disposed`);
+  try {
+    info.backend.incRef(t.dataId);
+  } catch {
+    // A backend without reference counts (KernelBackend's incRef throws): its Identity kernel decides.
+    return tf.clone(t);
+  }
+  return engine.makeTensorFromDataId(t.dataId, t.shape, t.dtype, info.backend);
 }
 
 /** A gradient that cannot be computed (no path, a gradient of the wrong shape or type). */
@@ -134,7 +154,7 @@ export function gradientsReleasing<T extends tf.Tensor>(
           const current = acc.get(x.id);
           if (current === undefined) {
             // A clone (shared data, own object): dx may be a dy passed straight through, which is dropped below.
-            put(x.id, tf.clone(dx));
+            put(x.id, share(engine, dx));
           } else {
             put(x.id, tf.add(current, dx));
             live.delete(current);
@@ -149,7 +169,7 @@ export function gradientsReleasing<T extends tf.Tensor>(
     // Hand the gradients to the caller's scope (clones share the data) and let the kept ones go.
     const grads = xs.map((x) => {
       const g = acc.get(x.id);
-      return g === undefined ? null : tf.clone(g);
+      return g === undefined ? null : share(engine, g);
     });
     return { value: y, grads };
   } finally {
