@@ -7,6 +7,7 @@ import { BusDecodeError, ChildAbortedError, ExecutorClosedError, ResultRejectedE
 import { followStream, type StreamFollower } from './follow.js';
 import { publishDeadLetter } from './publish.js';
 import { DEFAULT_BUS_RETRY, withBusRetry } from './retry.js';
+import { readQueueEpoch } from './search-queue.js';
 import { eventSubject, HEADER_GENERATION, KV_CANCELS, resultSubject, STREAM_RESULTS, taskSubject } from './types.js';
 
 export interface JetStreamExecutorOptions {
@@ -56,6 +57,8 @@ interface SearchWatch {
   refusedSeqs: Set<number>;
   /** Children that may have a cancellation marker (one when the watch started, or one this executor wrote). */
   maybeMarked: Set<number>;
+  /** The search's queue epoch (search-queue.ts), named in its tasks' Nats-Msg-Id; read when the watch starts and on prepare(). */
+  epoch: number;
   follower?: StreamFollower;
   progress?: Subscription;
   idleTimer?: NodeJS.Timeout;
@@ -75,10 +78,15 @@ interface SearchWatch {
  *    The same holds for clearing an earlier run's cancellation marker.
  * 2. Otherwise publishes the task of the child's next generation (1 for a
  *    fresh child, one more than the highest stored) with header
- *    Nas-Generation and Nats-Msg-Id `<searchId>.<childId>.<phase>.g<generation>`:
- *    re-dispatching an in-flight child (controller restart) does not queue
- *    it twice within the stream's duplicate window, and a child queued
- *    again gets a new id, never one JetStream drops as a duplicate.
+ *    Nas-Generation and Nats-Msg-Id `<searchId>.<childId>.<phase>.g<generation>`,
+ *    followed by `.e<epoch>` once the search's queue epoch is above 0
+ *    (search-queue.ts: closeSearchQueue raises it when it purges the
+ *    search's tasks; read when the search is first followed, and again by
+ *    prepare() when no child of it is pending): re-dispatching an in-flight
+ *    child (controller restart) does not queue it twice within the stream's
+ *    duplicate window, a child queued again gets a new id, and so does a
+ *    child whose task a closed queue purged, queued again when its search
+ *    resumes; none is an id JetStream drops as a duplicate.
  * 3. Resolves with the result on `nas.results.<searchId>.<childId>.<generation>`
  *    (written once: the server refuses a second message there); one
  *    ordered consumer per search (re-created after a reconnect, see
@@ -140,10 +148,20 @@ export class JetStreamExecutor implements ChildExecutor {
     return this.board;
   }
 
-  /** Starts following the search's results (see execute, step 1) and resolves once it does. */
+  /**
+   * Starts following the search's results (see execute, step 1) and
+   * resolves once it does. A search already followed with no child pending
+   * (it ended here and starts again) reads its queue epoch again: a close in
+   * between purged its tasks and raised it.
+   */
   async prepare(searchId: string): Promise<void> {
     if (this.closed) return;
-    await this.watch(searchId).ready;
+    const followed = this.searches.get(searchId);
+    const watch = this.watch(searchId);
+    await watch.ready;
+    if (watch === followed && watch.waiters.size === 0) {
+      watch.epoch = await this.retrying(`reading the queue epoch of ${searchId}`, () => readQueueEpoch(this.bus, searchId));
+    }
   }
 
   async execute(task: ChildTask, hooks: { onProgress?: (p: ChildProgress) => void; signal?: AbortSignal } = {}): Promise<ChildResult> {
@@ -205,7 +223,7 @@ export class JetStreamExecutor implements ChildExecutor {
         for (const [k, v] of Object.entries(wire.headers)) h.set(k, v);
         h.set(HEADER_GENERATION, String(generation));
         published = 'publishing';
-        const msgID = `${searchId}.${childId}.${task.phase}.g${generation}`;
+        const msgID = `${searchId}.${childId}.${task.phase}.g${generation}${watch.epoch > 0 ? `.e${watch.epoch}` : ''}`;
         await this.retrying(`queueing child ${childId} of ${searchId} (generation ${generation})`,
           () => this.bus.js.publish(taskSubject(searchId), wire.data, { msgID, headers: h }), signal);
         published = 'yes';
@@ -335,7 +353,7 @@ export class JetStreamExecutor implements ChildExecutor {
     const existing = this.searches.get(searchId);
     if (existing) return existing;
     const watch: SearchWatch = {
-      waiters: new Map(), ready: Promise.resolve(), isReady: false, maybeStored: new Map(), maybeMarked: new Set(), refusedSeqs: new Set(),
+      waiters: new Map(), ready: Promise.resolve(), isReady: false, maybeStored: new Map(), maybeMarked: new Set(), refusedSeqs: new Set(), epoch: 0,
     };
     const remember = (childId: number, generation: number) => {
       if ((watch.maybeStored.get(childId) ?? -1) < generation) watch.maybeStored.set(childId, generation);
@@ -346,10 +364,13 @@ export class JetStreamExecutor implements ChildExecutor {
       // right after the last stored result: whatever is stored now is in these sets, whatever
       // comes later the consumer sees.
       const resultsPrefix = `nas.results.${searchId}.`, markersPrefix = `$KV.${KV_CANCELS}.${searchId}.`;
-      const [info, markers] = await Promise.all([
+      const [info, markers, epoch] = await Promise.all([
         this.retrying(`reading the results of ${searchId}`, () => this.bus.jsm.streams.info(STREAM_RESULTS, { subjects_filter: `${resultsPrefix}>` })),
         this.retrying(`reading the cancel markers of ${searchId}`, () => this.bus.jsm.streams.info(`KV_${KV_CANCELS}`, { subjects_filter: `${markersPrefix}*` })),
+        // Before any task of the search is queued here (they wait for `ready`): see SearchWatch.epoch.
+        this.retrying(`reading the queue epoch of ${searchId}`, () => readQueueEpoch(this.bus, searchId)),
       ]);
+      watch.epoch = epoch;
       for (const subject of Object.keys(info.state.subjects ?? {})) {
         const at = parseResultSubject(subject, resultsPrefix);
         if (at) remember(at.childId, at.generation);

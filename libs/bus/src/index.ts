@@ -42,6 +42,7 @@ export { withBusRetry, isTransientBusError, onReconnect, DEFAULT_BUS_RETRY } fro
 export type { BusRetryOptions } from './retry.js';
 export {
   SEARCH_QUEUE_PREFIX, searchQueueName, openSearchQueue, closeSearchQueue, listSearchQueues, searchQueueExists, deleteSharedQueue,
+  queueEpochKey, readQueueEpoch,
 } from './search-queue.js';
 export type { SearchQueueOptions } from './search-queue.js';
 export {

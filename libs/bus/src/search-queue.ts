@@ -1,9 +1,10 @@
 import {
   AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, ReplayPolicy, type ConsumerConfig,
 } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
 import type { BusConnection } from './connect.js';
 import { SearchQueueError } from './errors.js';
-import { CONSUMER_TRAINERS, STREAM_TASKS, taskSubject } from './types.js';
+import { CONSUMER_TRAINERS, KV_SEARCHES, STREAM_TASKS, taskSubject } from './types.js';
 
 const MS = 1_000_000; // nanoseconds per millisecond: consumer durations are nanoseconds
 
@@ -21,6 +22,18 @@ const MS = 1_000_000; // nanoseconds per millisecond: consumer durations are nan
  * a controller with no launcher) and per-search consumers cannot live on one
  * server at the same time; whichever is created second is refused, and
  * SearchQueueError says why.
+ *
+ * Queue epochs. A task's Nats-Msg-Id (JetStreamExecutor) is remembered for
+ * NAS_TASKS's duplicate window (24 h), so a restarted controller queueing an
+ * in-flight child again queues nothing twice. But a purge removes the tasks
+ * and not the ids: a child purged before any trainer took it, queued again
+ * when its search resumes, would carry the same id and be dropped. So every
+ * search has a queue epoch in nas_searches (key `<searchId>.queue-epoch`,
+ * JSON `{"epoch":n,"purging":bool}`; absent: 0), which closeSearchQueue
+ * raises when it purges; the executor reads it when it starts following the
+ * search and names it in the id (`...g<generation>.e<epoch>`, the old form
+ * for epoch 0). Same epoch, same ids: no purge in between, nothing queued
+ * twice; a new epoch after a purge: ids JetStream has not seen.
  */
 export const SEARCH_QUEUE_PREFIX = `${CONSUMER_TRAINERS}-`;
 
@@ -44,6 +57,10 @@ export interface SearchQueueOptions {
 
 function isNotFound(err: unknown): boolean {
   return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;
+}
+
+function isWrongLastSequence(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence;
 }
 
 /**
@@ -75,6 +92,10 @@ export async function openSearchQueue(bus: BusConnection, searchId: string, opti
   } catch (err) {
     if (!isNotFound(err)) throw new SearchQueueError(searchId, 'info', (err as Error).message, { cause: err });
   }
+  // No consumer: the search is not served now (it starts, or resumes after it ended). A close that
+  // raised the epoch but stopped before its purge finished left the older epochs' tasks behind:
+  // purge them before the trainers come, or a resumed child would be trained under both epochs.
+  await finishPendingPurge(bus, searchId);
   try {
     await bus.jsm.consumers.add(STREAM_TASKS, want);
   } catch (err) {
@@ -89,8 +110,10 @@ export async function openSearchQueue(bus: BusConnection, searchId: string, opti
 
 /**
  * Deletes search `searchId`'s consumer and purges the tasks left on
- * nas.tasks.<searchId> (nobody will train them). Its trainers notice the
- * consumer is gone and exit 0. Harmless when there is none.
+ * nas.tasks.<searchId> (nobody will train them), raising the search's queue
+ * epoch (see above) so that the children purged here are queued again under
+ * new ids if the search resumes. Its trainers notice the consumer is gone
+ * and exit 0. Harmless when there is none; each call raises the epoch.
  */
 export async function closeSearchQueue(bus: BusConnection, searchId: string): Promise<void> {
   const name = searchQueueName(searchId);
@@ -99,10 +122,131 @@ export async function closeSearchQueue(bus: BusConnection, searchId: string): Pr
   } catch (err) {
     if (!isNotFound(err)) throw new SearchQueueError(searchId, 'delete', (err as Error).message, { cause: err });
   }
+  // The epoch goes up before the purge, marked `purging` until the purge is done. Purging first
+  // would lose children: a crash between the two leaves no tasks and the old epoch, whose ids
+  // JetStream drops. Raising first, a crash leaves the old epoch's tasks in the stream under a new
+  // epoch; the `purging` mark makes the next openSearchQueue (a resumed search, before any new task
+  // is published) purge them, so a child is neither lost nor trained twice.
+  const epochs = await epochBucket(bus, searchId, 'purge');
+  let marked: EpochRecord;
+  for (let tries = 0; ; tries++) {
+    const current = await wrapRead(searchId, 'purge', readEpochRecord(epochs, searchId, 'purge'));
+    try {
+      marked = await writeEpochRecord(epochs, searchId, { epoch: current.epoch + 1, purging: true }, current.revision);
+      break;
+    } catch (err) {
+      // Another controller raised it meanwhile (compare and set on the revision): raise from its value.
+      if (isWrongLastSequence(err) && tries < 3) continue;
+      throw new SearchQueueError(searchId, 'purge', `raising the queue epoch: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  await purgeTasks(bus, searchId);
+  await settleEpochRecord(epochs, searchId, marked);
+}
+
+/** Key of a search's queue epoch in nas_searches: dotted, so KvStateStore.keys() never lists it as a search. */
+export function queueEpochKey(searchId: string): string {
+  return `${searchId}.queue-epoch`;
+}
+
+interface EpochRecord {
+  epoch: number;
+  /** Raised by a close whose purge is not known to have finished. */
+  purging: boolean;
+  /** KV revision of the entry (0: none yet). */
+  revision: number;
+}
+
+type EpochAction = 'info' | 'purge';
+
+/** The nas_searches bucket (binding it asks the server nothing; ensureStreams creates it). */
+async function epochBucket(bus: BusConnection, searchId: string, action: EpochAction): Promise<KV> {
+  try {
+    return await new Kvm(bus.js).open(KV_SEARCHES);
+  } catch (err) {
+    throw new SearchQueueError(searchId, action, `opening the ${KV_SEARCHES} bucket for the queue epoch: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * The record in the bucket. A failed read throws the client's error as it
+ * is (the executor retries a transient one through an outage); an entry
+ * that is no record throws SearchQueueError.
+ */
+async function readEpochRecord(kv: KV, searchId: string, action: EpochAction): Promise<EpochRecord> {
+  const key = queueEpochKey(searchId);
+  const entry = await kv.get(key);
+  if (!entry || entry.operation !== 'PUT') return { epoch: 0, purging: false, revision: entry?.revision ?? 0 };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(entry.string());
+  } catch (err) {
+    throw new SearchQueueError(searchId, action, `${KV_SEARCHES} ${key} is not JSON: ${(err as Error).message}`, { cause: err });
+  }
+  const { epoch, purging } = (parsed ?? {}) as { epoch?: unknown; purging?: unknown };
+  if (typeof epoch !== 'number' || !Number.isSafeInteger(epoch) || epoch < 0) {
+    throw new SearchQueueError(searchId, action, `${KV_SEARCHES} ${key}: epoch must be a non-negative integer, got ${JSON.stringify(epoch)}`);
+  }
+  if (typeof purging !== 'boolean') throw new SearchQueueError(searchId, action, `${KV_SEARCHES} ${key}: purging must be a boolean, got ${JSON.stringify(purging)}`);
+  return { epoch, purging, revision: entry.revision };
+}
+
+/** A failed read of the record as SearchQueueError (what openSearchQueue and closeSearchQueue throw). */
+async function wrapRead(searchId: string, action: EpochAction, read: Promise<EpochRecord>): Promise<EpochRecord> {
+  try {
+    return await read;
+  } catch (err) {
+    if (err instanceof SearchQueueError) throw err;
+    throw new SearchQueueError(searchId, action, `reading ${KV_SEARCHES} ${queueEpochKey(searchId)}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Writes the record if the entry still has `revision`; returns it with its new revision. */
+async function writeEpochRecord(kv: KV, searchId: string, record: Omit<EpochRecord, 'revision'>, revision: number): Promise<EpochRecord> {
+  const value = JSON.stringify({ epoch: record.epoch, purging: record.purging });
+  return { ...record, revision: await kv.put(queueEpochKey(searchId), value, { previousSeq: revision }) };
+}
+
+/** Clears the `purging` mark of `record` once its purge is done, unless someone moved the entry on meanwhile (theirs stands). */
+async function settleEpochRecord(kv: KV, searchId: string, record: EpochRecord): Promise<void> {
+  try {
+    await writeEpochRecord(kv, searchId, { epoch: record.epoch, purging: false }, record.revision);
+  } catch (err) {
+    if (isWrongLastSequence(err)) return;
+    throw new SearchQueueError(searchId, 'purge', `clearing the purging mark of the queue epoch: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+async function purgeTasks(bus: BusConnection, searchId: string): Promise<void> {
   try {
     await bus.jsm.streams.purge(STREAM_TASKS, { filter: taskSubject(searchId) });
   } catch (err) {
     throw new SearchQueueError(searchId, 'purge', (err as Error).message, { cause: err });
+  }
+}
+
+/** Purges what a close that stopped between raising the epoch and purging left behind (see closeSearchQueue). */
+async function finishPendingPurge(bus: BusConnection, searchId: string): Promise<void> {
+  const epochs = await epochBucket(bus, searchId, 'info');
+  const record = await wrapRead(searchId, 'info', readEpochRecord(epochs, searchId, 'info'));
+  if (!record.purging) return;
+  await purgeTasks(bus, searchId);
+  await settleEpochRecord(epochs, searchId, record);
+}
+
+/**
+ * Search `searchId`'s queue epoch (0 when none was recorded, or the
+ * nas_searches bucket does not exist: no close can have raised it there).
+ * Throws the client's error when the read fails (JetStreamExecutor retries
+ * a transient one), SearchQueueError when the entry is no epoch record.
+ */
+export async function readQueueEpoch(bus: BusConnection, searchId: string): Promise<number> {
+  const kv = await epochBucket(bus, searchId, 'info');
+  try {
+    return (await readEpochRecord(kv, searchId, 'info')).epoch;
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return 0;
+    throw err;
   }
 }
 
