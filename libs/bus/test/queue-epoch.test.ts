@@ -169,3 +169,34 @@ test('queue epoch - each close raises it; the search store lists no epoch key; a
   await assert.rejects(readQueueEpoch(bus, 'garbled'), (err: Error) => err instanceof SearchQueueError && /garbled\.queue-epoch: epoch must be a non-negative integer, got -2/.test(err.message));
   await assert.rejects(closeSearchQueue(bus, 'garbled'), SearchQueueError);
 });
+
+test('queue epoch - a search that ends and starts again in the same executor reads the new epoch on prepare: its purged child is queued again', { timeout: 60_000 }, async () => {
+  const bus = await nats.connect('epoch-same');
+  const t = task('again-here', 9);
+  await openSearchQueue(bus, 'again-here');
+  const executor = new JetStreamExecutor(bus, { log: () => {} });
+  const stop = new AbortController();
+  const first = executor.execute(t, { signal: stop.signal });
+  await untilQueued(bus, 'again-here', 1);
+  // The search stops: its executes are aborted, its queue closed (the task purged), while the executor still follows it.
+  stop.abort(new Error('search stopped'));
+  await assert.rejects(first, /search stopped/);
+  await closeSearchQueue(bus, 'again-here');
+  await openSearchQueue(bus, 'again-here');
+  await executor.prepare('again-here');
+  const again = executor.execute(t);
+  await untilQueued(bus, 'again-here', 1);
+  const trainerBus = await nats.connect('epoch-same-trainer');
+  const { consumer, delivery } = await nextTask(trainerBus, 'again-here', 'epoch-same-trainer');
+  try {
+    assert.ok(delivery);
+    assert.equal(delivery.task.childId, 9);
+    await publishChildResult(trainerBus, delivery.task, ok(9, 0.125), { generation: delivery.generation });
+    await delivery.ack();
+    assert.equal((await again).reward, 0.125);
+  } finally {
+    consumer.close();
+    await executor.close();
+  }
+  await closeSearchQueue(bus, 'again-here');
+});
