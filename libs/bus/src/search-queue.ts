@@ -122,11 +122,15 @@ export async function closeSearchQueue(bus: BusConnection, searchId: string): Pr
   } catch (err) {
     if (!isNotFound(err)) throw new SearchQueueError(searchId, 'delete', (err as Error).message, { cause: err });
   }
+  // A crash before this point leaves the tasks and the epoch as they were: a resume trains the
+  // tasks left and its re-dispatches carry their ids, which the duplicate window drops.
   // The epoch goes up before the purge, marked `purging` until the purge is done. Purging first
   // would lose children: a crash between the two leaves no tasks and the old epoch, whose ids
   // JetStream drops. Raising first, a crash leaves the old epoch's tasks in the stream under a new
   // epoch; the `purging` mark makes the next openSearchQueue (a resumed search, before any new task
-  // is published) purge them, so a child is neither lost nor trained twice.
+  // is published) purge them, so a child is neither lost nor trained twice. (An executor that reads
+  // a record still marked purging, with no openSearchQueue before it: a controller without
+  // launcher, uses its epoch: the leftovers may then be trained as well, never lost.)
   const epochs = await epochBucket(bus, searchId, 'purge');
   let marked: EpochRecord;
   for (let tries = 0; ; tries++) {
