@@ -54,7 +54,7 @@ export function streamConfigs(options: StreamOptions = {}): Array<Partial<Stream
     {
       ...common, name: STREAM_TASKS, subjects: ['nas.tasks.>'], retention: RetentionPolicy.Workqueue,
       duplicate_window: o.taskDuplicateWindowMs * MS, discard: DiscardPolicy.Old,
-      description: 'ChildTask work queue (nas.v1.ChildTask), one message per child, Nats-Msg-Id <searchId>.<childId>.<phase>',
+      description: 'ChildTask work queue (nas.v1.ChildTask), one message per child, Nats-Msg-Id <searchId>.<childId>.<phase>.g<generation>[.e<queue epoch>]',
     },
     {
       ...common, name: STREAM_RESULTS, subjects: ['nas.results.>'], retention: RetentionPolicy.Limits,

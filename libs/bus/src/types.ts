@@ -4,13 +4,15 @@ import type { ChildProgress, ChildResult, ChildTask, SearchEvent } from '@nasnet
  * The bus contract between controller, child trainers and metrics. Subjects
  * and streams (JetStream):
  *   stream NAS_TASKS   subjects nas.tasks.<searchId>            work queue, one ChildTask per message,
- *                      Nats-Msg-Id = <searchId>.<childId>.<phase>.g<generation> with a long duplicate window,
- *                      header Nas-Generation
+ *                      Nats-Msg-Id = <searchId>.<childId>.<phase>.g<generation>[.e<queue epoch>] with a long
+ *                      duplicate window (the epoch, when above 0, counts the purges of the search's queue:
+ *                      see search-queue.ts), header Nas-Generation
  *   stream NAS_RESULTS subjects nas.results.<searchId>.<childId>.<generation>  ChildResult, written once per subject
  *                      (discard new per subject: the server refuses a second message)
  *   stream NAS_EVENTS  subjects nas.events.<searchId>           BusEvent (search events, progress, trainer heartbeats)
  *   stream NAS_DLQ     subjects nas.dlq.<kind>                  dead letters: the raw message plus its reason
  *   KV bucket nas_searches  key <searchId>                      the search state (JSON)
+ *                           key <searchId>.queue-epoch          the search queue's epoch (JSON, search-queue.ts)
  *   KV bucket nas_cancels   key <searchId> or <searchId>.<childId>  cancellation markers (value: the reason)
  *   KV bucket nas_transfers key <transferId> (+ <transferId>=events)  the transfer service's transfers (JSON)
  * Messages are protobuf (nas.v1) where the contract has a message, JSON otherwise:
