@@ -94,6 +94,7 @@ class LocalLaunch implements LaunchHandle {
     if (this.options.natsUrl !== undefined) env.NATS_URL = this.options.natsUrl;
     env.SEARCH_ID = this.request.searchId;
     env.TRAINER_ID = id;
+    env.TRAINER_STDIN_LIFELINE = 'true';
     if (this.credsDir !== undefined) {
       // The search's own NATS user, never a shared one.
       delete env.NATS_USER;
@@ -112,7 +113,9 @@ class LocalLaunch implements LaunchHandle {
     const child = spawn(process.execPath, [...(this.options.execArgv ?? ['--import', 'tsx']), this.options.entry], {
       cwd: this.options.cwd ?? process.cwd(),
       env,
-      stdio: ['ignore', this.options.stdio ?? 'inherit', this.options.stdio ?? 'inherit'],
+      // Standard input is the trainer's lifeline (TRAINER_STDIN_LIFELINE): the OS closes it when this
+      // process ends, even by SIGKILL, and the trainer then stops instead of living on as an orphan.
+      stdio: ['pipe', this.options.stdio ?? 'inherit', this.options.stdio ?? 'inherit'],
     });
     let resolveExit!: () => void;
     const trainer: Trainer = { id, child, exited: new Promise((r) => (resolveExit = r)) };

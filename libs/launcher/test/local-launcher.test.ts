@@ -62,7 +62,7 @@ test('local launcher - starts N trainers with the search environment (and nothin
   for (const r of records) {
     // No CPU request: the 3 trainers share this machine's cores (at least one thread each).
     const cpu = String(Math.max(1, Math.floor(availableParallelism() / 3)));
-    assert.deepEqual({ ...r, TRAINER_ID: undefined }, { SEARCH_ID: 'local-1', TRAINER_ID: undefined, NATS_URL: 'nats://127.0.0.1:4999', NAS_BACKEND: 'cpu', POD_CPU_REQUEST: cpu, EXTRA_FLAG: 'on', FROM_OPTIONS: 'yes' });
+    assert.deepEqual({ ...r, TRAINER_ID: undefined }, { SEARCH_ID: 'local-1', TRAINER_ID: undefined, TRAINER_STDIN_LIFELINE: 'true', NATS_URL: 'nats://127.0.0.1:4999', NAS_BACKEND: 'cpu', POD_CPU_REQUEST: cpu, EXTRA_FLAG: 'on', FROM_OPTIONS: 'yes' });
   }
   // Statuses only move forward: succeeded never decreases, done comes last.
   for (let i = 1; i < seen.length; i++) assert.ok(seen[i]!.succeeded >= seen[i - 1]!.succeeded);

@@ -3,7 +3,7 @@
  * function that reads them (main.ts calls it once with process.env).
  */
 import {
-  ConfigError, natsSettingsFromEnv, NATS_VARIABLES, readEnum, readInteger, readString,
+  ConfigError, natsSettingsFromEnv, NATS_VARIABLES, readBoolean, readEnum, readInteger, readString,
   type Env, type EnvVariable, type NatsSettings,
 } from '@nasnet/config';
 import { BACKEND_NAMES, type BackendName } from '@nasnet/engine';
@@ -23,6 +23,7 @@ export const VARIABLES: readonly EnvVariable[] = [
   { name: 'POD_MEMORY_LIMIT_BYTES', required: false, meaning: 'The pod\'s memory limit in bytes (the Job template sets it from limits.memory through the downward API): the wasm heap is kept a safe margin below it (WASM_HEAP_LIMIT_MB, when lower, wins).' },
   { name: 'POD_CPU_REQUEST', required: false, meaning: 'The pod\'s CPU request in whole cores, rounded up (the Job template sets it from requests.cpu through the downward API: the share the scheduler reserves for it): the wasm backend trains on that many threads unless NAS_THREADS says otherwise.' },
   { name: 'NAS_THREADS', required: false, default: '<POD_CPU_REQUEST, else the cores this process may use>, at most 8', meaning: 'Threads one child trains on with the wasm backend (1-8). Threads beyond the cores a pod gets wait on each other.' },
+  { name: 'TRAINER_STDIN_LIFELINE', required: false, default: 'false', meaning: 'true: standard input is a pipe from the process that started this trainer (the local launcher sets it); when it closes, that process is gone, killed or not, and the trainer stops as on SIGTERM instead of living on as an orphan.' },
   { name: 'NAS_BACKEND', required: false, default: 'auto', meaning: `Tensor backend: ${BACKEND_NAMES.join(', ')} (auto takes the fastest that starts here).` },
   { name: 'TF_FORCE_GPU_ALLOW_GROWTH', required: false, readBy: 'libtensorflow', meaning: 'Read by libtensorflow (tensorflow backend on a GPU), not by our code: true lets it grow GPU memory instead of taking it all at start.' },
 ];
@@ -53,6 +54,8 @@ export interface TrainerConfig {
   threads?: number;
   /** The pod's CPU request in cores (downward API); unset outside a pod. */
   podCpuRequest?: number;
+  /** TRAINER_STDIN_LIFELINE: stop when standard input closes (the starting process is gone). @default false */
+  stdinLifeline: boolean;
 }
 
 const ID = /^[-_.A-Za-z0-9]{1,200}$/;
@@ -85,6 +88,7 @@ export function trainerConfigFromEnv(env: Env, host: { hostname: string; pid: nu
     backend: readEnum(env, 'NAS_BACKEND', BACKEND_NAMES, 'auto'),
     ...(threads !== undefined ? { threads } : {}),
     ...(podCpuRequest !== undefined ? { podCpuRequest } : {}),
+    stdinLifeline: readBoolean(env, 'TRAINER_STDIN_LIFELINE', false),
   };
 }
 

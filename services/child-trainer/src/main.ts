@@ -56,6 +56,24 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
+// Started by a local launcher (TRAINER_STDIN_LIFELINE): standard input is a pipe
+// from it, which the OS closes when that process ends, however it ends. A
+// SIGKILLed controller sends no SIGTERM to its trainers; without this they
+// would outlive it, reconnecting to a bus that may be gone, forever.
+if (config.stdinLifeline) {
+  let gone = false;
+  const lost = () => {
+    if (gone) return;
+    gone = true;
+    log(`${who}: the process that started it is gone (standard input closed)`);
+    process.emit('SIGTERM', 'SIGTERM');
+  };
+  process.stdin.on('data', () => {});
+  for (const event of ['end', 'close', 'error'] as const) process.stdin.once(event, lost);
+  // Only the pipe's end matters: it must not keep the process alive by itself.
+  (process.stdin as { unref?: () => void }).unref?.();
+}
+
 const choice = await initBackend(config.backend, {
   log, threads: wasmThreadsFor(config, availableParallelism()),
   ...(heapLimitMb ? { wasmHeapLimitBytes: heapLimitMb * 1024 * 1024 } : {}),

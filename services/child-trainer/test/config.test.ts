@@ -21,6 +21,7 @@ function fails(env: Record<string, string>, variable: string, message?: RegExp):
 test('trainer config - defaults, with NATS_URL required', () => {
   assert.deepEqual(trainerConfigFromEnv(NATS, host), {
     nats: { url: 'nats://nats:4222' }, trainerId: 'node-7-42', maxAttempts: 5, ackWaitMs: 30_000, heartbeatMs: 10_000, connectAttempts: 10, connectDelayMs: 500, backend: 'auto',
+    stdinLifeline: false,
   });
   fails({}, 'NATS_URL', /^NATS_URL=\(unset\): expected .* \(required\)$/);
   fails({ NATS_URL: 'http://nats:4222' }, 'NATS_URL', /"http:\/\/nats:4222"/);
@@ -30,11 +31,14 @@ test('trainer config - every variable parsed and checked, naming the bad one', (
   const c = trainerConfigFromEnv({
     ...NATS, NATS_USER: 'trainer', NATS_PASS: 'pw', TRAINER_ID: 'pod-a', SEARCH_ID: 's-1', MAX_DELIVER: '3', ACK_WAIT_MS: '60000',
     HEARTBEAT_MS: '500', WASM_HEAP_LIMIT_MB: '512', NAS_BACKEND: 'wasm', NATS_TOKEN: 't', NATS_CONNECT_ATTEMPTS: '3', NATS_CONNECT_DELAY_MS: '0',
+    TRAINER_STDIN_LIFELINE: 'true',
   }, host);
   assert.deepEqual(c, {
     nats: { url: 'nats://nats:4222', user: 'trainer', pass: 'pw' }, natsToken: 't', trainerId: 'pod-a', searchId: 's-1',
     maxAttempts: 3, ackWaitMs: 60_000, heartbeatMs: 500, connectAttempts: 3, connectDelayMs: 0, wasmHeapLimitMb: 512, backend: 'wasm',
+    stdinLifeline: true,
   });
+  fails({ ...NATS, TRAINER_STDIN_LIFELINE: 'maybe' }, 'TRAINER_STDIN_LIFELINE');
   fails({ ...NATS, MAX_DELIVER: 'five' }, 'MAX_DELIVER', /"five": expected an integer >= 1$/);
   fails({ ...NATS, ACK_WAIT_MS: '10' }, 'ACK_WAIT_MS', /expected an integer >= 1000/);
   fails({ ...NATS, TRAINER_ID: 'a b' }, 'TRAINER_ID');

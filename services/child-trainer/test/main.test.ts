@@ -51,3 +51,32 @@ test('trainer process - trains a real child from the queue, reports, and exits c
     await bus.nc.close();
   }
 });
+
+test('trainer process - with TRAINER_STDIN_LIFELINE it stops when the process that started it is gone (its standard input closes)', { timeout: 120_000 }, async () => {
+  const bus = await connectBus(server.url, { name: 'lifeline-test', log: () => {} });
+  await ensureStreams(bus.jsm);
+  const child = spawn(process.execPath, ['--import', 'tsx', JETSTREAM_TRAINER_ENTRY], {
+    env: { ...process.env, NATS_URL: server.url, TRAINER_ID: 'lifeline-1', NAS_BACKEND: 'cpu', HEARTBEAT_MS: '200', TRAINER_STDIN_LIFELINE: 'true' },
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (s: string) => { stderr += s; });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const sub = await new NatsEventBus(bus).subscribe(() => {}, { searchId: 'system' });
+  try {
+    // In its loop (a heartbeat came), the starter goes away: the OS closes the pipe's writing end, as here.
+    const beat = new Promise<void>((resolve) => {
+      void new NatsEventBus(bus).subscribe((e) => { if (e.kind === 'trainer_heartbeat' && e.trainer === 'lifeline-1') resolve(); }, { searchId: 'system' });
+    });
+    await beat;
+    child.stdin!.destroy();
+    assert.equal(await exited, 0, stderr);
+    assert.match(stderr, /the process that started it is gone/);
+    assert.match(stderr, /stopped after/);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await sub.close();
+    await bus.nc.close();
+  }
+});

@@ -30,6 +30,8 @@ test('local trainers - a locally launched trainer gets only what it needs: no AP
   assert.deepEqual(seen, {
     PATH: env.PATH, NODE_OPTIONS: env.NODE_OPTIONS, NATS_URL: env.NATS_URL, NATS_USER: 'trainer', NATS_PASS: 'trainer-secret',
     SEARCH_ID: 's-env', TRAINER_ID: 'local-s-env-0', NAS_BACKEND: 'wasm', DUMP_TO: out,
+    // Standard input is its lifeline: it stops when this process is gone, however it ends.
+    TRAINER_STDIN_LIFELINE: 'true',
     // Its share of this machine's cores (one trainer: all of them), as a pod gets its CPU request.
     POD_CPU_REQUEST: String(Math.max(1, availableParallelism())),
   });
