@@ -234,14 +234,16 @@ def verify(model, case):
 def train(model, steps, warmup, batch, image_shape, classes, recipe, seed, device=torch.device('cpu')):
     torch.manual_seed(seed)
     # L2 decay on conv and dense kernels only, as our trainer (not on BN or biases).
-    decay, no_decay = [], []
+    decay = []
     for name, p in model.named_parameters():
         is_bn = isinstance(model.layers[name.split('.')[1]].op, (nn.BatchNorm1d, nn.BatchNorm2d))
-        (no_decay if is_bn or name.endswith('bias') else decay).append(p)
-    opt = torch.optim.SGD(
-        [{'params': decay, 'weight_decay': recipe['weightDecay']}, {'params': no_decay, 'weight_decay': 0.0}],
-        lr=recipe['learningRate'], momentum=recipe['momentum'],
-    )
+        if not (is_bn or name.endswith('bias')):
+            decay.append(p)
+    # The L2 term's gradient joins before the clip (below), as in our trainer and the reference (slim adds the
+    # regularisation losses to the total loss, whose gradient clip_by_global_norm clips): no weight_decay here,
+    # which SGD would add after the clip.
+    opt = torch.optim.SGD(model.parameters(), lr=recipe['learningRate'], momentum=recipe['momentum'])
+    wd = recipe['weightDecay']
     h, w, c = image_shape
     x = torch.randn(batch, c, h, w).to(device)
     y = (torch.arange(batch) % classes).to(device)
@@ -252,6 +254,10 @@ def train(model, steps, warmup, batch, image_shape, classes, recipe, seed, devic
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x), y)
         loss.backward()
+        if wd > 0:
+            with torch.no_grad():
+                for p in decay:
+                    p.grad.add_(p, alpha=wd)
         if recipe['gradientClipNorm'] > 0:
             nn.utils.clip_grad_norm_(model.parameters(), recipe['gradientClipNorm'])
         opt.step()
