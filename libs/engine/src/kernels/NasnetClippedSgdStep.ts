@@ -9,7 +9,7 @@
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { CLIPPED_SGD_STEP, type ClippedSgdStepAttrs } from './kernel-names.js';
-import { allocate, f32, heapOffset, programsFor, release, requireFloat32, wasmMemoryOf } from './wasm-heap.js';
+import { allocate, heapOffset, programsFor, release, requireFloat32, wasmMemoryOf } from './wasm-heap.js';
 
 const fround = Math.fround;
 
@@ -37,44 +37,22 @@ export function clippedSgdStepKernel(args: {
 
   // Pass 1: the totals t = g + wd w go to the new velocity buffers (pass 2
   // turns them into velocities); the squares of the global norm as we go.
-  // SIMD takes each tensor's first multiple of 4, JS the (at most 3) rest.
-  let tailSquares = 0;
+  const sumsAt = heapOffset(backend, sums);
   for (let i = 0; i < n; i++) {
     const decay = attrs.decay[i] === true && wd > 0;
-    const n4 = sizes[i]! & ~3;
-    const g = heapOffset(backend, gs[i]!), w = heapOffset(backend, vs[i]!), t = heapOffset(backend, newM[i]!);
-    if (n4 > 0) programs.sgdTotals(g, w, t, n4, wd, decay ? 1 : 0, heapOffset(backend, sums));
-    if (n4 < sizes[i]!) {
-      const gv = f32(backend, gs[i]!), wv = f32(backend, vs[i]!), tv = f32(backend, newM[i]!);
-      for (let k = n4; k < sizes[i]!; k++) {
-        const x = decay ? fround(gv[k]! + fround(wv[k]! * wd)) : gv[k]!;
-        tv[k] = x;
-        tailSquares += fround(x * x);
-      }
-    }
+    programs.sgdTotals(heapOffset(backend, gs[i]!), heapOffset(backend, vs[i]!), heapOffset(backend, newM[i]!),
+      sizes[i]!, wd, decay ? 1 : 0, sumsAt);
   }
-  const at = heapOffset(backend, sums);
   const view = new DataView(wasmMemoryOf(backend).buffer);
-  const squares = view.getFloat64(at, true) + view.getFloat64(at + 8, true) + tailSquares;
+  const squares = view.getFloat64(sumsAt, true) + view.getFloat64(sumsAt + 8, true);
   release(backend, sums);
   const norm = fround(Math.sqrt(fround(squares)));
   const scale = clip > 0 ? fround(clip / Math.max(norm, clip)) : 1;
 
   // Pass 2: v <- m v + scale t; w <- w - lr v.
   for (let i = 0; i < n; i++) {
-    const n4 = sizes[i]! & ~3;
-    if (n4 > 0) {
-      programs.sgdUpdate(heapOffset(backend, newM[i]!), heapOffset(backend, ms[i]!), heapOffset(backend, vs[i]!),
-        heapOffset(backend, newV[i]!), n4, scale, mu, lr);
-    }
-    if (n4 < sizes[i]!) {
-      const t = f32(backend, newM[i]!), m = f32(backend, ms[i]!), w = f32(backend, vs[i]!), out = f32(backend, newV[i]!);
-      for (let k = n4; k < sizes[i]!; k++) {
-        const vel = fround(fround(m[k]! * mu) + fround(t[k]! * scale));
-        t[k] = vel;
-        out[k] = fround(w[k]! - fround(vel * lr));
-      }
-    }
+    programs.sgdUpdate(heapOffset(backend, newM[i]!), heapOffset(backend, ms[i]!), heapOffset(backend, vs[i]!),
+      heapOffset(backend, newV[i]!), sizes[i]!, scale, mu, lr);
   }
   return [...newV, ...newM];
 }

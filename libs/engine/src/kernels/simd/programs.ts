@@ -132,11 +132,11 @@ export interface SimdPrograms {
   /** dx[i] = x[i] > 0 ? dy[i] : 0 for i < n. */
   reluGrad(dy: number, x: number, dx: number, n: number): void;
   /**
-   * Optimizer step, pass 1 (n a multiple of 4): t[i] = decay ? g[i] + w[i] * wd : g[i];
+   * Optimizer step, pass 1: t[i] = decay ? g[i] + w[i] * wd : g[i];
    * the two float64 at `sums` (16-byte aligned) gain the f32 squares of t.
    */
   sgdTotals(g: number, w: number, t: number, n: number, wd: number, decay: number, sums: number): void;
-  /** Optimizer step, pass 2 (n a multiple of 4): t[i] = m[i] * mu + t[i] * scale; out[i] = w[i] - t[i] * lr. */
+  /** Optimizer step, pass 2: t[i] = m[i] * mu + t[i] * scale; out[i] = w[i] - t[i] * lr. */
   sgdUpdate(t: number, m: number, w: number, out: number, n: number, scale: number, mu: number, lr: number): void;
   /** Max-pool gradient: dy goes to the first tap (row-major) whose x equals the pooled y. */
   maxPoolGrad(

@@ -116,6 +116,8 @@ export const V128 = {
     a(o); b(o);
     o.push(...simd(0x0d, ...lanes.flatMap((l) => [l * 4, l * 4 + 1, l * 4 + 2, l * 4 + 3])));
   },
+  /** `v` with f32 lane `lane` (0..3) replaced by `x` (f32x4.replace_lane). */
+  replaceLaneF32: (v: Expr, lane: number, x: Expr): Expr => (o) => { v(o); x(o); o.push(...simd(0x20, lane)); },
   /** f64x2 of lanes 0 and 1 of an f32x4 (f64x2.promote_low_f32x4). */
   promoteLowF32: unary(simd(0x5f)),
   addF64: binary(simd(0xf0)),
