@@ -361,6 +361,12 @@ async function runTorch(o: BenchOptions, log: (line: string) => void, { oneThrea
   }
 }
 
+/** The fastest backend that timed its steps, if any. */
+function fastest(results: readonly BackendResult[]): BackendResult | undefined {
+  return results.filter((r) => r.imagesPerSec !== undefined)
+    .reduce<BackendResult | undefined>((b, r) => (!b || (r.imagesPerSec as number) > (b.imagesPerSec as number) ? r : b), undefined);
+}
+
 const fmt = (x: number | undefined, digits = 1): string => (x === undefined ? '-' : x.toFixed(digits));
 const gb = (bytes: number | undefined): string => (bytes === undefined ? '-' : `${(bytes / 1e9).toFixed(2)} GB`);
 
@@ -400,8 +406,7 @@ async function main(): Promise<void> {
     const torch = await runTorch(o, log, { oneThread: round === 1, verify: round === 1 });
     if (torch.available && o.rounds > 1) {
       const anchorRun = torch.runs?.[0];
-      const oursNow = results.filter((r) => r.imagesPerSec !== undefined)
-        .reduce<BackendResult | undefined>((b, r) => (!b || (r.imagesPerSec as number) > (b.imagesPerSec as number) ? r : b), undefined);
+      const oursNow = fastest(results);
       if (anchorRun) {
         log(`PyTorch    ${fmt(anchorRun.imagesPerSec).padStart(7)} images/s  (${fmt(anchorRun.msPerStep, 0)} ms/step; ${anchorRun.threads} threads)` +
           (oursNow ? `; this round's ratio ${fmt((oursNow.imagesPerSec as number) / anchorRun.imagesPerSec, 2)}` : ''));
@@ -410,10 +415,8 @@ async function main(): Promise<void> {
     rounds.push({ results, torch });
   }
   // The round whose best backend against its own anchor gives the median ratio stands for the run.
-  const bestOf = (rs: BackendResult[]) => rs.filter((r) => r.imagesPerSec !== undefined)
-    .reduce<BackendResult | undefined>((b, r) => (!b || (r.imagesPerSec as number) > (b.imagesPerSec as number) ? r : b), undefined);
   const roundRatios = rounds.map(({ results: rs, torch: t }) => {
-    const b = bestOf(rs), a = t.runs?.[0];
+    const b = fastest(rs), a = t.runs?.[0];
     return b && a ? (b.imagesPerSec as number) / a.imagesPerSec : undefined;
   });
   const ranked = rounds.map((_, i) => i).filter((i) => roundRatios[i] !== undefined).sort((i, j) => roundRatios[i]! - roundRatios[j]!);
@@ -451,7 +454,7 @@ async function main(): Promise<void> {
   }
 
   const timed = results.filter((r) => r.imagesPerSec !== undefined);
-  const best = timed.reduce<BackendResult | undefined>((b, r) => (!b || (r.imagesPerSec as number) > (b.imagesPerSec as number) ? r : b), undefined);
+  const best = fastest(results);
   const ratio = best && anchor ? (best.imagesPerSec as number) / anchor.imagesPerSec : undefined;
   const ratio1 = best && oneThread ? (best.imagesPerSec as number) / oneThread.imagesPerSec : undefined;
   // Memory of the backend whose speed is reported (or of the first that ran at all) against PyTorch's process.
@@ -473,7 +476,7 @@ async function main(): Promise<void> {
       threads: o.threads,
       ratio: ratio ?? null,
       rounds: o.rounds > 1 ? rounds.map(({ results: rs, torch: t }, i) => ({
-        imagesPerSec: bestOf(rs)?.imagesPerSec ?? null, referenceImagesPerSec: t.runs?.[0]?.imagesPerSec ?? null, ratio: roundRatios[i] ?? null,
+        imagesPerSec: fastest(rs)?.imagesPerSec ?? null, referenceImagesPerSec: t.runs?.[0]?.imagesPerSec ?? null, ratio: roundRatios[i] ?? null,
       })) : undefined,
       reference1ThreadImagesPerSec: oneThread?.imagesPerSec ?? null,
       ratio1Thread: ratio1 ?? null,
